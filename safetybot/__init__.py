@@ -1,0 +1,3 @@
+"""safetybot: a private messaging bot for people facing sextortion or NCII."""
+
+__version__ = "0.1.0"

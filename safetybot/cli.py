@@ -1,0 +1,166 @@
+"""The `safetybot` command: run, console, keygen, check-locales. The only reader of os.environ."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from safetybot.config import Config
+from safetybot.core.service import Service
+from safetybot.crypto import Keyring, new_master_key, parse_master_key
+from safetybot.errors import ConfigError, SafetybotError
+from safetybot.i18n import Texts, check_locales
+from safetybot.markup import Format, render
+from safetybot.store import Store
+
+__all__ = ["main"]
+
+log = logging.getLogger("safetybot")
+
+
+def _setup_logging(level: str, stream: object = None) -> None:
+    logging.basicConfig(
+        level=level,
+        stream=stream or sys.stderr,  # type: ignore[arg-type]
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        force=True,
+    )
+    # httpx logs every request URL at INFO, and a Bot API URL contains the token.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpcore").setLevel(logging.WARNING)
+    # PTB logs request parameters (message text) at DEBUG: never let that through.
+    logging.getLogger("telegram").setLevel(max(logging.INFO, logging.getLevelName(level)))
+
+
+async def _open(config: Config, master: bytes) -> tuple[Store, Service]:
+    texts = Texts.load(config.locales_dir, config.default_locale)
+    store = await Store.open(config.database)
+    return store, Service(store, Keyring(master), texts)
+
+
+async def _run_telegram(config: Config) -> None:
+    from safetybot.transports.telegram import TelegramBot  # only `run` needs Telegram
+
+    master = config.require_master_key()
+    token = config.require_token()
+    store, service = await _open(config, master)
+    bot = TelegramBot(service, token, config.telegram_api_url)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await bot.start()
+        await stop.wait()
+    finally:
+        await bot.stop()
+        await store.close()
+
+
+def _console_key(config: Config) -> tuple[bytes, bool]:
+    """The master key for the console: from the settings, else a local key file (made once)."""
+    if config.master_key is not None:
+        return config.master_key, False
+    path = config.console_key_file
+    if path.exists():
+        return parse_master_key(path.read_text(encoding="ascii"), str(path)), False
+    config.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    key = new_master_key()
+    descriptor = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    with os.fdopen(descriptor, "w", encoding="ascii") as handle:
+        handle.write(key + "\n")
+    return parse_master_key(key, str(path)), True
+
+
+async def _run_console(config: Config, env: Mapping[str, str]) -> None:
+    from safetybot.transports.console import run_console
+
+    master, created = _console_key(config)
+    store, service = await _open(config, master)
+    language = env.get("LANG", "").split(".")[0] or None
+    texts = service.texts
+    locale = texts.pick(language)
+
+    def greet(_front: object) -> None:
+        lines = []
+        if created:
+            params = {"folder": str(config.data_dir), "key_file": str(config.console_key_file)}
+            lines.append(texts.text(locale, "console.created", params))
+        if sys.stdin.isatty():
+            lines.append(texts.text(locale, "console.hint"))
+        for line in lines:
+            print("\n".join(render(line, Format.PLAIN)), flush=True)
+
+    try:
+        await run_console(
+            service,
+            sys.stdin,
+            sys.stdout,
+            interactive=sys.stdin.isatty(),
+            language=language,
+            greeting=greet,
+        )
+    finally:
+        await store.close()
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="safetybot", description="A private helper bot for people facing sextortion or NCII."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="run the bot on Telegram (long polling)")
+    run.add_argument("--transport", choices=["telegram"], default="telegram")
+    commands.add_parser("console", help="talk to the bot in this terminal (no token, no network)")
+    commands.add_parser("keygen", help="print a new master key (base64 of 32 bytes)")
+    check = commands.add_parser(
+        "check-locales", help="check every locale has every text and guide, same placeholders"
+    )
+    check.add_argument("--locales", type=Path, default=None, help="locales folder to check")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
+    """Entry point of the `safetybot` command; returns the exit status."""
+    args = _parser().parse_args(argv)
+    environ = dict(os.environ if env is None else env)
+    if args.command == "keygen":
+        print(new_master_key())
+        return 0
+    try:
+        config = Config.from_mapping(environ)
+        if args.command == "check-locales":
+            return _check_locales(args.locales or config.locales_dir, config.default_locale)
+        if args.command == "console":
+            # The terminal is the conversation: only warnings and errors go to stderr.
+            _setup_logging("WARNING" if "SAFETYBOT_LOG_LEVEL" not in environ else config.log_level)
+            asyncio.run(_run_console(config, environ))
+            return 0
+        _setup_logging(config.log_level)
+        asyncio.run(_run_telegram(config))
+        return 0
+    except ConfigError as error:
+        print(f"safetybot: {error}", file=sys.stderr)
+        return 2
+    except SafetybotError as error:
+        print(f"safetybot: {type(error).__name__}: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _check_locales(root: Path, default: str) -> int:
+    problems = check_locales(root, default)
+    for problem in problems:
+        print(problem)
+    if problems:
+        print(f"{len(problems)} problem(s)", file=sys.stderr)
+        return 1
+    print("All locales complete.")
+    return 0

@@ -1,0 +1,124 @@
+"""Settings, built once from an explicit mapping (the environment, in cli.py) and checked at start.
+
+Secrets are hidden from repr, so a logged or printed Config never shows them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from safetybot.crypto import parse_master_key
+from safetybot.errors import ConfigError
+
+__all__ = ["DEFAULT_API_URL", "SETTINGS", "Config", "default_locales_dir"]
+
+DEFAULT_API_URL = "https://api.telegram.org"
+_TOKEN = re.compile(r"^\d{1,20}:[A-Za-z0-9_-]{20,}$")
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+# name -> (default shown in the README, meaning). The README's table is checked against this.
+SETTINGS: dict[str, tuple[str, str]] = {
+    "SAFETYBOT_TELEGRAM_TOKEN": ("(none)", "the bot token from BotFather; needed by `run`"),
+    "SAFETYBOT_TELEGRAM_API_URL": (DEFAULT_API_URL, "root URL of the Bot API server"),
+    "SAFETYBOT_MASTER_KEY": ("(none)", "base64 of 32 bytes, from `safetybot keygen`"),
+    "SAFETYBOT_MASTER_KEY_FILE": ("(none)", "a file holding the master key instead"),
+    "SAFETYBOT_DATA_DIR": ("./data", "folder for the database (and the console's key file)"),
+    "SAFETYBOT_LOCALES_DIR": ("the repository's locales/", "folder of texts and guides"),
+    "SAFETYBOT_DEFAULT_LOCALE": ("en", "language used when a person's is not shipped"),
+    "SAFETYBOT_LOG_LEVEL": ("INFO", "DEBUG, INFO, WARNING or ERROR"),
+}
+
+
+def default_locales_dir() -> Path:
+    """The locales/ folder beside the package (a source checkout or the Docker image)."""
+    return Path(__file__).resolve().parent.parent / "locales"
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything the bot needs to start."""
+
+    data_dir: Path
+    locales_dir: Path
+    default_locale: str = "en"
+    telegram_api_url: str = DEFAULT_API_URL
+    log_level: str = "INFO"
+    telegram_token: str | None = field(default=None, repr=False)
+    master_key: bytes | None = field(default=None, repr=False)
+
+    @property
+    def database(self) -> Path:
+        """The SQLite file."""
+        return self.data_dir / "safetybot.db"
+
+    @property
+    def console_key_file(self) -> Path:
+        """Where the console keeps the local master key it makes on first run."""
+        return self.data_dir / "master.key"
+
+    @classmethod
+    def from_mapping(cls, env: Mapping[str, str], cwd: Path | None = None) -> Config:
+        """Build and check the settings; raise ConfigError naming the first bad one."""
+        unknown = sorted(k for k in env if k.startswith("SAFETYBOT_") and k not in SETTINGS)
+        if unknown:
+            raise ConfigError(f"{unknown[0]} is not a known setting (see the README's table)")
+        base = cwd or Path.cwd()
+        data_dir = base / env.get("SAFETYBOT_DATA_DIR", "data")
+        locales_value = env.get("SAFETYBOT_LOCALES_DIR")
+        locales_dir = base / locales_value if locales_value else default_locales_dir()
+        if not locales_dir.is_dir():
+            raise ConfigError(f"SAFETYBOT_LOCALES_DIR: folder {locales_dir} does not exist")
+        api_url = env.get("SAFETYBOT_TELEGRAM_API_URL", DEFAULT_API_URL).rstrip("/")
+        parts = urlsplit(api_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ConfigError("SAFETYBOT_TELEGRAM_API_URL must be an http(s) URL")
+        token = env.get("SAFETYBOT_TELEGRAM_TOKEN") or None
+        if token is not None and not _TOKEN.match(token.strip()):
+            raise ConfigError("SAFETYBOT_TELEGRAM_TOKEN does not look like a BotFather token")
+        level = env.get("SAFETYBOT_LOG_LEVEL", "INFO").upper()
+        if level not in _LOG_LEVELS:
+            raise ConfigError(f"SAFETYBOT_LOG_LEVEL must be one of {', '.join(_LOG_LEVELS)}")
+        return cls(
+            data_dir=data_dir,
+            locales_dir=locales_dir,
+            default_locale=env.get("SAFETYBOT_DEFAULT_LOCALE", "en"),
+            telegram_api_url=api_url,
+            log_level=level,
+            telegram_token=token.strip() if token else None,
+            master_key=_master_key(env, base),
+        )
+
+    def require_token(self) -> str:
+        """The token, or a ConfigError naming the setting."""
+        if not self.telegram_token:
+            raise ConfigError("SAFETYBOT_TELEGRAM_TOKEN is not set (get one from @BotFather)")
+        return self.telegram_token
+
+    def require_master_key(self) -> bytes:
+        """The master key, or a ConfigError naming the settings."""
+        if self.master_key is None:
+            raise ConfigError(
+                "SAFETYBOT_MASTER_KEY is not set (or SAFETYBOT_MASTER_KEY_FILE); "
+                "make one with `safetybot keygen`"
+            )
+        return self.master_key
+
+
+def _master_key(env: Mapping[str, str], base: Path) -> bytes | None:
+    value = env.get("SAFETYBOT_MASTER_KEY")
+    path = env.get("SAFETYBOT_MASTER_KEY_FILE")
+    if value and path:
+        raise ConfigError("set SAFETYBOT_MASTER_KEY or SAFETYBOT_MASTER_KEY_FILE, not both")
+    if value:
+        return parse_master_key(value, "SAFETYBOT_MASTER_KEY")
+    if path:
+        try:
+            text = (base / path).read_text(encoding="ascii")
+        except (OSError, UnicodeDecodeError):
+            raise ConfigError(f"SAFETYBOT_MASTER_KEY_FILE: cannot read {path}") from None
+        return parse_master_key(text, "SAFETYBOT_MASTER_KEY_FILE")
+    return None

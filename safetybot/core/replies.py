@@ -1,0 +1,53 @@
+"""What goes out: texts by key, guides and documents, rendered later in the person's locale."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+__all__ = ["Button", "Document", "GuideText", "Keyboard", "Reply", "T"]
+
+
+@dataclass(frozen=True)
+class T:
+    """A localized text: a catalog key and its parameters."""
+
+    key: str
+    params: Mapping[str, object] = field(default_factory=lambda: MappingProxyType({}))
+
+
+@dataclass(frozen=True)
+class GuideText:
+    """A whole guide, with its sources line."""
+
+    guide_id: str
+
+
+@dataclass(frozen=True)
+class Button:
+    """A button: a label (localized text or guide title) and opaque data."""
+
+    label: T | GuideText
+    data: str
+
+
+Keyboard = tuple[tuple[Button, ...], ...]
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One message to show. `in_place` asks to edit the menu message the person pressed."""
+
+    parts: tuple[T | GuideText, ...]
+    buttons: Keyboard = ()
+    in_place: bool = False
+
+
+@dataclass(frozen=True)
+class Document:
+    """A file to send, with a localized caption."""
+
+    filename: str
+    data: bytes
+    caption: T

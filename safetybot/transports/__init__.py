@@ -1,0 +1,1 @@
+"""Front ends: one module per messenger, the only place that imports it."""

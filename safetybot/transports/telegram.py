@@ -1,0 +1,381 @@
+"""The Telegram front end (python-telegram-bot 22): Update -> core event, reply -> Bot API call.
+
+Private chats only. Every message id in and out is recorded by the service, so erasing can
+delete them; pending updates are never dropped, because a dropped update is a message whose id
+the bot never learns and can never delete.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+
+from telegram import (
+    Bot,
+    BotCommand,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    InputFile,
+    LinkPreviewOptions,
+    Message,
+    MessageEntity,
+    Update,
+)
+from telegram.constants import ChatType, ParseMode
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.ext import Application, ApplicationBuilder, ContextTypes, Defaults, TypeHandler
+
+from safetybot.core.events import (
+    Attachment,
+    Command,
+    Event,
+    Forwarded,
+    Incoming,
+    Pressed,
+    Text,
+    Unsupported,
+    UnsupportedKind,
+)
+from safetybot.core.flow import COMMAND_NAMES
+from safetybot.core.service import Deletion, Outgoing, Service
+from safetybot.errors import FrontEndError
+from safetybot.markup import Format, render, split
+
+__all__ = ["TelegramBot", "TelegramFrontEnd", "to_incoming"]
+
+log = logging.getLogger("safetybot.telegram")
+
+TRANSPORT = "telegram"
+MESSAGE_LIMIT = 4096
+CAPTION_LIMIT = 1024
+DELETE_BATCH = 100
+_RETRIES = 3
+_Result = TypeVar("_Result")
+
+
+def _keyboard(rows: Sequence[Sequence[tuple[str, str]]]) -> InlineKeyboardMarkup | None:
+    if not rows:
+        return None
+    return InlineKeyboardMarkup(
+        [[InlineKeyboardButton(label, callback_data=data) for label, data in row] for row in rows]
+    )
+
+
+async def _retry(call: Callable[[], Awaitable[_Result]], *, idempotent: bool) -> _Result:
+    """Run a Bot API call, waiting out 429s; retry network errors only if the call is idempotent."""
+    for attempt in range(_RETRIES):
+        try:
+            return await call()
+        except RetryAfter as error:
+            # Telegram did not perform the call: safe to repeat after the wait it asks for.
+            if attempt == _RETRIES - 1:
+                raise
+            delay = error.retry_after
+            seconds = delay.total_seconds() if hasattr(delay, "total_seconds") else float(delay)
+            log.warning("telegram_rate_limited seconds=%.1f", seconds)
+            await asyncio.sleep(seconds)
+        except (BadRequest, Forbidden):
+            raise
+        except NetworkError as error:
+            # A timed-out send may still have been delivered: repeating it would duplicate it.
+            if not idempotent or attempt == _RETRIES - 1:
+                raise
+            log.warning("telegram_retry error=%s", type(error).__name__)
+            await asyncio.sleep(0.5 * 2**attempt)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+class TelegramFrontEnd:
+    """Sends, edits and deletes messages through a python-telegram-bot `Bot`."""
+
+    transport = TRANSPORT
+
+    def __init__(self, bot: Bot) -> None:
+        self._bot = bot
+
+    async def send(self, address: str, message: Outgoing) -> list[int]:
+        """Send Markdown as Telegram HTML, split at paragraphs; buttons go on the last part."""
+        parts = split(render(message.markdown, Format.TELEGRAM_HTML), MESSAGE_LIMIT)
+        markup = _keyboard(message.buttons)
+        sent: list[int] = []
+        for index, part in enumerate(parts):
+            last = index == len(parts) - 1
+            try:
+                result = await _retry(
+                    functools.partial(
+                        self._bot.send_message,
+                        chat_id=int(address),
+                        text=part,
+                        reply_markup=markup if last else None,
+                    ),
+                    idempotent=False,
+                )
+            except TelegramError as error:
+                raise FrontEndError(f"send failed: {type(error).__name__}", tuple(sent)) from None
+            sent.append(result.message_id)
+        return sent
+
+    async def edit(self, address: str, message_id: int, message: Outgoing) -> bool:
+        """Edit a message in place; False when the new text needs more than one message."""
+        parts = split(render(message.markdown, Format.TELEGRAM_HTML), MESSAGE_LIMIT)
+        if len(parts) != 1:
+            return False
+        try:
+            await _retry(
+                lambda: self._bot.edit_message_text(
+                    chat_id=int(address),
+                    message_id=message_id,
+                    text=parts[0],
+                    reply_markup=_keyboard(message.buttons),
+                ),
+                idempotent=True,
+            )
+        except BadRequest as error:
+            # Pressing the same button twice asks for the text it already shows.
+            return "not modified" in error.message.lower()
+        except TelegramError as error:
+            log.warning("telegram_edit_failed error=%s", type(error).__name__)
+            return False
+        return True
+
+    async def delete(self, address: str, message_ids: Sequence[int]) -> Deletion:
+        """Delete in batches of 100; when a batch is refused, one at a time."""
+        deleted: list[int] = []
+        too_old: list[int] = []
+        failed: list[int] = []
+        chat_id = int(address)
+        ids = sorted(set(message_ids))
+        for start in range(0, len(ids), DELETE_BATCH):
+            batch = ids[start : start + DELETE_BATCH]
+            try:
+                await _retry(
+                    functools.partial(self._bot.delete_messages, chat_id, batch), idempotent=True
+                )
+                deleted += batch
+                continue
+            except BadRequest:
+                # One message older than 48 hours fails the whole batch: go one by one.
+                pass
+            except TelegramError as error:
+                log.warning("telegram_delete_failed error=%s", type(error).__name__)
+                failed += batch
+                continue
+            for message_id in batch:
+                outcome = await self._delete_one(chat_id, message_id)
+                {"deleted": deleted, "too_old": too_old, "failed": failed}[outcome].append(
+                    message_id
+                )
+        return Deletion(tuple(deleted), tuple(too_old), tuple(failed))
+
+    async def _delete_one(self, chat_id: int, message_id: int) -> str:
+        try:
+            await _retry(lambda: self._bot.delete_message(chat_id, message_id), idempotent=True)
+        except BadRequest as error:
+            text = error.message.lower()
+            if "not found" in text:
+                return "deleted"  # already gone: nothing left to delete
+            return "too_old" if "can't be deleted" in text else "failed"
+        except TelegramError as error:
+            log.warning("telegram_delete_failed error=%s", type(error).__name__)
+            return "failed"
+        return "deleted"
+
+    async def send_document(
+        self, address: str, filename: str, data: bytes, caption: Outgoing
+    ) -> list[int]:
+        """Send a file; the caption is cut to Telegram's 1,024-character limit by paragraphs."""
+        parts = split(render(caption.markdown, Format.TELEGRAM_HTML), CAPTION_LIMIT)
+        try:
+            result = await _retry(
+                lambda: self._bot.send_document(
+                    chat_id=int(address),
+                    document=InputFile(data, filename=filename),
+                    caption=parts[0] if parts else None,
+                    reply_markup=_keyboard(caption.buttons),
+                ),
+                idempotent=False,
+            )
+        except TelegramError as error:
+            raise FrontEndError(f"document failed: {type(error).__name__}") from None
+        return [result.message_id]
+
+
+def _command(message: Message) -> Command | None:
+    text = message.text or ""
+    entities = message.entities or ()
+    if not any(e.type == MessageEntity.BOT_COMMAND and e.offset == 0 for e in entities):
+        return None
+    head, _, args = text.partition(" ")
+    name = head[1:].split("@", 1)[0].lower()
+    return Command(name, args.strip())
+
+
+def _message_event(message: Message) -> Event:
+    text = message.text or ""
+    if message.forward_origin is not None:
+        return Forwarded(text or message.caption or "")
+    if message.text is not None:
+        return _command(message) or Text(text)
+    media: tuple[tuple[str, Any], ...] = (
+        ("photo", message.photo[-1] if message.photo else None),
+        ("document", message.document),
+        ("video", message.video),
+        ("animation", message.animation),
+    )
+    for kind, item in media:
+        if item is not None:
+            return Attachment(kind, item.file_size, item.file_id, message.caption or "")
+    if message.sticker is not None:
+        return Unsupported(UnsupportedKind.STICKER)
+    if message.voice or message.video_note or message.audio:
+        return Unsupported(UnsupportedKind.VOICE)
+    if message.location or message.venue:
+        return Unsupported(UnsupportedKind.LOCATION)
+    if message.contact is not None:
+        return Unsupported(UnsupportedKind.CONTACT)
+    return Unsupported(UnsupportedKind.OTHER)
+
+
+def to_incoming(update: Update) -> Incoming | None:
+    """Turn a private-chat Update into a core event; None for anything else."""
+    query = update.callback_query
+    if query is not None:
+        origin = query.message
+        if origin is not None and origin.chat.type != ChatType.PRIVATE:
+            return None
+        return Incoming(
+            transport=TRANSPORT,
+            user_id=str(query.from_user.id),
+            address=str(origin.chat.id if origin is not None else query.from_user.id),
+            event=Pressed(query.data or ""),
+            origin_id=origin.message_id if origin is not None else None,
+            language=query.from_user.language_code,
+        )
+    message = update.message
+    if message is None or message.chat.type != ChatType.PRIVATE or message.from_user is None:
+        return None
+    return Incoming(
+        transport=TRANSPORT,
+        user_id=str(message.from_user.id),
+        address=str(message.chat.id),
+        event=_message_event(message),
+        message_id=message.message_id,
+        language=message.from_user.language_code,
+    )
+
+
+class TelegramBot:
+    """The python-telegram-bot Application wired to the service, polling a Bot API server."""
+
+    def __init__(
+        self, service: Service, token: str, api_url: str, *, poll_timeout: float = 10.0
+    ) -> None:
+        self._service = service
+        self._poll_timeout = poll_timeout
+        root = api_url.rstrip("/")
+        defaults = Defaults(
+            parse_mode=ParseMode.HTML,
+            protect_content=True,
+            link_preview_options=LinkPreviewOptions(is_disabled=True),
+        )
+        self.application: Application[Any, Any, Any, Any, Any, Any] = (
+            ApplicationBuilder()
+            .token(token)
+            .base_url(f"{root}/bot")
+            .base_file_url(f"{root}/file/bot")
+            .defaults(defaults)
+            # Different people are served concurrently; the service keeps each person's
+            # updates in order with a lock taken before anything in between can suspend.
+            .concurrent_updates(True)
+            .build()
+        )
+        self.application.add_handler(TypeHandler(Update, self._on_update))
+        self.application.add_error_handler(self._on_error)
+        self.front = TelegramFrontEnd(self.application.bot)
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    async def start(self) -> None:
+        """Connect, publish the command list, and start long polling."""
+        await self.application.initialize()
+        await self._publish_commands()
+        await self.application.start()
+        updater = self.application.updater
+        if updater is None:  # pragma: no cover - the builder always makes one
+            raise FrontEndError("no updater")
+        await updater.start_polling(
+            timeout=int(self._poll_timeout),
+            drop_pending_updates=False,
+            allowed_updates=[Update.MESSAGE, Update.CALLBACK_QUERY],
+        )
+        log.info("telegram_started")
+
+    async def stop(self) -> None:
+        """Stop polling, finish updates in flight, and close connections."""
+        if self.application.updater is not None and self.application.updater.running:
+            await self.application.updater.stop()
+        if self.application.running:
+            await self.application.stop()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.application.shutdown()
+        log.info("telegram_stopped")
+
+    async def _publish_commands(self) -> None:
+        texts = self._service.texts
+        for locale in texts.locales:
+            commands = [
+                BotCommand(name, texts.text(locale, f"command.{name}"))
+                for name in COMMAND_NAMES
+                if texts.has(f"command.{name}")
+            ]
+            language = None if locale == texts.default else locale
+            try:
+                await self.application.bot.set_my_commands(commands, language_code=language)
+            except TelegramError as error:
+                log.warning("telegram_commands_failed error=%s", type(error).__name__)
+
+    async def _on_update(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+        if update.callback_query is not None:
+            # Stop the button's spinner without awaiting here: nothing may suspend before
+            # the service takes this person's lock, or their updates could reorder.
+            self._spawn(self._answer(update))
+        incoming = to_incoming(update)
+        if incoming is not None:
+            await self._service.handle(incoming, self.front)
+            return
+        message = update.message
+        if message is not None and message.chat.type in (ChatType.GROUP, ChatType.SUPERGROUP):
+            await self._leave_group(message)
+
+    def _spawn(self, coroutine: Awaitable[Any]) -> None:
+        task: asyncio.Task[Any] = asyncio.ensure_future(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _answer(self, update: Update) -> None:
+        query = update.callback_query
+        if query is None:
+            return
+        try:
+            await query.answer()
+        except TelegramError as error:
+            log.info("telegram_answer_failed error=%s", type(error).__name__)
+
+    async def _leave_group(self, message: Message) -> None:
+        """Say once, politely, that the bot works only in private chats, then leave."""
+        texts = self._service.texts
+        language = message.from_user.language_code if message.from_user else None
+        text = render(texts.text(texts.pick(language), "private_only"), Format.TELEGRAM_HTML)
+        try:
+            await message.chat.send_message("\n\n".join(text))
+            await message.chat.leave()
+        except TelegramError as error:
+            log.info("telegram_group_reply_failed error=%s", type(error).__name__)
+        log.info("group_left")
+
+    async def _on_error(self, _update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        # Only the class: an exception's text may quote the update it came from.
+        log.error("telegram_error error=%s", type(context.error).__name__)
