@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test bench lock clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -18,12 +18,20 @@ demo: $(STAMP)
 
 ## Lint, type-check and run the whole test suite.
 test: $(STAMP)
-	$(BIN)/ruff check safetybot tests benchmarks
+	$(BIN)/ruff check safetybot tests
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
+
+## Re-pin constraints.txt from a fresh install of the newest allowed versions.
+lock:
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/python -m pip install --quiet -e ".[dev]"
+	(echo "# Exact versions the tests pass with; regenerate with: make lock"; \
+	 .lock-venv/bin/python -m pip freeze --exclude-editable | grep -v '^safetybot') > constraints.txt
+	rm -rf .lock-venv
 
 clean:
 	rm -rf $(VENV)

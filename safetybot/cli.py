@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import os
 import signal
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from safetybot import logs
 from safetybot.config import Config
 from safetybot.core.service import Service
 from safetybot.crypto import Keyring, new_master_key, parse_master_key
@@ -20,22 +20,6 @@ from safetybot.markup import Format, render
 from safetybot.store import Store
 
 __all__ = ["main"]
-
-log = logging.getLogger("safetybot")
-
-
-def _setup_logging(level: str, stream: object = None) -> None:
-    logging.basicConfig(
-        level=level,
-        stream=stream or sys.stderr,  # type: ignore[arg-type]
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        force=True,
-    )
-    # httpx logs every request URL at INFO, and a Bot API URL contains the token.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("httpcore").setLevel(logging.WARNING)
-    # PTB logs request parameters (message text) at DEBUG: never let that through.
-    logging.getLogger("telegram").setLevel(max(logging.INFO, logging.getLevelName(level)))
 
 
 async def _open(config: Config, master: bytes) -> tuple[Store, Service]:
@@ -139,10 +123,11 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
             return _check_locales(args.locales or config.locales_dir, config.default_locale)
         if args.command == "console":
             # The terminal is the conversation: only warnings and errors go to stderr.
-            _setup_logging("WARNING" if "SAFETYBOT_LOG_LEVEL" not in environ else config.log_level)
+            level = config.log_level if "SAFETYBOT_LOG_LEVEL" in environ else "WARNING"
+            logs.setup(level, sys.stderr)
             asyncio.run(_run_console(config, environ))
             return 0
-        _setup_logging(config.log_level)
+        logs.setup(config.log_level, sys.stderr)
         asyncio.run(_run_telegram(config))
         return 0
     except ConfigError as error:

@@ -585,6 +585,8 @@ class FakeBotAPI:
         self, chat_id: int, chat_type: str | None = None, user: dict[str, Any] | None = None
     ) -> _Chat:
         """Get or create a chat; private by default, or a group if the id is negative."""
+        if chat_type == "private" and chat_id < 0:
+            chat_type = None  # only groups have negative ids: keep the group's type
         chat = self._chats.get(chat_id)
         if chat is None:
             default_type = "private" if chat_id > 0 else "group"

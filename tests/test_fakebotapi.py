@@ -263,8 +263,11 @@ async def test_group_message_and_other_update_kinds(fake: FakeBotAPI, bot: Bot) 
     fake.user_sends(-100, "hello group", chat_type="supergroup", user={"username": "x"})
     fake.user_sends_update(CHAT, {"sticker": _sticker()})
     fake.user_sends_update(CHAT, {"location": {"latitude": 1.5, "longitude": 2.5}})
+    # The default chat_type="private" does not turn an existing group private.
+    fake.user_sends_update(-100, {"text": "still a group"})
     updates = await bot.get_updates(timeout=0)
-    group, sticker, location = (u.message for u in updates)
+    group, sticker, location, group2 = (u.message for u in updates)
+    assert group2 is not None and group2.chat.type == "supergroup"
     assert group is not None and group.chat.type == "supergroup" and group.chat.title == "Group"
     assert group.from_user is not None and group.from_user.username == "x"
     assert sticker is not None and sticker.sticker is not None

@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import warnings
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import timedelta
 from typing import Any, TypeVar
 
 from telegram import (
@@ -27,6 +29,7 @@ from telegram import (
 from telegram.constants import ChatType, ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, Defaults, TypeHandler
+from telegram.warnings import PTBDeprecationWarning
 
 from safetybot.core.events import (
     Attachment,
@@ -73,8 +76,11 @@ async def _retry(call: Callable[[], Awaitable[_Result]], *, idempotent: bool) ->
             # Telegram did not perform the call: safe to repeat after the wait it asks for.
             if attempt == _RETRIES - 1:
                 raise
-            delay = error.retry_after
-            seconds = delay.total_seconds() if hasattr(delay, "total_seconds") else float(delay)
+            with warnings.catch_warnings():
+                # PTB 22 warns that retry_after will become a timedelta; accept either.
+                warnings.simplefilter("ignore", PTBDeprecationWarning)
+                delay = error.retry_after
+            seconds = delay.total_seconds() if isinstance(delay, timedelta) else float(delay)
             log.warning("telegram_rate_limited seconds=%.1f", seconds)
             await asyncio.sleep(seconds)
         except (BadRequest, Forbidden):

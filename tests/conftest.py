@@ -1,0 +1,142 @@
+"""Shared fixtures: real keys, real SQLite files in tmp_path, the shipped locales."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import AsyncIterator, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from safetybot import logs
+from safetybot.config import default_locales_dir
+from safetybot.core.service import Deletion, Outgoing, Service
+from safetybot.crypto import Keyring
+from safetybot.i18n import Texts
+from safetybot.store import Store
+
+LOCALES = default_locales_dir()
+
+
+@dataclass
+class Sent:
+    """One call a front end received."""
+
+    kind: str
+    address: str
+    message_id: int
+    message: Outgoing | None = None
+    data: bytes | None = None
+
+
+@dataclass
+class RecordingFrontEnd:
+    """A messenger stand-in that records what the service asks of it."""
+
+    transport: str = "test"
+    calls: list[Sent] = field(default_factory=list)
+    deleted: list[int] = field(default_factory=list)
+    too_old: set[int] = field(default_factory=set)
+    next_id: int = 1000
+
+    def _id(self) -> int:
+        self.next_id += 1
+        return self.next_id
+
+    async def send(self, address: str, message: Outgoing) -> list[int]:
+        sent = Sent("send", address, self._id(), message)
+        self.calls.append(sent)
+        return [sent.message_id]
+
+    async def edit(self, address: str, message_id: int, message: Outgoing) -> bool:
+        self.calls.append(Sent("edit", address, message_id, message))
+        return True
+
+    async def delete(self, address: str, message_ids: Sequence[int]) -> Deletion:
+        old = tuple(i for i in message_ids if i in self.too_old)
+        gone = tuple(i for i in message_ids if i not in self.too_old)
+        self.deleted += gone
+        return Deletion(deleted=gone, too_old=old)
+
+    async def send_document(
+        self, address: str, filename: str, data: bytes, caption: Outgoing
+    ) -> list[int]:
+        sent = Sent("document", address, self._id(), caption, data)
+        self.calls.append(sent)
+        return [sent.message_id]
+
+    @property
+    def texts(self) -> list[str]:
+        """The Markdown of every message sent or edited, in order."""
+        return [c.message.markdown for c in self.calls if c.message is not None]
+
+    @property
+    def last(self) -> Outgoing:
+        message = self.calls[-1].message
+        assert message is not None
+        return message
+
+
+@pytest.fixture
+def master_key() -> bytes:
+    return os.urandom(32)
+
+
+@pytest.fixture
+def keyring(master_key: bytes) -> Keyring:
+    return Keyring(master_key)
+
+
+@pytest.fixture(scope="session")
+def texts() -> Texts:
+    return Texts.load(LOCALES)
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    opened = await Store.open(tmp_path / "data" / "safetybot.db")
+    yield opened
+    await opened.close()
+
+
+@pytest.fixture
+def front() -> RecordingFrontEnd:
+    return RecordingFrontEnd()
+
+
+@pytest.fixture
+def service(store: Store, keyring: Keyring, texts: Texts) -> Service:
+    return Service(store, keyring, texts)
+
+
+@pytest.fixture
+def log_file(tmp_path: Path) -> Iterator[Path]:
+    """Route logs through the production set-up at DEBUG into a file; restore afterwards."""
+    path = tmp_path / "bot.log"
+    with path.open("w", encoding="utf-8") as stream:
+        logs.setup("DEBUG", stream)
+        yield path
+        root = logging.getLogger()
+        for handler in list(root.handlers):
+            root.removeHandler(handler)
+        root.setLevel(logging.WARNING)
+        for name in logs.QUIET_LOGGERS:
+            logging.getLogger(name).setLevel(logging.NOTSET)
+
+
+def data_files(folder: Path) -> list[Path]:
+    """Every file under a data folder (the db, -wal, -shm and anything else)."""
+    return [p for p in folder.rglob("*") if p.is_file()]
+
+
+def assert_absent(folder: Path, *needles: str | bytes) -> None:
+    """Fail if any file under `folder` contains any of the needles (as UTF-8 or raw bytes)."""
+    files = data_files(folder)
+    assert files, f"no files under {folder}"
+    for path in files:
+        content = path.read_bytes()
+        for needle in needles:
+            raw = needle.encode() if isinstance(needle, str) else needle
+            assert raw not in content, f"{path.name} contains {needle!r}"

@@ -1,0 +1,80 @@
+"""The `safetybot` command: settings checked at start with one clear line, keygen, checks."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from safetybot.cli import main
+from safetybot.config import SETTINGS, Config
+from safetybot.crypto import new_master_key
+from safetybot.errors import ConfigError
+
+TOKEN = "123456789:TESTtokenABCDEFGHIJKLMNOPQRSTUVWXYZ"
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def test_keygen_prints_a_usable_key(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["keygen"], env={}) == 0
+    key = capsys.readouterr().out.strip()
+    assert len(base64.b64decode(key)) == 32
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"SAFETYBOT_TELEGRAM_TOKEN": TOKEN}, "SAFETYBOT_MASTER_KEY"),
+        (
+            {"SAFETYBOT_TELEGRAM_TOKEN": TOKEN, "SAFETYBOT_MASTER_KEY": "short"},
+            "SAFETYBOT_MASTER_KEY",
+        ),
+        ({"SAFETYBOT_MASTER_KEY": new_master_key()}, "SAFETYBOT_TELEGRAM_TOKEN"),
+        (
+            {"SAFETYBOT_TELEGRAM_TOKEN": "nope", "SAFETYBOT_MASTER_KEY": new_master_key()},
+            "SAFETYBOT_TELEGRAM_TOKEN",
+        ),
+        ({"SAFETYBOT_MASTER_KEY_FILE": "/no/such/file"}, "SAFETYBOT_MASTER_KEY_FILE"),
+        ({"SAFETYBOT_TELEGRAM_API_URL": "ftp://x"}, "SAFETYBOT_TELEGRAM_API_URL"),
+        ({"SAFETYBOT_TOKEN": TOKEN}, "SAFETYBOT_TOKEN"),
+    ],
+)
+def test_run_stops_with_one_line_naming_the_setting(
+    env: dict[str, str], named: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    env = {"SAFETYBOT_DATA_DIR": str(tmp_path), **env}
+    assert main(["run"], env=env) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and named in err[0]
+    assert TOKEN not in err[0]
+
+
+def test_the_key_can_come_from_a_file(tmp_path: Path) -> None:
+    key = new_master_key()
+    (tmp_path / "key").write_text(key + "\n")
+    config = Config.from_mapping({"SAFETYBOT_MASTER_KEY_FILE": "key"}, cwd=tmp_path)
+    assert config.master_key == base64.b64decode(key)
+    with pytest.raises(ConfigError, match="not both"):
+        Config.from_mapping(
+            {"SAFETYBOT_MASTER_KEY_FILE": "key", "SAFETYBOT_MASTER_KEY": key}, cwd=tmp_path
+        )
+
+
+def test_secrets_never_show_in_the_config_repr() -> None:
+    key = new_master_key()
+    config = Config.from_mapping({"SAFETYBOT_TELEGRAM_TOKEN": TOKEN, "SAFETYBOT_MASTER_KEY": key})
+    text = repr(config) + str(dataclasses.asdict(config).keys())
+    assert TOKEN not in text and key not in text
+
+
+def test_the_readme_documents_every_setting() -> None:
+    readme = README.read_text(encoding="utf-8")
+    for name in SETTINGS:
+        assert f"`{name}`" in readme, name
+
+
+def test_check_locales_reports_success(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check-locales"], env={}) == 0
+    assert "complete" in capsys.readouterr().out

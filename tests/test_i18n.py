@@ -1,0 +1,122 @@
+"""Every word a person reads: present, complete in every locale, valid Telegram HTML."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from safetybot.core.menus import GuideId
+from safetybot.errors import LocaleError
+from safetybot.i18n import Texts, check_locales, read_guide
+from safetybot.markup import Format, render, split
+from tests.conftest import LOCALES
+from tests.fakebotapi import ApiError, parse_html
+
+PACKAGE = Path(__file__).resolve().parent.parent / "safetybot"
+
+
+def _keys_used_in_code() -> set[str]:
+    keys: set[str] = set()
+    for path in PACKAGE.rglob("*.py"):
+        source = path.read_text(encoding="utf-8")
+        keys |= set(re.findall(r'\bT\(\s*"([a-z0-9_.]+)"', source))
+        keys |= set(re.findall(r'_button\(\s*"([a-z0-9_.]+)"', source))
+        keys |= set(re.findall(r'\.text\([^,]+,\s*"([a-z0-9_.]+)"', source))
+    return keys
+
+
+def test_every_text_key_the_code_uses_exists(texts: Texts) -> None:
+    used = _keys_used_in_code()
+    assert len(used) > 20, "the key scan found too little; did the code style change?"
+    missing = sorted(key for key in used if not texts.has(key))
+    assert missing == []
+
+
+def test_every_guide_exists_parses_and_names_its_sources(texts: Texts) -> None:
+    for locale in texts.locales:
+        for guide_id in GuideId:
+            guide = read_guide(LOCALES / locale / "guides" / f"{guide_id.value}.md")
+            assert 0 < len(guide.title) <= 32, guide_id  # it is also a button label
+            assert guide.sources and all(s.url.startswith("https://") for s in guide.sources)
+            assert guide.reviewed.year >= 2026
+
+
+def test_shipped_locales_are_complete() -> None:
+    assert check_locales(LOCALES) == []
+
+
+def test_every_text_and_guide_renders_to_valid_telegram_html(texts: Texts) -> None:
+    for locale in texts.locales:
+        documents = [
+            texts.text(locale, key, _sample_params(texts.raw(texts.default, key) or ""))
+            for key in texts.keys(locale)
+        ]
+        documents += [g.body for g in texts.guides_in(locale).values()]
+        for document in documents:
+            for message in split(render(document, Format.TELEGRAM_HTML), 4096):
+                try:
+                    parse_html(message)
+                except ApiError as error:  # pragma: no cover - the assertion explains
+                    pytest.fail(f"{locale}: {error.description}: {message[:80]!r}")
+
+
+def _sample_params(template: str) -> dict[str, object]:
+    return {name: "<b>&x" for name in re.findall(r"\{([a-z_][a-z0-9_]*)\}", template)}
+
+
+def _copy_locales(tmp_path: Path) -> Path:
+    root = tmp_path / "locales"
+    shutil.copytree(LOCALES, root)
+    return root
+
+
+def test_the_check_fails_when_a_translation_is_missing(tmp_path: Path) -> None:
+    root = _copy_locales(tmp_path)
+    other = next(p for p in root.iterdir() if p.is_dir() and p.name != "en")
+    catalog = other / "messages.po"
+    if not catalog.exists():  # a locale with guides only: give it a catalog missing a key
+        shutil.copy(root / "en" / "messages.po", catalog)
+    text = catalog.read_text(encoding="utf-8")
+    text = re.sub(r'msgid "note\.saved"\nmsgstr "[^"]*"\n', "", text)
+    catalog.write_text(text, encoding="utf-8")
+    (other / "guides" / "deepfakes.md").unlink()
+    problems = [str(p) for p in check_locales(root)]
+    assert any("missing text 'note.saved'" in p for p in problems), problems
+    assert any("missing guide 'deepfakes'" in p for p in problems), problems
+
+
+def test_the_check_fails_when_placeholders_differ(tmp_path: Path) -> None:
+    root = _copy_locales(tmp_path)
+    catalog = root / "en" / "messages.po"
+    text = catalog.read_text(encoding="utf-8")
+    other = next(p for p in root.iterdir() if p.is_dir() and p.name != "en")
+    (other / "messages.po").write_text(
+        text.replace("Saved. You have {count}", "Saved. You have {numbr}"), encoding="utf-8"
+    )
+    problems = [str(p) for p in check_locales(root)]
+    assert any("note.saved" in p and "numbr" in p for p in problems), problems
+
+
+def test_parameters_are_escaped_and_missing_ones_are_an_error(texts: Texts) -> None:
+    text = texts.text("en", "note.saved", {"count": "**5**"})
+    assert render(text, Format.TELEGRAM_HTML) == ["Saved. You have **5** private note(s)."]
+    with pytest.raises(LocaleError):
+        texts.text("en", "note.saved", {})
+    with pytest.raises(LocaleError):
+        texts.text("en", "no.such.key")
+
+
+def test_language_tags_pick_a_shipped_locale(texts: Texts) -> None:
+    assert texts.pick("en-GB") == "en"
+    assert texts.pick("xx") == texts.default
+    assert texts.pick(None) == texts.default
+
+
+def test_a_guide_without_sources_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "g.md"
+    path.write_text('+++\ntitle = "T"\nreviewed = 2026-01-01\nsources = []\n+++\nBody\n')
+    with pytest.raises(LocaleError, match="source"):
+        read_guide(path)

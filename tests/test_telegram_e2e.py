@@ -1,0 +1,237 @@
+"""End to end: the real python-telegram-bot Application polling the fake Bot API on 127.0.0.1."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from safetybot.core.menus import Action
+from safetybot.core.service import Service
+from safetybot.crypto import Keyring
+from safetybot.i18n import Texts
+from safetybot.store import Store
+from safetybot.transports.telegram import TelegramBot
+from tests.conftest import assert_absent
+from tests.fakebotapi import FakeBotAPI, Message
+
+TOKEN = "123456789:TESTtokenABCDEFGHIJKLMNOPQRSTUVWXYZ"
+CHAT = 7391028465
+REPLIES = frozenset({"sendMessage", "editMessageText", "sendDocument"})
+NOTE = "He said he will post it at 9pm unless I pay"
+
+
+@dataclass
+class Harness:
+    fake: FakeBotAPI
+    store: Store
+    data_dir: Path
+    keyring: Keyring
+
+    def last_bot(self, chat: int = CHAT) -> Message:
+        return self.fake.bot_messages(chat)[-1]
+
+    async def say(self, text: str, chat: int = CHAT, **user: object) -> Message:
+        """The person sends text; wait until the bot has answered it."""
+        before = len(self.fake.calls)
+        sent = self.fake.user_sends(chat, text, user=dict(user) or None)
+        await self.fake.wait_for(lambda: _answered(self.fake, before), timeout=10)
+        return sent
+
+    async def press(
+        self, data: str, message: Message | None = None, until: frozenset[str] = REPLIES
+    ) -> None:
+        """The person presses a button; wait until the bot has answered it."""
+        target = message or self.last_bot()
+        before = len(self.fake.calls)
+        self.fake.user_presses(CHAT, target.message_id, data, require_button=False)
+        await self.fake.wait_for(lambda: _answered(self.fake, before, until), timeout=10)
+
+
+def _answered(fake: FakeBotAPI, before: int, until: frozenset[str] = REPLIES) -> bool:
+    return any(call.method in until for call in fake.calls[before:])
+
+
+@pytest.fixture
+async def harness(tmp_path: Path, keyring: Keyring, texts: Texts) -> AsyncIterator[Harness]:
+    async with FakeBotAPI() as fake:
+        data_dir = tmp_path / "data"
+        store = await Store.open(data_dir / "safetybot.db")
+        bot = TelegramBot(Service(store, keyring, texts), TOKEN, fake.url, poll_timeout=1)
+        await bot.start()
+        try:
+            yield Harness(fake, store, data_dir, keyring)
+        finally:
+            await bot.stop()
+            await store.close()
+
+
+async def test_start_guide_note_notes_forget_leaves_nothing(
+    harness: Harness, log_file: Path
+) -> None:
+    fake = harness.fake
+    await harness.say("/start")
+    assert "not your fault" in harness.last_bot().text
+    menu = harness.last_bot()
+    assert ("Guides", Action.GUIDES.value) in menu.buttons()
+
+    await harness.press(Action.GUIDES.value, menu)
+    # Menus are edited in place rather than piling up.
+    assert fake.message(CHAT, menu.message_id).text.startswith("Pick a topic")
+    await harness.press("g:spotting_sextortion", menu)
+    assert "Spotting sextortion" in fake.message(CHAT, menu.message_id).text
+
+    await harness.say("/note")
+    await harness.say(NOTE)
+    assert "Saved" in harness.last_bot().text
+    await harness.say("/notes")
+    assert NOTE in harness.last_bot().text
+
+    await harness.say("/forget")
+    assert "cannot be undone" in harness.last_bot().text
+    await harness.press(Action.FORGET_YES.value)
+
+    # Everything from before the erase is gone; one short report remains, which can remove itself.
+    remaining = fake.messages(CHAT)
+    assert len(remaining) == 1 and remaining[0].from_bot
+    assert "erased" in (remaining[0].text or "")
+    assert all(m.deleted for m in fake.all_messages(CHAT)[:-1])
+    await harness.press(Action.DISMISS.value, remaining[0], until=frozenset({"deleteMessages"}))
+    assert fake.messages(CHAT) == []
+
+    assert_absent(harness.data_dir, NOTE, str(CHAT), "Test")
+    log_text = log_file.read_text(encoding="utf-8")
+    assert "event_handled" in log_text and "person_forgotten" in log_text
+    for secret in (NOTE, str(CHAT), TOKEN, TOKEN.split(":")[1]):
+        assert secret not in log_text
+
+
+async def test_every_message_is_protected_with_no_link_previews(harness: Harness) -> None:
+    await harness.say("/start")
+    await harness.say("/privacy")
+    sends = [c for c in harness.fake.calls if c.method == "sendMessage"]
+    assert sends
+    for call in sends:
+        assert call.params.get("protect_content") is True
+        assert call.params.get("link_preview_options", {}).get("is_disabled") is True
+        assert call.params.get("parse_mode") == "HTML"
+
+
+async def test_forget_after_48_hours_deletes_what_it_can_and_says_what_it_cannot(
+    harness: Harness,
+) -> None:
+    fake = harness.fake
+    await harness.say("/start")
+    old = [m.message_id for m in fake.messages(CHAT)]
+    fake.advance(hours=49)
+    await harness.say("/help")
+    await harness.say("/forget")
+    await harness.press(Action.FORGET_YES.value)
+    report = harness.last_bot().text or ""
+    assert "48 hours" in report and "Delete" in report
+    assert [m.message_id for m in fake.messages(CHAT)][:-1] == old
+    # The batch call failed as a whole, so the bot fell back to one at a time.
+    methods = [c.method for c in fake.calls]
+    assert "deleteMessages" in methods and "deleteMessage" in methods
+
+
+async def test_more_than_a_hundred_messages_are_deleted_in_batches(harness: Harness) -> None:
+    fake = harness.fake
+    for number in range(60):
+        fake.user_sends(CHAT, f"/help {number}")
+    await fake.wait_for(lambda: len(fake.bot_messages(CHAT)) >= 60, timeout=20)
+    await harness.say("/forget")
+    await harness.press(Action.FORGET_YES.value)
+    batches = [c.params["message_ids"] for c in fake.calls if c.method == "deleteMessages"]
+    assert len(batches) >= 2 and all(len(b) <= 100 for b in batches)
+    assert len(fake.messages(CHAT)) == 1  # only the report
+
+
+async def test_a_burst_keeps_its_order(harness: Harness) -> None:
+    # Both updates arrive in one getUpdates answer; the text must become the note.
+    harness.fake.user_sends(CHAT, "/note")
+    harness.fake.user_sends(CHAT, "burst")
+    await harness.fake.wait_for(
+        lambda: any("Saved" in (m.text or "") for m in harness.fake.bot_messages(CHAT)),
+        timeout=10,
+    )
+
+
+async def test_groups_get_one_polite_reply_and_nothing_is_stored(harness: Harness) -> None:
+    group = -100123
+    before = len(harness.fake.calls)
+    harness.fake.user_sends_update(group, {"text": "hello bot"}, chat_type="supergroup")
+    await harness.fake.wait_for(lambda: _answered(harness.fake, before), timeout=10)
+    replies = harness.fake.bot_messages(group)
+    assert len(replies) == 1 and "private chat" in (replies[0].text or "")
+    assert await harness.store.count_people() == 0
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        (
+            {
+                "sticker": {
+                    "file_id": "s",
+                    "file_unique_id": "s",
+                    "type": "regular",
+                    "width": 1,
+                    "height": 1,
+                    "is_animated": False,
+                    "is_video": False,
+                }
+            },
+            "only read text",
+        ),
+        ({"voice": {"file_id": "v", "file_unique_id": "v", "duration": 1}}, "only read text"),
+        ({"location": {"latitude": 1.0, "longitude": 2.0}}, "only read text"),
+        (
+            {"photo": [{"file_id": "p", "file_unique_id": "p", "width": 1, "height": 1}]},
+            "never need intimate images",
+        ),
+    ],
+)
+async def test_messages_the_bot_cannot_use_get_a_calm_reply(
+    harness: Harness, fields: dict[str, object], expected: str
+) -> None:
+    before = len(harness.fake.calls)
+    harness.fake.user_sends_update(CHAT, fields)
+    await harness.fake.wait_for(lambda: _answered(harness.fake, before), timeout=10)
+    assert expected in (harness.last_bot().text or "")
+
+
+async def test_forged_and_unknown_input_gets_a_calm_reply(harness: Harness) -> None:
+    await harness.say("/start")
+    await harness.press("not-a-button")
+    assert "no longer active" in (harness.last_bot().text or "")
+    await harness.say("/frobnicate")
+    assert "don't know that command" in (harness.last_bot().text or "")
+    await harness.say("/note")
+    await harness.say("x" * 4097)
+    assert "Nothing was saved" in (harness.last_bot().text or "")
+
+
+async def test_long_notes_are_split_under_telegrams_limit(harness: Harness) -> None:
+    await harness.say("/note")
+    await harness.say("word " * 800)
+    await harness.say("/note")
+    await harness.say("more " * 800)
+    await harness.say("/notes")
+    for message in harness.fake.bot_messages(CHAT):
+        assert len(message.text or "") <= 4096
+    assert sum("word word" in (m.text or "") for m in harness.fake.bot_messages(CHAT)) >= 1
+    assert sum("more more" in (m.text or "") for m in harness.fake.bot_messages(CHAT)) >= 1
+
+
+async def test_notes_download_is_a_document_that_forget_deletes(harness: Harness) -> None:
+    await harness.say(f"/note {NOTE}")
+    await harness.say("/notes")
+    await harness.press(Action.NOTES_FILE.value)
+    documents = [m for m in harness.fake.bot_messages(CHAT) if m.document]
+    assert len(documents) == 1 and NOTE.encode() in (documents[0].file_bytes or b"")
+    await harness.say("/forget")
+    await harness.press(Action.FORGET_YES.value)
+    assert documents[0].message_id not in [m.message_id for m in harness.fake.messages(CHAT)]
