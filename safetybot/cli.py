@@ -17,15 +17,27 @@ from safetybot.crypto import Keyring, new_master_key, parse_master_key
 from safetybot.errors import ConfigError, SafetybotError
 from safetybot.i18n import Texts, check_locales
 from safetybot.markup import Format, render
+from safetybot.resources import Directory, check_directory
 from safetybot.store import Store
 
 __all__ = ["main"]
 
 
-async def _open(config: Config, master: bytes) -> tuple[Store, Service]:
+def _load_words(config: Config) -> tuple[Texts, Directory]:
+    """Texts, guides and resources: checked before anything is created on disk."""
     texts = Texts.load(config.locales_dir, config.default_locale)
+    directory = Directory.load(
+        config.resources,
+        config.resources_file,
+        locales=texts.locales,
+        default_locale=config.default_locale,
+    )
+    return texts, directory
+
+
+async def _open(config: Config, master: bytes, words: tuple[Texts, Directory]) -> Service:
     store = await Store.open(config.database)
-    return store, Service(store, Keyring(master), texts)
+    return Service(store, Keyring(master), *words)
 
 
 async def _run_telegram(config: Config) -> None:
@@ -33,7 +45,8 @@ async def _run_telegram(config: Config) -> None:
 
     master = config.require_master_key()
     token = config.require_token()
-    store, service = await _open(config, master)
+    words = _load_words(config)
+    service = await _open(config, master, words)
     bot = TelegramBot(service, token, config.telegram_api_url)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -44,7 +57,7 @@ async def _run_telegram(config: Config) -> None:
         await stop.wait()
     finally:
         await bot.stop()
-        await store.close()
+        await service.close()
 
 
 def _console_key(config: Config) -> tuple[bytes, bool]:
@@ -65,8 +78,9 @@ def _console_key(config: Config) -> tuple[bytes, bool]:
 async def _run_console(config: Config, env: Mapping[str, str]) -> None:
     from safetybot.transports.console import run_console
 
+    words = _load_words(config)
     master, created = _console_key(config)
-    store, service = await _open(config, master)
+    service = await _open(config, master, words)
     language = env.get("LANG", "").split(".")[0] or None
     texts = service.texts
     locale = texts.pick(language)
@@ -91,7 +105,7 @@ async def _run_console(config: Config, env: Mapping[str, str]) -> None:
             greeting=greet,
         )
     finally:
-        await store.close()
+        await service.close()
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -104,7 +118,8 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("console", help="talk to the bot in this terminal (no token, no network)")
     commands.add_parser("keygen", help="print a new master key (base64 of 32 bytes)")
     check = commands.add_parser(
-        "check-locales", help="check every locale has every text and guide, same placeholders"
+        "check-locales",
+        help="check every locale has every text and guide (same placeholders) and the resources",
     )
     check.add_argument("--locales", type=Path, default=None, help="locales folder to check")
     return parser
@@ -120,7 +135,8 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     try:
         config = Config.from_mapping(environ)
         if args.command == "check-locales":
-            return _check_locales(args.locales or config.locales_dir, config.default_locale)
+            root = args.locales or config.locales_dir
+            return _check_locales(root, config.default_locale, config.resources_file)
         if args.command == "console":
             # The terminal is the conversation: only warnings and errors go to stderr.
             level = config.log_level if "SAFETYBOT_LOG_LEVEL" in environ else "WARNING"
@@ -134,18 +150,23 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         print(f"safetybot: {error}", file=sys.stderr)
         return 2
     except SafetybotError as error:
-        print(f"safetybot: {type(error).__name__}: {error}", file=sys.stderr)
+        # Our errors name a setting, file or entry and never hold personal data.
+        print(f"safetybot: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
 
 
-def _check_locales(root: Path, default: str) -> int:
-    problems = check_locales(root, default)
+def _check_locales(root: Path, default: str, own_resources: Path | None) -> int:
+    problems = [str(p) for p in check_locales(root, default)]
+    locales = sorted(p.name for p in root.iterdir() if (p / "messages.po").is_file())
+    problems += check_directory(
+        root / "resources.toml", own_resources, locales, default_locale=default
+    )
     for problem in problems:
         print(problem)
     if problems:
         print(f"{len(problems)} problem(s)", file=sys.stderr)
         return 1
-    print("All locales complete.")
+    print("All texts, guides and resources are complete.")
     return 0

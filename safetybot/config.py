@@ -29,6 +29,7 @@ SETTINGS: dict[str, tuple[str, str]] = {
     "SAFETYBOT_DATA_DIR": ("./data", "folder for the database (and the console's key file)"),
     "SAFETYBOT_LOCALES_DIR": ("the repository's locales/", "folder of texts and guides"),
     "SAFETYBOT_DEFAULT_LOCALE": ("en", "language used when a person's is not shipped"),
+    "SAFETYBOT_RESOURCES_FILE": ("(none)", "the organization's own helplines, added or corrected"),
     "SAFETYBOT_LOG_LEVEL": ("INFO", "DEBUG, INFO, WARNING or ERROR"),
 }
 
@@ -47,6 +48,7 @@ class Config:
     default_locale: str = "en"
     telegram_api_url: str = DEFAULT_API_URL
     log_level: str = "INFO"
+    resources_file: Path | None = None
     telegram_token: str | None = field(default=None, repr=False)
     master_key: bytes | None = field(default=None, repr=False)
 
@@ -54,6 +56,11 @@ class Config:
     def database(self) -> Path:
         """The SQLite file."""
         return self.data_dir / "safetybot.db"
+
+    @property
+    def resources(self) -> Path:
+        """The shipped resource directory."""
+        return self.locales_dir / "resources.toml"
 
     @property
     def console_key_file(self) -> Path:
@@ -82,8 +89,13 @@ class Config:
         level = env.get("SAFETYBOT_LOG_LEVEL", "INFO").upper()
         if level not in _LOG_LEVELS:
             raise ConfigError(f"SAFETYBOT_LOG_LEVEL must be one of {', '.join(_LOG_LEVELS)}")
+        resources_value = env.get("SAFETYBOT_RESOURCES_FILE")
+        resources_file = base / resources_value if resources_value else None
+        if resources_file is not None and not resources_file.is_file():
+            raise ConfigError(f"SAFETYBOT_RESOURCES_FILE: file {resources_file} does not exist")
         return cls(
             data_dir=data_dir,
+            resources_file=resources_file,
             locales_dir=locales_dir,
             default_locale=env.get("SAFETYBOT_DEFAULT_LOCALE", "en"),
             telegram_api_url=api_url,

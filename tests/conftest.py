@@ -15,6 +15,7 @@ from safetybot.config import default_locales_dir
 from safetybot.core.service import Deletion, Outgoing, Service
 from safetybot.crypto import Keyring
 from safetybot.i18n import Texts
+from safetybot.resources import Directory
 from safetybot.store import Store
 
 LOCALES = default_locales_dir()
@@ -106,9 +107,14 @@ def front() -> RecordingFrontEnd:
     return RecordingFrontEnd()
 
 
+@pytest.fixture(scope="session")
+def directory(texts: Texts) -> Directory:
+    return Directory.load(LOCALES / "resources.toml", locales=texts.locales)
+
+
 @pytest.fixture
-def service(store: Store, keyring: Keyring, texts: Texts) -> Service:
-    return Service(store, keyring, texts)
+def service(store: Store, keyring: Keyring, texts: Texts, directory: Directory) -> Service:
+    return Service(store, keyring, texts, directory)
 
 
 @pytest.fixture

@@ -78,3 +78,24 @@ def test_the_readme_documents_every_setting() -> None:
 def test_check_locales_reports_success(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check-locales"], env={}) == 0
     assert "complete" in capsys.readouterr().out
+
+
+BAD_RESOURCE = (
+    '[[resource]]\nid = "us-ours"\ncountry = "US"\nname = "Ours"\nkinds = ["support"]\n'
+    'url = "http://insecure.example"\nhelps_with = { en = "x", es = "x" }\n'
+    'ages = "any"\nlanguages = ["en"]\n'
+)
+
+
+def test_a_bad_resource_file_stops_the_bot_naming_file_and_entry(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    own = tmp_path / "ours.toml"
+    own.write_text(BAD_RESOURCE)
+    env = {"SAFETYBOT_DATA_DIR": str(tmp_path / "data"), "SAFETYBOT_RESOURCES_FILE": str(own)}
+    assert main(["console"], env=env) == 1
+    err = capsys.readouterr().err.strip()
+    assert str(own) in err and "us-ours" in err and "url" in err
+    assert not (tmp_path / "data").exists()  # nothing was created
+    assert main(["check-locales"], env=env) == 1
+    assert "us-ours" in capsys.readouterr().out

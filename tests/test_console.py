@@ -60,7 +60,7 @@ def test_bad_input_in_the_console_gets_calm_replies(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
     assert "don't know that command" in result.stdout
-    assert "can't read free text" in result.stdout
+    assert "can't read messages like that" in result.stdout
     assert "Nothing was saved" in result.stdout
     assert "Traceback" not in result.stdout
 

@@ -120,3 +120,20 @@ def test_a_guide_without_sources_is_refused(tmp_path: Path) -> None:
     path.write_text('+++\ntitle = "T"\nreviewed = 2026-01-01\nsources = []\n+++\nBody\n')
     with pytest.raises(LocaleError, match="source"):
         read_guide(path)
+
+
+FACT_KEYS = ("plan.", "route.", "crisis.checklist", "minor.noticed", "attachment.not_kept")
+
+
+def test_every_text_stating_facts_names_its_sources() -> None:
+    from babel.messages.pofile import read_po
+
+    with (LOCALES / "en" / "messages.po").open("rb") as handle:
+        catalog = read_po(handle)
+    stating = [m for m in catalog if m.id and str(m.id).startswith(FACT_KEYS)]
+    assert len(stating) > 15
+    for message in stating:
+        if str(message.id) in ("plan.intro", "plan.routes", "plan.contacts", "plan.danger"):
+            continue  # headings and framing, no facts
+        comments = " ".join(message.auto_comments)
+        assert "Sources (reviewed" in comments, message.id

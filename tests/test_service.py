@@ -14,6 +14,7 @@ from safetybot.core.service import Service
 from safetybot.crypto import Keyring
 from safetybot.i18n import Texts
 from safetybot.markup import Format, render
+from safetybot.resources import Directory
 from safetybot.store import Store
 from tests.conftest import RecordingFrontEnd, assert_absent
 
@@ -127,10 +128,14 @@ async def test_a_damaged_note_is_reported_and_the_others_still_open(
 
 
 async def test_an_internal_failure_gets_a_calm_reply_and_no_details(
-    tmp_path: Path, keyring: Keyring, texts: Texts, caplog: pytest.LogCaptureFixture
+    tmp_path: Path,
+    keyring: Keyring,
+    texts: Texts,
+    directory: Directory,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     store = await Store.open(tmp_path / "own.db")
-    service = Service(store, keyring, texts)
+    service = Service(store, keyring, texts, directory)
     front = RecordingFrontEnd()
     await store.close()  # the database goes away under the bot
     caplog.set_level(logging.INFO)
@@ -152,9 +157,9 @@ async def test_one_persons_updates_are_handled_in_order(
 
 
 async def test_state_survives_a_restart(
-    store: Store, keyring: Keyring, texts: Texts, front: RecordingFrontEnd
+    store: Store, keyring: Keyring, texts: Texts, directory: Directory, front: RecordingFrontEnd
 ) -> None:
-    await Service(store, keyring, texts).handle(said(USER, Command("note")), front)
+    await Service(store, keyring, texts, directory).handle(said(USER, Command("note")), front)
     # A new service (as after a restart) continues the note the person started.
-    await Service(store, keyring, texts).handle(said(USER, Text("after restart")), front)
+    await Service(store, keyring, texts, directory).handle(said(USER, Text("after restart")), front)
     assert "1 private note" in front.texts[-1]

@@ -12,6 +12,7 @@ from safetybot.core.menus import Action
 from safetybot.core.service import Service
 from safetybot.crypto import Keyring
 from safetybot.i18n import Texts
+from safetybot.resources import Directory
 from safetybot.store import Store
 from safetybot.transports.telegram import TelegramBot
 from tests.conftest import assert_absent
@@ -55,11 +56,14 @@ def _answered(fake: FakeBotAPI, before: int, until: frozenset[str] = REPLIES) ->
 
 
 @pytest.fixture
-async def harness(tmp_path: Path, keyring: Keyring, texts: Texts) -> AsyncIterator[Harness]:
+async def harness(
+    tmp_path: Path, keyring: Keyring, texts: Texts, directory: Directory
+) -> AsyncIterator[Harness]:
     async with FakeBotAPI() as fake:
         data_dir = tmp_path / "data"
         store = await Store.open(data_dir / "safetybot.db")
-        bot = TelegramBot(Service(store, keyring, texts), TOKEN, fake.url, poll_timeout=1)
+        service = Service(store, keyring, texts, directory)
+        bot = TelegramBot(service, TOKEN, fake.url, poll_timeout=1)
         await bot.start()
         try:
             yield Harness(fake, store, data_dir, keyring)
@@ -235,3 +239,39 @@ async def test_notes_download_is_a_document_that_forget_deletes(harness: Harness
     await harness.say("/forget")
     await harness.press(Action.FORGET_YES.value)
     assert documents[0].message_id not in [m.message_id for m in harness.fake.messages(CHAT)]
+
+
+async def test_a_spanish_speaker_goes_from_start_to_a_plan_by_buttons(harness: Harness) -> None:
+    fake = harness.fake
+    await harness.say("/start", language_code="es")
+    menu = harness.last_bot()
+    assert "no es tu culpa" in (menu.text or "").lower()
+    taps = ["t", "t:c:US", "t:d:no", "t:s:threat", "t:a:minor", "t:w:stranger", "t:p:no"]
+    for data in taps:
+        await harness.press(data, menu)
+    plan = fake.message(CHAT, menu.message_id).text or ""
+    # One message, edited in place, now holds the plan: Take It Down and a US contact.
+    assert "Take It Down" in plan and "CyberTipline" in plan
+    assert "+1 800 843 5678" in plan
+    assert len(fake.bot_messages(CHAT)) == 1
+    labels = [label for label, _ in fake.message(CHAT, menu.message_id).buttons()]
+    assert labels[0] == "Si tienes menos de 18 años" or "18" in labels[0]
+
+
+async def test_typing_ayuda_opens_the_crisis_path_with_a_crisis_line(harness: Harness) -> None:
+    await harness.say("/start", language_code="es")
+    await harness.press("t:c:GB", harness.last_bot())
+    await harness.say("ayuda", language_code="es")
+    text = harness.last_bot().text or ""
+    assert "Samaritans" in text and "999" in text
+
+
+async def test_language_can_be_switched_and_is_remembered(harness: Harness) -> None:
+    await harness.say("/start", language_code="en")
+    await harness.press("lg")
+    await harness.press("l:es")
+    await harness.say("/help", language_code="en")  # the choice outlives Telegram's setting
+    assert "/triage" in (harness.last_bot().text or "")
+    assert "Esto es lo que puedo hacer" in (harness.last_bot().text or "") or "puedo" in (
+        harness.last_bot().text or ""
+    )

@@ -28,9 +28,10 @@ class Command:
 
 @dataclass(frozen=True)
 class Text:
-    """Free text the person typed."""
+    """Free text the person typed; `hints` are signals the service found in it (e.g. crisis)."""
 
     text: str
+    hints: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""The conversation as a pure function: step(state, event) -> Outcome(state, replies, effects).
+"""The conversation as a pure function: step(state, event, context) -> Outcome.
 
 States are an explicit table (Mode). Effects name what the service must do with the store
 (save a note, erase a person); the service turns their results into further replies.
@@ -7,9 +7,10 @@ States are an explicit table (Mode). Effects name what the service must do with 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from types import MappingProxyType
 
 from safetybot.core import menus
 from safetybot.core.events import (
@@ -21,11 +22,24 @@ from safetybot.core.events import (
     Text,
     Unsupported,
 )
-from safetybot.core.menus import Action, GuideId
-from safetybot.core.replies import GuideText, Reply, T
+from safetybot.core.menus import (
+    ANSWERS,
+    COUNTRIES,
+    Action,
+    CountryFor,
+    CountryPick,
+    GuideId,
+    LanguagePick,
+    Question,
+    TriageAnswer,
+)
+from safetybot.core.plan import make_plan
+from safetybot.core.replies import Contacts, GuideText, Keyboard, Part, PlanText, Reply, T
 
 __all__ = [
+    "COMMAND_NAMES",
     "MAX_TEXT",
+    "Context",
     "DeleteOrigin",
     "Effect",
     "Forget",
@@ -41,6 +55,10 @@ __all__ = [
 # Telegram's own limit for one message; other messengers get the same, for one behaviour.
 MAX_TEXT = 4096
 
+# Hints the service attaches to free text (see core/signals.py).
+HINT_CRISIS = "crisis"
+HINT_MINOR = "minor"
+
 
 class Mode(StrEnum):
     """Where a person is in the conversation."""
@@ -48,6 +66,7 @@ class Mode(StrEnum):
     IDLE = "idle"
     WRITING_NOTE = "writing_note"
     CONFIRM_FORGET = "confirm_forget"
+    TRIAGE = "triage"
 
 
 @dataclass(frozen=True)
@@ -56,19 +75,45 @@ class State:
 
     mode: Mode = Mode.IDLE
     locale: str | None = None
+    country: str | None = None
+    answers: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
     def to_bytes(self) -> bytes:
         """Serialize for sealing."""
-        return json.dumps({"mode": self.mode.value, "locale": self.locale}).encode()
+        data = {
+            "mode": self.mode.value,
+            "locale": self.locale,
+            "country": self.country,
+            "answers": dict(self.answers),
+        }
+        return json.dumps(data).encode()
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> State:
         """Deserialize; unknown or damaged fields fall back to a fresh state."""
         try:
             data = json.loads(raw)
-            return cls(mode=Mode(data.get("mode", "idle")), locale=data.get("locale"))
+            answers = {
+                str(k): str(v)
+                for k, v in dict(data.get("answers") or {}).items()
+                if k in Question._value2member_map_ and v in ANSWERS[Question(k)]
+            }
+            country = data.get("country")
+            return cls(
+                mode=Mode(data.get("mode", "idle")),
+                locale=data.get("locale"),
+                country=country if country in COUNTRIES else None,
+                answers=MappingProxyType(answers),
+            )
         except (ValueError, TypeError, AttributeError):
             return cls()
+
+
+@dataclass(frozen=True)
+class Context:
+    """What the flow may know about the deployment: the shipped locales."""
+
+    locales: tuple[str, ...] = ("en",)
 
 
 @dataclass(frozen=True)
@@ -112,113 +157,205 @@ class Outcome:
     effects: tuple[Effect, ...] = ()
 
 
-def step(state: State, event: Event) -> Outcome:
+def _say(state: State, key: str, buttons: Keyboard, in_place: bool = False) -> Outcome:
+    return Outcome(state, (Reply((T(key),), buttons, in_place),))
+
+
+def step(state: State, event: Event, context: Context | None = None) -> Outcome:
     """Advance one person's conversation by one event."""
+    ctx = context or Context()
     if state.mode is Mode.WRITING_NOTE and isinstance(event, Text | Forwarded):
+        # A note is kept as written, even if it says "help"; the reply offers the crisis path.
         return _note_text(state, event.text)
+    if isinstance(event, Text) and HINT_CRISIS in event.hints:
+        # Words like "help" or "urgent" reach the crisis path from any other state.
+        return _crisis(replace(state, mode=Mode.IDLE), minor=HINT_MINOR in event.hints)
     if state.mode is Mode.CONFIRM_FORGET and event == Pressed(Action.FORGET_YES.value):
         return Outcome(replace(state, mode=Mode.IDLE), effects=(Forget(),))
     if isinstance(event, Attachment):
-        # The person stays where they were (a note in progress is not lost).
+        # Nothing is kept, and the person stays where they were (a note in progress is not lost).
         return Outcome(state, (Reply((T("attachment.not_kept"),), menus.main_menu()),))
+    if state.mode is Mode.TRIAGE and isinstance(event, Text):
+        return _ask(state, prefix="triage.use_buttons")
     idle = replace(state, mode=Mode.IDLE)
     if isinstance(event, Command):
-        return _command(idle, event)
+        return _command(idle, event, ctx)
     if isinstance(event, Pressed):
-        return _pressed(idle, event.data)
+        return _pressed(state, event.data, ctx)
     if isinstance(event, Unsupported):
-        return Outcome(idle, (Reply((T("unsupported"),), menus.main_menu()),))
+        return _say(idle, "unsupported", menus.main_menu())
+    if isinstance(event, Text) and HINT_MINOR in event.hints:
+        buttons = ((menus.guide_button(GuideId.UNDER_18),), *menus.main_menu())
+        return _say(idle, "minor.noticed", buttons)
     # Free text or a forward outside the note flow: the bot does not read it.
-    return Outcome(idle, (Reply((T("text.unexpected"),), menus.main_menu()),))
+    return _say(idle, "text.unexpected", menus.main_menu())
 
 
 def _note_text(state: State, text: str) -> Outcome:
     stripped = text.strip()
     if not stripped:
-        return Outcome(state, (Reply((T("note.empty"),), (menus.cancel_row(),)),))
+        return _say(state, "note.empty", menus.cancel_menu())
     if len(stripped) > MAX_TEXT:
         too_long = T("text.too_long", {"length": len(stripped), "limit": MAX_TEXT})
-        return Outcome(state, (Reply((too_long,), (menus.cancel_row(),)),))
+        return Outcome(state, (Reply((too_long,), menus.cancel_menu()),))
     return Outcome(replace(state, mode=Mode.IDLE), effects=(SaveNote(stripped),))
 
 
-def _menu(state: State, in_place: bool = False) -> Outcome:
-    return Outcome(state, (Reply((T("menu.title"),), menus.main_menu(), in_place),))
-
-
-def _guides(state: State, in_place: bool = False) -> Outcome:
-    return Outcome(state, (Reply((T("guides.title"),), menus.guides_menu(), in_place),))
-
-
 def _guide(state: State, guide: GuideId, in_place: bool = False) -> Outcome:
-    return Outcome(state, (Reply((GuideText(guide.value),), (menus.back_row(),), in_place),))
+    related = (GuideId.RIGHT_NOW,) if guide is GuideId.SPOTTING_SEXTORTION else ()
+    reply = Reply((GuideText(guide.value),), menus.after_guide(related), in_place)
+    return Outcome(state, (reply,))
 
 
 def _start_note(state: State, args: str = "") -> Outcome:
     if args.strip():
         return _note_text(state, args)
-    writing = replace(state, mode=Mode.WRITING_NOTE)
-    return Outcome(writing, (Reply((T("note.prompt"),), (menus.cancel_row(),)),))
+    return _say(replace(state, mode=Mode.WRITING_NOTE), "note.prompt", menus.cancel_menu())
 
 
-def _ask_forget(state: State) -> Outcome:
-    confirming = replace(state, mode=Mode.CONFIRM_FORGET)
-    return Outcome(confirming, (Reply((T("forget.confirm"),), menus.forget_confirm()),))
+def _crisis(state: State, in_place: bool = False, minor: bool = False) -> Outcome:
+    extra: Keyboard = ((menus.guide_button(GuideId.UNDER_18),),) if minor else ()
+    parts: tuple[Part, ...]
+    if state.country is None:
+        parts = (T("crisis.checklist"), T("crisis.where"))
+        buttons = extra + menus.country_menu(CountryFor.CRISIS)
+    else:
+        parts = (T("crisis.checklist"), Contacts(state.country, urgent=True))
+        buttons = extra + menus.crisis_menu()
+    return Outcome(state, (Reply(parts, buttons, in_place),))
 
 
-def _help(state: State, in_place: bool = False) -> Outcome:
-    return Outcome(state, (Reply((T("help.text"),), menus.main_menu(), in_place),))
+def _helplines(state: State, in_place: bool, change: bool = False) -> Outcome:
+    if state.country is None or change:
+        return _say(state, "helplines.where", menus.country_menu(CountryFor.HELPLINES), in_place)
+    parts = (T("helplines.title"), Contacts(state.country, urgent=False))
+    return Outcome(state, (Reply(parts, menus.helplines_menu(), in_place),))
 
 
-def _cancel(state: State, in_place: bool = False) -> Outcome:
-    return Outcome(state, (Reply((T("cancelled"),), menus.main_menu(), in_place),))
+def _language(state: State, ctx: Context, code: str, in_place: bool) -> Outcome:
+    if code not in ctx.locales:
+        return _say(state, "language.choose", menus.language_menu(ctx.locales), in_place)
+    chosen = replace(state, locale=code, mode=Mode.IDLE)
+    return _say(chosen, "language.set", menus.main_menu(), in_place)
 
 
-_COMMANDS: dict[str, Callable[[State, str], Outcome]] = {
-    "start": lambda s, _: Outcome(s, (Reply((T("start.intro"),), menus.main_menu()),)),
-    "menu": lambda s, _: _menu(s),
-    "help": lambda s, _: _help(s),
-    "guides": lambda s, _: _guides(s),
-    "now": lambda s, _: _guide(s, GuideId.RIGHT_NOW),
-    "privacy": lambda s, _: _guide(s, GuideId.PRIVACY),
-    "note": _start_note,
-    "notes": lambda s, _: Outcome(s, effects=(ShowNotes(in_place=False),)),
-    "forget": lambda s, _: _ask_forget(s),
-    "cancel": lambda s, _: _cancel(s),
+def _start_triage(state: State, in_place: bool = False) -> Outcome:
+    resuming = state.mode is Mode.TRIAGE and state.answers
+    answers = dict(state.answers) if resuming else {}
+    if state.country and not resuming:
+        answers[Question.COUNTRY.value] = state.country  # asked once, remembered
+    return _ask(replace(state, mode=Mode.TRIAGE, answers=MappingProxyType(answers)), None, in_place)
+
+
+def _ask(state: State, prefix: str | None = None, in_place: bool = False) -> Outcome:
+    """Ask the next unanswered question, or show the plan when all are answered."""
+    for question in Question:
+        if question.value not in state.answers:
+            parts = (*((T(prefix),) if prefix else ()), T(f"triage.q.{question.value}"))
+            buttons = menus.question_menu(question, can_go_back=bool(state.answers))
+            return Outcome(state, (Reply(parts, buttons, in_place),))
+    plan = make_plan(state.answers)
+    done = replace(state, mode=Mode.IDLE)
+    reply = Reply((PlanText(state.answers),), menus.plan_menu(plan.guides), in_place=True)
+    return Outcome(done, (reply,))
+
+
+def _answer(state: State, answer: TriageAnswer) -> Outcome:
+    answers = {**state.answers, answer.question.value: answer.answer}
+    updated = replace(state, mode=Mode.TRIAGE, answers=MappingProxyType(answers))
+    if answer.question is Question.COUNTRY:
+        updated = replace(updated, country=answer.answer)
+    if answer.question is Question.DANGER and answer.answer == "yes":
+        # Safety first: the urgent contacts now; the rest of the questions can wait.
+        country = updated.answers.get(Question.COUNTRY.value) or updated.country or "INT"
+        parts = (T("crisis.checklist"), Contacts(country, urgent=True))
+        buttons = ((menus.Button(T("button.continue"), Action.TRIAGE.value),), *menus.crisis_menu())
+        return Outcome(updated, (Reply(parts, buttons, in_place=True),))
+    return _ask(updated, in_place=True)
+
+
+def _back(state: State) -> Outcome:
+    answered = [q for q in Question if q.value in state.answers]
+    if not answered:
+        return _start_triage(state, in_place=True)
+    answers = {k: v for k, v in state.answers.items() if k != answered[-1].value}
+    return _ask(replace(state, mode=Mode.TRIAGE, answers=MappingProxyType(answers)), in_place=True)
+
+
+_COMMANDS: dict[str, Callable[[State, str, Context], Outcome]] = {
+    "start": lambda s, _, __: _say(s, "start.intro", menus.main_menu()),
+    "menu": lambda s, _, __: _say(s, "menu.title", menus.main_menu()),
+    "help": lambda s, _, __: _say(s, "help.text", menus.main_menu()),
+    "now": lambda s, _, __: _crisis(s),
+    "triage": lambda s, _, __: _start_triage(s),
+    "guides": lambda s, _, __: _say(s, "guides.title", menus.guides_menu()),
+    "helplines": lambda s, _, __: _helplines(s, in_place=False),
+    "note": lambda s, args, _: _start_note(s, args),
+    "notes": lambda s, _, __: Outcome(s, effects=(ShowNotes(in_place=False),)),
+    "language": lambda s, args, ctx: _language(s, ctx, args.strip().lower(), in_place=False),
+    "privacy": lambda s, _, __: _guide(s, GuideId.PRIVACY),
+    "forget": lambda s, _, __: _say(
+        replace(s, mode=Mode.CONFIRM_FORGET), "forget.confirm", menus.forget_confirm()
+    ),
+    "cancel": lambda s, _, __: _say(s, "cancelled", menus.main_menu()),
 }
 
 COMMAND_NAMES: tuple[str, ...] = tuple(_COMMANDS)
 
 
-def _command(state: State, command: Command) -> Outcome:
+def _command(state: State, command: Command, ctx: Context) -> Outcome:
     handler = _COMMANDS.get(command.name)
     if handler is None:
-        return Outcome(state, (Reply((T("unknown_command"),), menus.main_menu()),))
-    return handler(state, command.args)
+        return _say(state, "unknown_command", menus.main_menu())
+    return handler(state, command.args, ctx)
 
 
-def _pressed(state: State, data: str) -> Outcome:
+def _pressed(state: State, data: str, ctx: Context) -> Outcome:
     target = menus.parse_button(data)
-    if isinstance(target, GuideId):
-        return _guide(state, target, in_place=True)
+    idle = replace(state, mode=Mode.IDLE)
     match target:
+        case GuideId():
+            return _guide(idle, target, in_place=True)
+        case TriageAnswer():
+            # Accepted in any order, even from an old message: the answer is recorded and
+            # the next unanswered question follows.
+            return _answer(state, target)
+        case CountryPick(purpose=CountryFor.CRISIS, country=country):
+            return _crisis(replace(idle, country=country), in_place=True)
+        case CountryPick(country=country):
+            return _helplines(replace(idle, country=country), in_place=True)
+        case LanguagePick(code=code):
+            return _language(idle, ctx, code, in_place=True)
+        case Action.TRIAGE:
+            return _start_triage(state, in_place=True)
+        case Action.TRIAGE_BACK:
+            return _back(state)
         case Action.MENU:
-            return _menu(state, in_place=True)
+            return _say(idle, "menu.title", menus.main_menu(), in_place=True)
         case Action.GUIDES:
-            return _guides(state, in_place=True)
+            return _say(idle, "guides.title", menus.guides_menu(), in_place=True)
+        case Action.CRISIS:
+            return _crisis(idle, in_place=True)
+        case Action.HELPLINES:
+            return _helplines(idle, in_place=True)
+        case Action.CHANGE_COUNTRY:
+            return _helplines(idle, in_place=True, change=True)
+        case Action.LANGUAGE:
+            return _say(idle, "language.choose", menus.language_menu(ctx.locales), True)
         case Action.NOTE:
-            return _start_note(state)
+            return _start_note(idle)
         case Action.NOTES:
-            return Outcome(state, effects=(ShowNotes(in_place=True),))
+            return Outcome(idle, effects=(ShowNotes(in_place=True),))
         case Action.NOTES_FILE:
-            return Outcome(state, effects=(SendNotesFile(),))
+            return Outcome(idle, effects=(SendNotesFile(),))
         case Action.FORGET:
-            return _ask_forget(state)
+            confirming = replace(state, mode=Mode.CONFIRM_FORGET)
+            return _say(confirming, "forget.confirm", menus.forget_confirm())
         case Action.HELP:
-            return _help(state, in_place=True)
+            return _say(idle, "help.text", menus.main_menu(), in_place=True)
         case Action.CANCEL:
-            return _cancel(state, in_place=True)
+            return _say(idle, "cancelled", menus.main_menu(), in_place=True)
         case Action.DISMISS:
-            return Outcome(state, effects=(DeleteOrigin(),))
+            return Outcome(idle, effects=(DeleteOrigin(),))
     # Unknown data, or "yes, erase" pressed when no erase was asked for: stale or forged.
-    return Outcome(state, (Reply((T("button.stale"),), menus.main_menu()),))
+    return _say(idle, "button.stale", menus.main_menu())

@@ -1,22 +1,31 @@
-"""Menus, guides and button ids as named, stable data.
+"""Menus, guides, triage questions and button ids as named, stable data.
 
-Button data is short and opaque ("n", "g:right_now"): it names an action, never carries text a
-person typed, and stays valid across restarts. Anything else pressed is treated as stale.
+Button data is short and opaque ("n", "g:right_now", "t:a:minor"): it names an action, never
+carries text a person typed, and stays valid across restarts. `parse_button` maps it back to a
+typed target; anything it does not recognise is treated as stale or forged.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 
 from safetybot.core.replies import Button, GuideText, Keyboard, T
 
 __all__ = [
+    "ANSWERS",
+    "COUNTRIES",
     "GUIDE_ORDER",
     "Action",
+    "Button",
+    "CountryFor",
+    "CountryPick",
     "GuideId",
+    "LanguagePick",
+    "Question",
+    "Target",
+    "TriageAnswer",
     "guide_button",
-    "guides_menu",
-    "main_menu",
     "parse_button",
 ]
 
@@ -40,9 +49,12 @@ class GuideId(StrEnum):
 # The order people see: the urgent and the most asked-for first.
 GUIDE_ORDER: tuple[GuideId, ...] = tuple(GuideId)
 
+# Countries the directory covers, in the order offered; "INT" is "somewhere else".
+COUNTRIES: tuple[str, ...] = ("US", "GB", "CA", "AU", "INT")
+
 
 class Action(StrEnum):
-    """Button ids other than guides."""
+    """Button ids that need no argument."""
 
     MENU = "m"
     GUIDES = "gl"
@@ -54,58 +66,147 @@ class Action(StrEnum):
     CANCEL = "c"
     HELP = "h"
     DISMISS = "x"
+    CRISIS = "!"
+    TRIAGE = "t"
+    TRIAGE_BACK = "tb"
+    HELPLINES = "hl"
+    CHANGE_COUNTRY = "hx"
+    LANGUAGE = "lg"
 
 
-_GUIDE_PREFIX = "g:"
+class Question(StrEnum):
+    """The triage questions, in the order they are asked."""
+
+    COUNTRY = "c"
+    DANGER = "d"
+    SITUATION = "s"
+    AGE = "a"
+    WHO = "w"
+    PAID = "p"
 
 
-def guide_button(guide: GuideId) -> Button:
-    """A button that opens a guide, labelled with the guide's title."""
-    return Button(GuideText(guide.value), f"{_GUIDE_PREFIX}{guide.value}")
+# Each question's answers, in the order shown. Values are stable: they are stored in state.
+ANSWERS: dict[Question, tuple[str, ...]] = {
+    Question.COUNTRY: COUNTRIES,
+    Question.DANGER: ("no", "yes"),
+    Question.SITUATION: ("threat", "shared", "unsure"),
+    Question.AGE: ("adult", "minor", "unsure"),
+    Question.WHO: ("stranger", "known", "unsure"),
+    Question.PAID: ("no", "yes"),
+}
 
 
-def parse_button(data: str) -> Action | GuideId | None:
+@dataclass(frozen=True)
+class TriageAnswer:
+    """One answer to one triage question."""
+
+    question: Question
+    answer: str
+
+
+class CountryFor(StrEnum):
+    """What a country was picked for."""
+
+    CRISIS = "cc"
+    HELPLINES = "hc"
+
+
+@dataclass(frozen=True)
+class CountryPick:
+    """A country chosen for the crisis path or the helplines list."""
+
+    purpose: CountryFor
+    country: str
+
+
+@dataclass(frozen=True)
+class LanguagePick:
+    """A language chosen from the language menu."""
+
+    code: str
+
+
+Target = Action | GuideId | TriageAnswer | CountryPick | LanguagePick
+
+_GUIDE = "g:"
+_TRIAGE = "t:"
+_LANGUAGE = "l:"
+
+
+def parse_button(data: str) -> Target | None:
     """Map button data back to what it names; None for anything unknown (stale or forged)."""
-    if data.startswith(_GUIDE_PREFIX):
+    head, sep, rest = data.partition(":")
+    if not sep:
         try:
-            return GuideId(data[len(_GUIDE_PREFIX) :])
+            return Action(data)
         except ValueError:
             return None
-    try:
-        return Action(data)
-    except ValueError:
+    if data.startswith(_GUIDE):
+        return GuideId(rest) if rest in GuideId._value2member_map_ else None
+    if data.startswith(_TRIAGE):
+        key, _, answer = rest.partition(":")
+        question = Question(key) if key in Question._value2member_map_ else None
+        if question is not None and answer in ANSWERS[question]:
+            return TriageAnswer(question, answer)
         return None
+    if data.startswith(_LANGUAGE):
+        # Whether the locale is shipped is checked by the flow, which knows the locales.
+        return LanguagePick(rest) if rest.isascii() and rest.isalpha() and len(rest) <= 8 else None
+    if head in CountryFor._value2member_map_ and rest in COUNTRIES:
+        return CountryPick(CountryFor(head), rest)
+    return None
 
 
 def _button(key: str, action: Action) -> Button:
     return Button(T(key), action.value)
 
 
+def guide_button(guide: GuideId) -> Button:
+    """A button that opens a guide, labelled with the guide's title."""
+    return Button(GuideText(guide.value), f"{_GUIDE}{guide.value}")
+
+
+def crisis_row() -> tuple[Button, ...]:
+    """The crisis path, one tap from every menu."""
+    return (_button("button.crisis", Action.CRISIS),)
+
+
+def menu_row() -> tuple[Button, ...]:
+    """Back to the main menu."""
+    return (_button("button.menu", Action.MENU),)
+
+
 def main_menu() -> Keyboard:
     """The menu shown at /start and after most actions."""
     return (
-        (guide_button(GuideId.RIGHT_NOW),),
-        (_button("button.guides", Action.GUIDES),),
+        crisis_row(),
+        (_button("button.triage", Action.TRIAGE),),
+        (_button("button.guides", Action.GUIDES), _button("button.helplines", Action.HELPLINES)),
         (_button("button.note", Action.NOTE), _button("button.notes", Action.NOTES)),
-        (_button("button.help", Action.HELP), _button("button.forget", Action.FORGET)),
+        (_button("button.help", Action.HELP), _button("button.language", Action.LANGUAGE)),
+        (_button("button.forget", Action.FORGET),),
     )
 
 
 def guides_menu() -> Keyboard:
     """One button per guide, then a way back."""
-    rows: list[tuple[Button, ...]] = [(guide_button(guide),) for guide in GUIDE_ORDER]
-    rows.append((_button("button.menu", Action.MENU),))
+    rows: list[tuple[Button, ...]] = [crisis_row()]
+    rows += [(guide_button(guide),) for guide in GUIDE_ORDER]
+    rows.append(menu_row())
     return tuple(rows)
 
 
-def back_row() -> tuple[Button, ...]:
-    """Back to the guides and to the main menu."""
-    return (_button("button.guides", Action.GUIDES), _button("button.menu", Action.MENU))
+def after_guide(extra: tuple[GuideId, ...] = ()) -> Keyboard:
+    """Under a guide: related guides, then back to the guides and to the menu."""
+    rows: list[tuple[Button, ...]] = [(guide_button(guide),) for guide in extra]
+    rows.append((_button("button.guides", Action.GUIDES), _button("button.menu", Action.MENU)))
+    rows.append(crisis_row())
+    return tuple(rows)
 
 
-def cancel_row() -> tuple[Button, ...]:
-    """A single cancel button."""
-    return (_button("button.cancel", Action.CANCEL),)
+def cancel_menu() -> Keyboard:
+    """While typing something: cancel, and the crisis path."""
+    return ((_button("button.cancel", Action.CANCEL),), crisis_row())
 
 
 def forget_confirm() -> Keyboard:
@@ -113,6 +214,7 @@ def forget_confirm() -> Keyboard:
     return (
         (_button("button.forget_yes", Action.FORGET_YES),),
         (_button("button.forget_no", Action.CANCEL),),
+        crisis_row(),
     )
 
 
@@ -121,7 +223,74 @@ def notes_menu(has_notes: bool) -> Keyboard:
     rows: list[tuple[Button, ...]] = [(_button("button.note", Action.NOTE),)]
     if has_notes:
         rows.append((_button("button.notes_file", Action.NOTES_FILE),))
-    rows.append((_button("button.menu", Action.MENU),))
+    rows += [menu_row(), crisis_row()]
+    return tuple(rows)
+
+
+def question_menu(question: Question, can_go_back: bool) -> Keyboard:
+    """A triage question's answers, then back, menu and the crisis path."""
+
+    def label(answer: str) -> T:
+        if question is Question.COUNTRY:
+            return T(f"country.{answer}")
+        return T(f"triage.{question.value}.{answer}")
+
+    rows: list[tuple[Button, ...]] = [
+        (Button(label(answer), f"{_TRIAGE}{question.value}:{answer}"),)
+        for answer in ANSWERS[question]
+    ]
+    last = [_button("button.back", Action.TRIAGE_BACK)] if can_go_back else []
+    rows.append((*last, _button("button.menu", Action.MENU)))
+    if question is not Question.DANGER:
+        rows.append(crisis_row())
+    return tuple(rows)
+
+
+def country_menu(purpose: CountryFor) -> Keyboard:
+    """Pick a country, for the crisis path or the helplines."""
+    rows: list[tuple[Button, ...]] = [
+        (Button(T(f"country.{code}"), f"{purpose.value}:{code}"),) for code in COUNTRIES
+    ]
+    rows.append(menu_row())
+    if purpose is CountryFor.HELPLINES:
+        rows.append(crisis_row())
+    return tuple(rows)
+
+
+def helplines_menu() -> Keyboard:
+    """Under the helplines: change the country, back."""
+    return (
+        (_button("button.change_country", Action.CHANGE_COUNTRY),),
+        menu_row(),
+        crisis_row(),
+    )
+
+
+def crisis_menu() -> Keyboard:
+    """Under the crisis checklist: the full steps, a plan, helplines, the menu."""
+    return (
+        (guide_button(GuideId.RIGHT_NOW),),
+        (_button("button.triage", Action.TRIAGE),),
+        (_button("button.helplines", Action.HELPLINES), _button("button.menu", Action.MENU)),
+    )
+
+
+def language_menu(locales: tuple[str, ...]) -> Keyboard:
+    """One button per shipped language, labelled in that language."""
+    rows: list[tuple[Button, ...]] = [
+        (Button(T("language.name", locale=code), f"{_LANGUAGE}{code}"),) for code in locales
+    ]
+    rows += [menu_row(), crisis_row()]
+    return tuple(rows)
+
+
+def plan_menu(guides: tuple[GuideId, ...]) -> Keyboard:
+    """Under a plan: the guides that fit, helplines, the menu."""
+    rows: list[tuple[Button, ...]] = [(guide_button(guide),) for guide in guides]
+    rows.append(
+        (_button("button.helplines", Action.HELPLINES), _button("button.menu", Action.MENU))
+    )
+    rows.append(crisis_row())
     return tuple(rows)
 
 

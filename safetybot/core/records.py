@@ -60,3 +60,6 @@ class Records(Protocol):
 
     async def erase_person(self, pseudonym: bytes) -> None:
         """Erase everything about a person."""
+
+    async def close(self) -> None:
+        """Flush and close."""

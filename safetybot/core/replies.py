@@ -6,15 +6,27 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-__all__ = ["Button", "Document", "GuideText", "Keyboard", "Reply", "T"]
+__all__ = [
+    "Button",
+    "Contacts",
+    "Document",
+    "GuideText",
+    "Keyboard",
+    "Part",
+    "PlanText",
+    "Reply",
+    "T",
+]
 
 
 @dataclass(frozen=True)
 class T:
-    """A localized text: a catalog key and its parameters."""
+    """A localized text: a catalog key, its parameters, and optionally a fixed locale."""
 
     key: str
     params: Mapping[str, object] = field(default_factory=lambda: MappingProxyType({}))
+    # Set only where a text must appear in one language whatever the person's (a language name).
+    locale: str | None = None
 
 
 @dataclass(frozen=True)
@@ -22,6 +34,24 @@ class GuideText:
     """A whole guide, with its sources line."""
 
     guide_id: str
+
+
+@dataclass(frozen=True)
+class PlanText:
+    """The plan made from a person's triage answers."""
+
+    answers: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class Contacts:
+    """Helplines for a country: for the crisis path (urgent only) or the whole list."""
+
+    country: str
+    urgent: bool
+
+
+Part = T | GuideText | PlanText | Contacts
 
 
 @dataclass(frozen=True)
@@ -39,7 +69,7 @@ Keyboard = tuple[tuple[Button, ...], ...]
 class Reply:
     """One message to show. `in_place` asks to edit the menu message the person pressed."""
 
-    parts: tuple[T | GuideText, ...]
+    parts: tuple[Part, ...]
     buttons: Keyboard = ()
     in_place: bool = False
 

@@ -17,8 +17,9 @@ from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from safetybot.core import menus
-from safetybot.core.events import Incoming, Pressed
+from safetybot.core.events import Incoming, Pressed, Text
 from safetybot.core.flow import (
+    Context,
     DeleteOrigin,
     Forget,
     SaveNote,
@@ -28,12 +29,15 @@ from safetybot.core.flow import (
     step,
 )
 from safetybot.core.menus import Action
+from safetybot.core.plan import ContactBlock, Route, make_plan
 from safetybot.core.records import Person, Records
-from safetybot.core.replies import Button, Document, GuideText, Reply, T
+from safetybot.core.replies import Button, Contacts, Document, GuideText, Part, PlanText, Reply, T
+from safetybot.core.signals import Signals
 from safetybot.crypto import Keyring, new_data_key, seal, unseal
 from safetybot.errors import CryptoError
 from safetybot.i18n import Texts
 from safetybot.markup import Format, escape, render
+from safetybot.resources import Ages, Country, Directory, Kind, Resource, display_phone
 
 __all__ = ["Deletion", "FrontEnd", "Outgoing", "Service"]
 
@@ -98,16 +102,24 @@ class Service:
         records: Records,
         keyring: Keyring,
         texts: Texts,
+        directory: Directory,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._records = records
         self._keyring = keyring
         self._texts = texts
+        self._directory = directory
         self._clock = clock
+        self._signals = Signals.from_texts(texts)
+        self._context = Context(locales=texts.locales)
         # Locks live only while someone holds or awaits them, so memory does not grow.
         self._locks: weakref.WeakValueDictionary[bytes, asyncio.Lock] = (
             weakref.WeakValueDictionary()
         )
+
+    async def close(self) -> None:
+        """Close the store (checkpointing the database)."""
+        await self._records.close()
 
     @property
     def texts(self) -> Texts:
@@ -160,7 +172,10 @@ class Service:
         if incoming.message_id is not None:
             # Recorded before anything else can fail, so an erase can always find it.
             await self._records.remember_messages(pseudonym, [incoming.message_id], int(now))
-        outcome = step(state, incoming.event)
+        event = incoming.event
+        if isinstance(event, Text):
+            event = replace(event, hints=self._signals.hints(event.text))
+        outcome = step(state, event, self._context)
         ctx.state = outcome.state
         if any(isinstance(effect, Forget) for effect in outcome.effects):
             await self._forget(ctx, front)
@@ -227,7 +242,7 @@ class Service:
         notes = await self._open_notes(ctx)
         if not notes:
             return Reply((T("notes.none"),), menus.notes_menu(False), in_place)
-        parts: list[T | GuideText] = [T("notes.header", {"count": len(notes)})]
+        parts: list[Part] = [T("notes.header", {"count": len(notes)})]
         for number, note in enumerate(notes, start=1):
             if note is None:
                 parts.append(T("notes.damaged", {"number": number}))
@@ -261,7 +276,7 @@ class Service:
             len(deletion.too_old),
             len(deletion.failed),
         )
-        parts: list[T | GuideText] = [T("forget.done", {"deleted": len(deletion.deleted)})]
+        parts: list[Part] = [T("forget.done", {"deleted": len(deletion.deleted)})]
         remaining = len(deletion.too_old) + len(deletion.failed)
         if remaining:
             key = f"forget.remaining.{front.transport}"
@@ -291,21 +306,71 @@ class Service:
         )
         return Outgoing(body, buttons)
 
-    def _part(self, locale: str, part: T | GuideText) -> str:
+    def _part(self, locale: str, part: Part) -> str:
         if isinstance(part, T):
-            return self._texts.text(locale, part.key, part.params)
+            return self._texts.text(part.locale or locale, part.key, part.params)
+        if isinstance(part, PlanText):
+            return self._plan(locale, part)
+        if isinstance(part, Contacts):
+            if part.urgent:
+                block = ContactBlock(part.country, ("emergency", "crisis"), None)
+                return self._contacts(locale, block, international=False)
+            return self._contacts(locale, ContactBlock(part.country, (), None), international=True)
         guide = self._texts.guide(locale, part.guide_id)
         sources = ", ".join(f"[{escape(s.name)}]({s.url})" for s in guide.sources)
         footer = self._texts.text(locale, "guide.sources", {"date": guide.reviewed.isoformat()})
         return f"**{escape(guide.title)}**\n\n{guide.body}\n\n_{footer}_ {sources}"
 
+    def _plan(self, locale: str, part: PlanText) -> str:
+        plan = make_plan(part.answers)
+        blocks: list[str] = []
+        for block in plan.blocks:
+            if isinstance(block, Route):
+                blocks.append(self._texts.text(locale, f"route.{block.value}"))
+            elif isinstance(block, ContactBlock):
+                blocks.append(self._contacts(locale, block, international=False))
+            else:
+                blocks.append(self._texts.text(locale, block))
+        return "\n\n".join(blocks)
+
+    def _contacts(self, locale: str, block: ContactBlock, international: bool) -> str:
+        """The directory entries for a country as Markdown, the organization's own first."""
+        found = self._directory.find(
+            Country(block.country),
+            kinds=[Kind(kind) for kind in block.kinds] or None,
+            age=Ages(block.age) if block.age else None,
+            include_international=international,
+        )
+        lines = [self._contact(locale, resource) for resource in found]
+        if "emergency" in block.kinds and not any(Kind.EMERGENCY in r.kinds for r in found):
+            lines.insert(0, self._texts.text(locale, "contacts.local_emergency"))
+        return "\n\n".join(lines) or self._texts.text(locale, "contacts.none")
+
+    def _contact(self, locale: str, resource: Resource) -> str:
+        default = self._texts.default
+        about = resource.localized(resource.helps_with, locale, default) or ""
+        ways = []
+        if resource.phone:
+            ways.append(escape(display_phone(resource.phone)))
+        text_line = resource.localized(resource.text_line, locale, default)
+        if text_line:
+            ways.append(escape(text_line))
+        if resource.url:
+            host = resource.url.split("://", 1)[1].split("/", 1)[0]
+            ways.append(f"[{escape(host)}]({resource.url.replace(')', '%29')})")
+        hours = resource.localized(resource.hours, locale, default)
+        if hours:
+            ways.append(escape(hours))
+        return f"**{escape(resource.name)}**: {escape(about)}\n{' · '.join(ways)}"
+
     def _label(self, locale: str, button: Button) -> str:
         if isinstance(button.label, GuideText):
             return self._texts.guide(locale, button.label.guide_id).title
-        return self._plain(locale, button.label)
+        return self._plain(button.label.locale or locale, button.label)
 
     def _plain(self, locale: str, text: T) -> str:
-        return "\n\n".join(render(self._texts.text(locale, text.key, text.params), Format.PLAIN))
+        markdown = self._texts.text(locale, text.key, text.params)
+        return "\n\n".join(render(markdown, Format.PLAIN))
 
     def _now_iso(self) -> str:
         moment = dt.datetime.fromtimestamp(self._clock(), tz=dt.UTC)

@@ -1,0 +1,242 @@
+"""Guidance: a plan for every situation, guides in three taps, the crisis path everywhere."""
+
+from __future__ import annotations
+
+import itertools
+from collections import deque
+from pathlib import Path
+
+import pytest
+
+from safetybot.core.events import Command, Incoming, Pressed, Text
+from safetybot.core.flow import Context, Mode, State, step
+from safetybot.core.menus import ANSWERS, GuideId, Question
+from safetybot.core.plan import Route, make_plan
+from safetybot.core.replies import Contacts, GuideText, PlanText, Reply, T
+from safetybot.core.service import Service
+from safetybot.markup import Format, render, split
+from safetybot.resources import Ages, Country, Directory, Kind
+from tests.conftest import RecordingFrontEnd
+from tests.fakebotapi import parse_html
+
+CONTEXT = Context(locales=("en", "es"))
+REMOVAL_ROUTES = {Route.STOPNCII, Route.TAKE_IT_DOWN, Route.REPORT_REMOVE, Route.ESAFETY}
+
+ALL_ANSWERS = [
+    dict(zip([q.value for q in Question], combo, strict=True))
+    for combo in itertools.product(*(ANSWERS[q] for q in Question))
+]
+
+
+def test_every_situation_gets_a_removal_route_and_a_local_contact(directory: Directory) -> None:
+    assert len(ALL_ANSWERS) == 5 * 2 * 3 * 3 * 3 * 2
+    for answers in ALL_ANSWERS:
+        plan = make_plan(answers)
+        assert REMOVAL_ROUTES & set(plan.routes), answers
+        country = Country(answers["c"])
+        block = plan.contacts[-1]
+        found = directory.find(
+            country,
+            kinds=[Kind(k) for k in block.kinds],
+            age=Ages(block.age) if block.age else None,
+            include_international=False,
+        )
+        assert found and all(r.country is country for r in found), answers
+        if answers["d"] == "yes":
+            assert plan.blocks.index("plan.danger") < plan.blocks.index("plan.routes")
+
+
+def test_images_taken_under_18_always_route_to_take_it_down_never_only_stopncii() -> None:
+    for answers in ALL_ANSWERS:
+        routes = make_plan(answers).routes
+        if answers["a"] == "minor":
+            assert Route.TAKE_IT_DOWN in routes and Route.STOPNCII not in routes
+        if answers["a"] == "adult":
+            assert Route.STOPNCII in routes and Route.TAKE_IT_DOWN not in routes
+
+
+async def test_every_plan_renders_to_valid_telegram_html_in_every_language(
+    service: Service,
+) -> None:
+    for answers, locale in itertools.product(ALL_ANSWERS, ("en", "es")):
+        outgoing = service._render(locale, Reply((PlanText(answers),)))
+        messages = split(render(outgoing.markdown, Format.TELEGRAM_HTML), 4096)
+        assert len(messages) == 1, answers  # a plan fits in one message
+        parse_html(messages[0])
+
+
+def _screens() -> list[tuple[int, State, Reply]]:
+    """Every screen reachable from /start by pressing buttons, with its depth in taps."""
+    start = step(State(), Command("start"), CONTEXT)
+    queue = deque((0, start.state, reply) for reply in start.replies)
+    seen: set[tuple[str, ...]] = set()
+    screens = []
+    while queue:
+        depth, state, reply = queue.popleft()
+        key = (repr(sorted(state.answers.items())), state.mode, repr(reply))
+        if key in seen or depth > 8:
+            continue
+        seen.add(key)
+        screens.append((depth, state, reply))
+        for row in reply.buttons:
+            for button in row:
+                outcome = step(state, Pressed(button.data), CONTEXT)
+                queue.extend((depth + 1, outcome.state, r) for r in outcome.replies)
+    return screens
+
+
+def test_every_guide_is_reachable_from_start_within_three_taps() -> None:
+    reached = {
+        part.guide_id
+        for depth, _, reply in _screens()
+        if depth <= 3
+        for part in reply.parts
+        if isinstance(part, GuideText)
+    }
+    assert reached == {guide.value for guide in GuideId}
+
+
+def test_the_crisis_path_is_one_tap_from_every_screen() -> None:
+    def is_crisis(reply: Reply) -> bool:
+        return T("crisis.checklist") in reply.parts
+
+    for _, state, reply in _screens():
+        if is_crisis(reply):
+            continue
+        taps = [
+            step(state, Pressed(button.data), CONTEXT) for row in reply.buttons for button in row
+        ]
+        assert any(is_crisis(r) for t in taps for r in t.replies), reply.parts
+
+
+def test_a_triage_reaches_a_plan_in_six_taps() -> None:
+    outcome = step(State(), Pressed("t"), CONTEXT)
+    taps = 1
+    for data in ("t:c:GB", "t:d:no", "t:s:shared", "t:a:minor", "t:w:known", "t:p:no"):
+        outcome = step(outcome.state, Pressed(data), CONTEXT)
+        taps += 1
+    parts = outcome.replies[0].parts
+    assert isinstance(parts[0], PlanText) and taps == 7
+    assert outcome.state.country == "GB" and outcome.state.mode is Mode.IDLE
+
+
+def test_back_undoes_the_last_answer_and_answers_may_come_out_of_order() -> None:
+    state = step(State(), Pressed("t"), CONTEXT).state
+    state = step(state, Pressed("t:c:US"), CONTEXT).state
+    back = step(state, Pressed("tb"), CONTEXT)
+    assert "c" not in back.state.answers
+    assert back.replies[0].parts == (T("triage.q.c"),)
+    # An answer from an old message is recorded, and the next open question follows.
+    late = step(State(), Pressed("t:a:adult"), CONTEXT)
+    assert late.state.answers == {"a": "adult"}
+    assert late.replies[0].parts == (T("triage.q.c"),)
+
+
+def test_the_country_is_asked_once_and_remembered() -> None:
+    state = step(State(country="AU"), Pressed("t"), CONTEXT)
+    assert state.replies[0].parts == (T("triage.q.d"),)
+
+
+def test_in_danger_shows_urgent_contacts_before_anything_else() -> None:
+    state = State(mode=Mode.TRIAGE, answers={"c": "US"})
+    outcome = step(state, Pressed("t:d:yes"), CONTEXT)
+    assert outcome.replies[0].parts == (T("crisis.checklist"), Contacts("US", urgent=True))
+    resumed = step(outcome.state, Pressed("t"), CONTEXT)
+    assert resumed.replies[0].parts == (T("triage.q.s"),)
+
+
+def test_typing_in_triage_asks_again_without_losing_answers() -> None:
+    state = State(mode=Mode.TRIAGE, answers={"c": "US", "d": "no"})
+    outcome = step(state, Text("what do i do"), CONTEXT)
+    assert outcome.state.answers == state.answers
+    assert outcome.replies[0].parts == (T("triage.use_buttons"), T("triage.q.s"))
+
+
+_n = itertools.count(1)
+
+
+def _said(text: str, language: str = "en") -> Incoming:
+    return Incoming("test", "42", "42", Text(text), next(_n), None, language)
+
+
+@pytest.mark.parametrize("words", ["help", "HELP ME please", "ayuda", "es urgente", "Socorro!"])
+async def test_crisis_words_open_the_crisis_path(
+    service: Service, front: RecordingFrontEnd, words: str
+) -> None:
+    await service.handle(_said(words), front)
+    assert "next ten minutes" in front.texts[-1] or "diez minutos" in front.texts[-1]
+
+
+async def test_helpful_is_not_help_and_a_note_saying_help_is_kept(
+    service: Service, front: RecordingFrontEnd
+) -> None:
+    await service.handle(_said("that was helpful"), front)
+    assert "next ten minutes" not in front.texts[-1]
+    await service.handle(Incoming("test", "42", "42", Command("note"), next(_n)), front)
+    await service.handle(_said("he said nobody will help me"), front)
+    assert "Saved" in front.texts[-1]
+
+
+@pytest.mark.parametrize("words", ["im 15 and scared", "I’m 16", "tengo 14 años", "high school"])
+async def test_words_that_show_someone_is_under_18_bring_that_guide_forward(
+    service: Service, front: RecordingFrontEnd, words: str
+) -> None:
+    await service.handle(_said(words), front)
+    first_row = front.last.buttons[0]
+    assert first_row[0][1] == f"g:{GuideId.UNDER_18.value}"
+
+
+async def test_adults_stating_their_age_are_not_taken_for_minors(
+    service: Service, front: RecordingFrontEnd
+) -> None:
+    await service.handle(_said("im 25 and scared"), front)
+    assert all(b[1] != f"g:{GuideId.UNDER_18.value}" for row in front.last.buttons for b in row)
+
+
+async def test_language_comes_from_the_messenger_and_can_be_changed(
+    service: Service, front: RecordingFrontEnd
+) -> None:
+    await service.handle(Incoming("test", "7", "7", Command("start"), 1, None, "es-MX"), front)
+    assert "No es tu culpa" in front.texts[-1] or "no es tu culpa" in front.texts[-1]
+    await service.handle(
+        Incoming("test", "7", "7", Command("language", "en"), 2, None, "es"), front
+    )
+    await service.handle(Incoming("test", "7", "7", Command("start"), 3, None, "es"), front)
+    assert "not your fault" in front.texts[-1]
+    # An unknown code offers the choices instead.
+    await service.handle(
+        Incoming("test", "7", "7", Command("language", "xx"), 4, None, "es"), front
+    )
+    labels = [label for row in front.last.buttons for label, _ in row]
+    assert "English" in labels and "Español" in labels
+
+
+async def test_helplines_list_the_organizations_own_entry_first(
+    tmp_path: Path, service: Service, texts: object, front: RecordingFrontEnd
+) -> None:
+    own = tmp_path / "own.toml"
+    own.write_text(
+        '[[resource]]\nid = "us-ourline"\ncountry = "US"\nname = "Our Hotline"\n'
+        'kinds = ["support"]\nphone = "+15550100100"\n'
+        'helps_with = { en = "Our team, day and night.", es = "Nuestro equipo." }\n'
+        'ages = "any"\nlanguages = ["en"]\n'
+    )
+    from safetybot.config import default_locales_dir
+
+    directory = Directory.load(default_locales_dir() / "resources.toml", own, locales=("en", "es"))
+    ours = Service(service._records, service._keyring, service.texts, directory)  # type: ignore[arg-type]
+    await ours.handle(Incoming("test", "8", "8", Pressed("hc:US"), None, 5, "en"), front)
+    listing = front.texts[-1]
+    assert listing.index("Our Hotline") < listing.index("Cyber Civil Rights")
+
+
+@pytest.mark.parametrize(
+    "words",
+    ["vos sos mi amiga", "tengo 10 minutos para pagar", "hace 15 años", "im 15 minutes away"],
+)
+async def test_ordinary_phrases_are_not_taken_for_crisis_or_age(
+    service: Service, front: RecordingFrontEnd, words: str
+) -> None:
+    await service.handle(_said(words, "es"), front)
+    assert "diez minutos" not in front.texts[-1] and "next ten minutes" not in front.texts[-1]
+    assert all(b[1] != f"g:{GuideId.UNDER_18.value}" for row in front.last.buttons for b in row)
