@@ -14,6 +14,7 @@ from safetybot import logs
 from safetybot.config import default_locales_dir
 from safetybot.core.service import Deletion, Outgoing, Service
 from safetybot.crypto import Keyring
+from safetybot.errors import FrontEndError
 from safetybot.i18n import Texts
 from safetybot.resources import Directory
 from safetybot.store import Store
@@ -40,6 +41,7 @@ class RecordingFrontEnd:
     calls: list[Sent] = field(default_factory=list)
     deleted: list[int] = field(default_factory=list)
     too_old: set[int] = field(default_factory=set)
+    files: dict[str, bytes] = field(default_factory=dict)
     next_id: int = 1000
 
     def _id(self) -> int:
@@ -67,6 +69,12 @@ class RecordingFrontEnd:
         sent = Sent("document", address, self._id(), caption, data)
         self.calls.append(sent)
         return [sent.message_id]
+
+    async def download(self, ref: str, limit: int) -> bytes:
+        data = self.files[ref]
+        if len(data) > limit:
+            raise FrontEndError("file too large")
+        return data
 
     @property
     def texts(self) -> list[str]:

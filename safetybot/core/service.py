@@ -56,11 +56,21 @@ class Outgoing:
 
 @dataclass(frozen=True)
 class Deletion:
-    """What a front end managed to delete: gone, too old to delete, failed for another reason."""
+    """What a front end managed to delete.
+
+    `too_old`: past the messenger's deletion window; `not_allowed`: the messenger never lets a
+    bot delete these (on Signal, the person's own messages); `failed`: any other refusal.
+    """
 
     deleted: tuple[int, ...] = ()
     too_old: tuple[int, ...] = ()
     failed: tuple[int, ...] = ()
+    not_allowed: tuple[int, ...] = ()
+
+    @property
+    def remaining(self) -> int:
+        """How many messages are still in the chat."""
+        return len(self.too_old) + len(self.failed) + len(self.not_allowed)
 
 
 class FrontEnd(Protocol):
@@ -81,6 +91,9 @@ class FrontEnd(Protocol):
         self, address: str, filename: str, data: bytes, caption: Outgoing
     ) -> list[int]:
         """Send a file with a caption; return the ids of the messages sent."""
+
+    async def download(self, ref: str, limit: int) -> bytes:
+        """Fetch an attachment's bytes by its opaque ref; FrontEndError if over `limit` bytes."""
 
 
 @dataclass
@@ -277,7 +290,7 @@ class Service:
             len(deletion.failed),
         )
         parts: list[Part] = [T("forget.done", {"deleted": len(deletion.deleted)})]
-        remaining = len(deletion.too_old) + len(deletion.failed)
+        remaining = deletion.remaining
         if remaining:
             key = f"forget.remaining.{front.transport}"
             if not self._texts.has(key):

@@ -9,10 +9,12 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TextIO
 
 from safetybot.core.events import Command, Event, Incoming, Pressed, Text
 from safetybot.core.service import Deletion, Outgoing, Service
+from safetybot.errors import FrontEndError
 from safetybot.markup import Format, render
 
 __all__ = ["ConsoleFrontEnd", "parse_line", "run_console"]
@@ -75,6 +77,23 @@ class ConsoleFrontEnd:
         """Print the caption and the file's content, since there is no file to hand over."""
         body = data.decode("utf-8", errors="replace")
         return [self._print(Outgoing(f"{caption.markdown}\n\n```\n{body}\n```", caption.buttons))]
+
+
+    async def download(self, ref: str, limit: int) -> bytes:
+        """In the console an attachment is a file path the person typed."""
+        return await asyncio.to_thread(_read_file, ref, limit)
+
+
+def _read_file(ref: str, limit: int) -> bytes:
+    path = Path(ref).expanduser()
+    try:
+        if not path.is_file():
+            raise FrontEndError("not a file")
+        if path.stat().st_size > limit:
+            raise FrontEndError("file too large")
+        return path.read_bytes()
+    except OSError:
+        raise FrontEndError("file cannot be read") from None
 
 
 def parse_line(line: str, choices: Sequence[tuple[str, str]]) -> Event:

@@ -209,6 +209,20 @@ class TelegramFrontEnd:
         return [result.message_id]
 
 
+    async def download(self, ref: str, limit: int) -> bytes:
+        """Download a file the person sent; refuse anything over `limit` bytes."""
+        try:
+            handle = await _retry(lambda: self._bot.get_file(ref), idempotent=True)
+            if handle.file_size is not None and handle.file_size > limit:
+                raise FrontEndError("file too large")
+            data = await _retry(handle.download_as_bytearray, idempotent=True)
+        except TelegramError as error:
+            raise FrontEndError(f"download failed: {type(error).__name__}") from None
+        if len(data) > limit:
+            raise FrontEndError("file too large")
+        return bytes(data)
+
+
 def _command(message: Message) -> Command | None:
     text = message.text or ""
     entities = message.entities or ()
