@@ -1,0 +1,1 @@
+"""Fonts shipped for exported PDFs (DejaVu Sans, free license)."""
