@@ -5,20 +5,31 @@ Secrets are hidden from repr, so a logged or printed Config never shows them.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
-from safetybot.crypto import parse_master_key
+from safetybot.core.vault import VaultSettings
+from safetybot.crypto import KdfParams, parse_master_key
 from safetybot.errors import ConfigError
 
-__all__ = ["DEFAULT_API_URL", "SETTINGS", "Config", "default_locales_dir"]
+__all__ = [
+    "DEFAULT_API_URL",
+    "DEFAULT_SIGNAL_ATTACHMENTS",
+    "SETTINGS",
+    "Config",
+    "default_locales_dir",
+]
 
 DEFAULT_API_URL = "https://api.telegram.org"
 _TOKEN = re.compile(r"^\d{1,20}:[A-Za-z0-9_-]{20,}$")
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+DEFAULT_SIGNAL_ATTACHMENTS = "~/.local/share/signal-cli/attachments"
+_E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 
 # name -> (default shown in the README, meaning). The README's table is checked against this.
 SETTINGS: dict[str, tuple[str, str]] = {
@@ -31,6 +42,19 @@ SETTINGS: dict[str, tuple[str, str]] = {
     "SAFETYBOT_DEFAULT_LOCALE": ("en", "language used when a person's is not shipped"),
     "SAFETYBOT_RESOURCES_FILE": ("(none)", "the organization's own helplines, added or corrected"),
     "SAFETYBOT_LOG_LEVEL": ("INFO", "DEBUG, INFO, WARNING or ERROR"),
+    "SAFETYBOT_VAULT_UNLOCK_MINUTES": ("10", "private notes lock after this many idle minutes"),
+    "SAFETYBOT_VAULT_MAX_FILE_MB": ("10", "largest file kept in private notes (Telegram: 20)"),
+    "SAFETYBOT_VAULT_LOCKOUT_MINUTES": ("15", "pause after 5 wrong passphrases"),
+    "SAFETYBOT_EXPORT_KEEP_MINUTES": ("5", "an export is deleted from the chat after this long"),
+    "SAFETYBOT_ARGON2_MEMORY_KIB": ("19456", "Argon2id memory per passphrase derivation"),
+    "SAFETYBOT_ARGON2_ITERATIONS": ("2", "Argon2id passes"),
+    "SAFETYBOT_SIGNAL_SOCKET": ("(none)", "signal-cli daemon's Unix socket, for the Signal bot"),
+    "SAFETYBOT_SIGNAL_TCP": ("(none)", "or its `127.0.0.1:PORT` (loopback only)"),
+    "SAFETYBOT_SIGNAL_ACCOUNT": ("(none)", "the bot's Signal number, for multi-account daemons"),
+    "SAFETYBOT_SIGNAL_ATTACHMENTS_DIR": (
+        DEFAULT_SIGNAL_ATTACHMENTS,
+        "where signal-cli saves received attachments",
+    ),
 }
 
 
@@ -49,8 +73,13 @@ class Config:
     telegram_api_url: str = DEFAULT_API_URL
     log_level: str = "INFO"
     resources_file: Path | None = None
+    vault: VaultSettings = field(default_factory=VaultSettings)
     telegram_token: str | None = field(default=None, repr=False)
     master_key: bytes | None = field(default=None, repr=False)
+    signal_socket: Path | None = None
+    signal_tcp: tuple[str, int] | None = None
+    signal_attachments_dir: Path = Path(DEFAULT_SIGNAL_ATTACHMENTS)
+    signal_account: str | None = field(default=None, repr=False)
 
     @property
     def database(self) -> Path:
@@ -96,12 +125,14 @@ class Config:
         return cls(
             data_dir=data_dir,
             resources_file=resources_file,
+            vault=_vault_settings(env),
             locales_dir=locales_dir,
             default_locale=env.get("SAFETYBOT_DEFAULT_LOCALE", "en"),
             telegram_api_url=api_url,
             log_level=level,
             telegram_token=token.strip() if token else None,
             master_key=_master_key(env, base),
+            **_signal(env, base),
         )
 
     def require_token(self) -> str:
@@ -109,6 +140,14 @@ class Config:
         if not self.telegram_token:
             raise ConfigError("SAFETYBOT_TELEGRAM_TOKEN is not set (get one from @BotFather)")
         return self.telegram_token
+
+    def require_signal_daemon(self) -> Path | tuple[str, int]:
+        """The signal-cli daemon's socket path or loopback (host, port), or a ConfigError."""
+        if self.signal_socket is not None:
+            return self.signal_socket
+        if self.signal_tcp is not None:
+            return self.signal_tcp
+        raise ConfigError("SAFETYBOT_SIGNAL_SOCKET (or SAFETYBOT_SIGNAL_TCP) is not set")
 
     def require_master_key(self) -> bytes:
         """The master key, or a ConfigError naming the settings."""
@@ -118,6 +157,30 @@ class Config:
                 "make one with `safetybot keygen`"
             )
         return self.master_key
+
+
+def _number(env: Mapping[str, str], name: str, low: int, high: int) -> int:
+    raw = env.get(name, SETTINGS[name][0])
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be between {low} and {high}")
+    return value
+
+
+def _vault_settings(env: Mapping[str, str]) -> VaultSettings:
+    return VaultSettings(
+        kdf=KdfParams(
+            memory_kib=_number(env, "SAFETYBOT_ARGON2_MEMORY_KIB", 8, 4 * 1024 * 1024),
+            iterations=_number(env, "SAFETYBOT_ARGON2_ITERATIONS", 1, 64),
+        ),
+        unlock_minutes=_number(env, "SAFETYBOT_VAULT_UNLOCK_MINUTES", 1, 24 * 60),
+        lockout_minutes=_number(env, "SAFETYBOT_VAULT_LOCKOUT_MINUTES", 1, 24 * 60),
+        max_file_bytes=_number(env, "SAFETYBOT_VAULT_MAX_FILE_MB", 1, 20) * 1024 * 1024,
+        export_keep_minutes=_number(env, "SAFETYBOT_EXPORT_KEEP_MINUTES", 1, 24 * 60),
+    )
 
 
 def _master_key(env: Mapping[str, str], base: Path) -> bytes | None:
@@ -134,3 +197,43 @@ def _master_key(env: Mapping[str, str], base: Path) -> bytes | None:
             raise ConfigError(f"SAFETYBOT_MASTER_KEY_FILE: cannot read {path}") from None
         return parse_master_key(text, "SAFETYBOT_MASTER_KEY_FILE")
     return None
+
+
+def _signal(env: Mapping[str, str], base: Path) -> dict[str, Any]:
+    """The Signal settings; TCP is refused unless on loopback, since it has no authentication."""
+    socket_value = env.get("SAFETYBOT_SIGNAL_SOCKET")
+    tcp_value = env.get("SAFETYBOT_SIGNAL_TCP")
+    if socket_value and tcp_value:
+        raise ConfigError("set SAFETYBOT_SIGNAL_SOCKET or SAFETYBOT_SIGNAL_TCP, not both")
+    account = (env.get("SAFETYBOT_SIGNAL_ACCOUNT") or "").strip() or None
+    if account is not None and not _E164.match(account):
+        raise ConfigError("SAFETYBOT_SIGNAL_ACCOUNT must be a number like +15551234567")
+    folder = env.get("SAFETYBOT_SIGNAL_ATTACHMENTS_DIR")
+    if folder:
+        attachments = base / Path(folder).expanduser()
+    else:
+        # Where signal-cli puts them: $XDG_DATA_HOME/signal-cli, else ~/.local/share/signal-cli.
+        data_home = env.get("XDG_DATA_HOME") or str(Path(env.get("HOME") or "~") / ".local/share")
+        attachments = Path(data_home).expanduser() / "signal-cli" / "attachments"
+    return {
+        "signal_socket": base / socket_value if socket_value else None,
+        "signal_tcp": _loopback(tcp_value) if tcp_value else None,
+        "signal_attachments_dir": attachments,
+        "signal_account": account,
+    }
+
+
+def _loopback(value: str) -> tuple[str, int]:
+    problem = ConfigError(
+        "SAFETYBOT_SIGNAL_TCP must be a loopback address and port, like 127.0.0.1:7583 "
+        "(signal-cli's TCP socket has no authentication)"
+    )
+    host, _, port = value.strip().rpartition(":")
+    try:
+        address = ipaddress.ip_address(host.removeprefix("[").removesuffix("]"))
+        number = int(port)
+    except ValueError:
+        raise problem from None
+    if not address.is_loopback or not 0 < number < 65536:
+        raise problem
+    return str(address), number

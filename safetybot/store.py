@@ -8,17 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
 import aiosqlite
 
-from safetybot.core.records import Note, Person
+from safetybot.core.records import Person, Sealed, VaultRow
 from safetybot.errors import StoreError
 
-__all__ = ["MIGRATIONS", "Note", "Person", "Store"]
+__all__ = ["MIGRATIONS", "Store"]
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,55 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
             ) WITHOUT ROWID""",
         ),
     ),
+    Migration(
+        "evidence vault, scheduled deletions, stored pseudonym key; notes move into the vault",
+        (
+            "CREATE TABLE meta (name TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID",
+            # Duress columns always hold bytes (random when no duress passphrase is set), so
+            # the file does not tell whether one exists.
+            """CREATE TABLE vaults (
+                pseudonym BLOB PRIMARY KEY REFERENCES people(pseudonym) ON DELETE CASCADE,
+                public_key BLOB NOT NULL,
+                space BLOB NOT NULL,
+                locked_key BLOB NOT NULL,
+                salt BLOB NOT NULL,
+                kdf TEXT NOT NULL,
+                duress_key BLOB NOT NULL,
+                duress_salt BLOB NOT NULL,
+                decoy_public BLOB NOT NULL,
+                decoy_space BLOB NOT NULL,
+                failures INTEGER NOT NULL DEFAULT 0,
+                retry_at INTEGER NOT NULL DEFAULT 0
+            ) WITHOUT ROWID""",
+            *(
+                f"""CREATE TABLE {table} (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    pseudonym BLOB NOT NULL REFERENCES people(pseudonym) ON DELETE CASCADE,
+                    space BLOB NOT NULL,
+                    sealed BLOB NOT NULL
+                )"""
+                for table in ("records", "files", "drafts")
+            ),
+            *(
+                f"CREATE INDEX {table}_by_space ON {table}(pseudonym, space, id)"
+                for table in ("records", "files", "drafts")
+            ),
+            # follows_lock: a message showing vault contents, deleted when the vault locks, so
+            # its due time moves each time the vault is used.
+            """CREATE TABLE scheduled (
+                pseudonym BLOB NOT NULL REFERENCES people(pseudonym) ON DELETE CASCADE,
+                message_id INTEGER NOT NULL,
+                due_at INTEGER NOT NULL,
+                follows_lock INTEGER NOT NULL DEFAULT 0,
+                PRIMARY KEY (pseudonym, message_id)
+            ) WITHOUT ROWID""",
+            "CREATE INDEX scheduled_by_time ON scheduled(due_at)",
+            "DROP TABLE notes",
+        ),
+    ),
 )
+
+_SPACE_TABLES = ("records", "files", "drafts")
 
 
 class Store:
@@ -163,40 +211,6 @@ class Store:
                 ),
             )
 
-    async def add_note(self, pseudonym: bytes, sealed: bytes) -> int:
-        """Store a sealed note and return its id."""
-        async with self._lock:
-            cursor = await self._db.execute(
-                "INSERT INTO notes (pseudonym, sealed) VALUES (?, ?)", (pseudonym, sealed)
-            )
-            note_id = cursor.lastrowid
-            await cursor.close()
-        if note_id is None:  # pragma: no cover - sqlite always sets it after an INSERT
-            raise StoreError("note was not stored")
-        return note_id
-
-    async def count_notes(self, pseudonym: bytes) -> int:
-        """Return how many notes a person has."""
-        async with (
-            self._lock,
-            self._db.execute(
-                "SELECT count(*) FROM notes WHERE pseudonym = ?", (pseudonym,)
-            ) as cursor,
-        ):
-            row = await cursor.fetchone()
-        return int(row[0]) if row else 0
-
-    async def notes(self, pseudonym: bytes) -> list[Note]:
-        """Return a person's sealed notes, oldest first."""
-        async with (
-            self._lock,
-            self._db.execute(
-                "SELECT id, sealed FROM notes WHERE pseudonym = ? ORDER BY id", (pseudonym,)
-            ) as cursor,
-        ):
-            rows = await cursor.fetchall()
-        return [Note(int(row[0]), bytes(row[1])) for row in rows]
-
     async def remember_messages(self, pseudonym: bytes, ids: Iterable[int], at: int) -> None:
         """Record chat message ids (sent or received) so that erasing can delete them."""
         rows = [(pseudonym, int(message_id), at) for message_id in ids]
@@ -241,7 +255,8 @@ class Store:
             )
             await self._db.execute("BEGIN IMMEDIATE")
             try:
-                for table in ("notes", "messages", "people"):
+                tables = ("vaults", *_SPACE_TABLES, "scheduled", "messages", "people")
+                for table in tables:
                     # Table names come from the tuple above, never from input.
                     await self._db.execute(
                         f"DELETE FROM {table} WHERE pseudonym = ?",  # noqa: S608
@@ -255,6 +270,197 @@ class Store:
             # holds the old page images until it is checkpointed and truncated.
             await self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
+    async def pseudonym_key(self, make: Callable[[], bytes]) -> bytes:
+        """The stored (wrapped) pseudonym key, stored from `make()` on first use."""
+        async with self._lock:
+            async with self._db.execute(
+                "SELECT value FROM meta WHERE name = 'pseudonym_key'"
+            ) as cursor:
+                row = await cursor.fetchone()
+            if row is not None:
+                return bytes(row[0])
+            wrapped = make()
+            await self._db.execute(
+                "INSERT INTO meta (name, value) VALUES ('pseudonym_key', ?)", (wrapped,)
+            )
+            return wrapped
+
+    async def rewrap(
+        self, pseudonym_key: bytes, rewrap_person: Callable[[bytes, bytes], bytes]
+    ) -> int:
+        """Replace the wrapped pseudonym key and every wrapped data key in one transaction."""
+        async with self._lock:
+            await self._db.execute("BEGIN IMMEDIATE")
+            try:
+                async with self._db.execute("SELECT pseudonym, wrapped_key FROM people") as cur:
+                    rows = list(await cur.fetchall())
+                for pseudonym, wrapped in rows:
+                    await self._db.execute(
+                        "UPDATE people SET wrapped_key = ? WHERE pseudonym = ?",
+                        (rewrap_person(bytes(pseudonym), bytes(wrapped)), pseudonym),
+                    )
+                await self._db.execute(
+                    "UPDATE meta SET value = ? WHERE name = 'pseudonym_key'", (pseudonym_key,)
+                )
+                await self._db.execute("COMMIT")
+            except BaseException:
+                await self._db.execute("ROLLBACK")
+                raise
+        return len(rows)
+
+    async def vault(self, pseudonym: bytes) -> VaultRow | None:
+        """A person's vault keys and lockout counters, or None if they have no vault."""
+        async with (
+            self._lock,
+            self._db.execute(
+                f"SELECT {', '.join(_VAULT_COLUMNS)} FROM vaults WHERE pseudonym = ?",  # noqa: S608
+                (pseudonym,),
+            ) as cursor,
+        ):
+            row = await cursor.fetchone()
+        if row is None:
+            return None
+        b = [_blob(value) if index not in (5, 10, 11) else b"" for index, value in enumerate(row)]
+        return VaultRow(
+            pseudonym=b[0],
+            public_key=b[1],
+            space=b[2],
+            locked_key=b[3],
+            salt=b[4],
+            kdf=str(row[5]),
+            duress_key=b[6],
+            duress_salt=b[7],
+            decoy_public=b[8],
+            decoy_space=b[9],
+            failures=int(row[10]),
+            retry_at=int(row[11]),
+        )
+
+    async def save_vault(self, vault: VaultRow) -> None:
+        """Insert or replace a person's vault row."""
+        names = ", ".join(_VAULT_COLUMNS)
+        marks = ", ".join("?" for _ in _VAULT_COLUMNS)
+        async with self._lock:
+            await self._db.execute(
+                f"INSERT OR REPLACE INTO vaults ({names}) VALUES ({marks})",  # noqa: S608
+                tuple(getattr(vault, name) for name in _VAULT_COLUMNS),
+            )
+
+    async def add_sealed(self, table: str, pseudonym: bytes, space: bytes, sealed: bytes) -> int:
+        """Store a sealed vault record, file or draft part; return its id."""
+        checked = _space_table(table)
+        async with self._lock:
+            cursor = await self._db.execute(
+                f"INSERT INTO {checked} (pseudonym, space, sealed) VALUES (?, ?, ?)",  # noqa: S608
+                (pseudonym, space, sealed),
+            )
+            row_id = cursor.lastrowid
+            await cursor.close()
+        if row_id is None:  # pragma: no cover - sqlite always sets it after an INSERT
+            raise StoreError("row was not stored")
+        return row_id
+
+    async def sealed(
+        self, table: str, pseudonym: bytes, space: bytes, ids: Sequence[int] | None = None
+    ) -> list[Sealed]:
+        """Sealed rows of one space, oldest first (only `ids`, if given)."""
+        checked = _space_table(table)
+        query = f"SELECT id, sealed FROM {checked} WHERE pseudonym = ? AND space = ?"  # noqa: S608
+        params: list[object] = [pseudonym, space]
+        if ids is not None:
+            query += f" AND id IN ({', '.join('?' for _ in ids)})"
+            params += [int(i) for i in ids]
+        async with self._lock, self._db.execute(query + " ORDER BY id", params) as cursor:
+            rows = await cursor.fetchall()
+        return [Sealed(int(row[0]), bytes(row[1])) for row in rows]
+
+    async def replace_sealed(
+        self, table: str, pseudonym: bytes, row_id: int, sealed: bytes
+    ) -> None:
+        """Overwrite one sealed row in place (a record becoming a tombstone)."""
+        checked = _space_table(table)
+        async with self._lock:
+            await self._db.execute(
+                f"UPDATE {checked} SET sealed = ? WHERE pseudonym = ? AND id = ?",  # noqa: S608
+                (sealed, pseudonym, row_id),
+            )
+
+    async def delete_sealed(
+        self, table: str, pseudonym: bytes, space: bytes, ids: Sequence[int] | None = None
+    ) -> None:
+        """Delete rows of one space (only `ids`, if given)."""
+        checked = _space_table(table)
+        query = f"DELETE FROM {checked} WHERE pseudonym = ? AND space = ?"  # noqa: S608
+        params: list[object] = [pseudonym, space]
+        if ids is not None:
+            query += f" AND id IN ({', '.join('?' for _ in ids)})"
+            params += [int(i) for i in ids]
+        async with self._lock:
+            await self._db.execute(query, params)
+
+    async def delete_vault(self, pseudonym: bytes) -> None:
+        """Erase a vault and everything in it, then truncate the WAL."""
+        async with self._lock:
+            await self._db.execute("BEGIN IMMEDIATE")
+            try:
+                for table in ("vaults", *_SPACE_TABLES):
+                    await self._db.execute(
+                        f"DELETE FROM {table} WHERE pseudonym = ?",  # noqa: S608
+                        (pseudonym,),
+                    )
+                await self._db.execute("COMMIT")
+            except BaseException:
+                await self._db.execute("ROLLBACK")
+                raise
+            await self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    async def checkpoint(self) -> None:
+        """Copy the WAL into the main file and truncate it (after erasing something)."""
+        async with self._lock:
+            await self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    async def schedule_deletion(
+        self, pseudonym: bytes, ids: Sequence[int], due_at: int, follows_lock: bool = False
+    ) -> None:
+        """Ask for chat messages to be deleted at `due_at` (survives a restart)."""
+        async with self._lock:
+            await self._db.executemany(
+                "INSERT OR REPLACE INTO scheduled (pseudonym, message_id, due_at, follows_lock)"
+                " VALUES (?, ?, ?, ?)",
+                [(pseudonym, int(i), due_at, int(follows_lock)) for i in ids],
+            )
+
+    async def retime_lock_deletions(self, pseudonym: bytes, due_at: int) -> None:
+        """Move the deletion of vault views to the vault's new lock time."""
+        async with self._lock:
+            await self._db.execute(
+                "UPDATE scheduled SET due_at = ? WHERE pseudonym = ? AND follows_lock = 1",
+                (due_at, pseudonym),
+            )
+
+    async def cancel_deletion(self, pseudonym: bytes, ids: Sequence[int]) -> None:
+        """Keep messages that were scheduled for deletion."""
+        async with self._lock:
+            await self._db.executemany(
+                "DELETE FROM scheduled WHERE pseudonym = ? AND message_id = ?",
+                [(pseudonym, int(i)) for i in ids],
+            )
+
+    async def due_deletions(self, now: int) -> dict[bytes, list[int]]:
+        """Scheduled deletions that are due, by person."""
+        async with (
+            self._lock,
+            self._db.execute(
+                "SELECT pseudonym, message_id FROM scheduled WHERE due_at <= ? ORDER BY due_at",
+                (now,),
+            ) as cursor,
+        ):
+            rows = await cursor.fetchall()
+        due: dict[bytes, list[int]] = {}
+        for pseudonym, message_id in rows:
+            due.setdefault(bytes(pseudonym), []).append(int(message_id))
+        return due
+
     async def count_people(self) -> int:
         """Return how many people are on record."""
         async with self._lock, self._db.execute("SELECT count(*) FROM people") as cursor:
@@ -262,10 +468,39 @@ class Store:
         return int(row[0]) if row else 0
 
 
+_VAULT_COLUMNS: Final[tuple[str, ...]] = (
+    "pseudonym",
+    "public_key",
+    "space",
+    "locked_key",
+    "salt",
+    "kdf",
+    "duress_key",
+    "duress_salt",
+    "decoy_public",
+    "decoy_space",
+    "failures",
+    "retry_at",
+)
+
+
+def _space_table(table: str) -> str:
+    # Table names are never interpolated from input: only these three are accepted.
+    if table not in _SPACE_TABLES:
+        raise StoreError(f"unknown table {table!r}")
+    return table
+
+
 def _create_private(path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     # Create the file ourselves so it is private from its first byte.
     os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+
+
+def _blob(value: object) -> bytes:
+    if isinstance(value, bytes | memoryview):
+        return bytes(value)
+    raise StoreError("a stored row is damaged")
 
 
 def _opt(value: object) -> bytes | None:

@@ -12,8 +12,10 @@ import pytest
 
 from safetybot import logs
 from safetybot.config import default_locales_dir
+from safetybot.core.events import Command, Event, Incoming, Pressed, Text
 from safetybot.core.service import Deletion, Outgoing, Service
-from safetybot.crypto import Keyring
+from safetybot.core.vault import VaultSettings
+from safetybot.crypto import KdfParams, Keyring
 from safetybot.errors import FrontEndError
 from safetybot.i18n import Texts
 from safetybot.resources import Directory
@@ -120,9 +122,13 @@ def directory(texts: Texts) -> Directory:
     return Directory.load(LOCALES / "resources.toml", locales=texts.locales)
 
 
+# Real Argon2id, at its smallest cost, so the suite stays fast (production: config.py).
+FAST_VAULT = VaultSettings(kdf=KdfParams(memory_kib=8, iterations=1))
+
+
 @pytest.fixture
 def service(store: Store, keyring: Keyring, texts: Texts, directory: Directory) -> Service:
-    return Service(store, keyring, texts, directory)
+    return Service(store, keyring, texts, directory, FAST_VAULT)
 
 
 @pytest.fixture
@@ -141,7 +147,9 @@ def log_file(tmp_path: Path) -> Iterator[Path]:
 
 
 def data_files(folder: Path) -> list[Path]:
-    """Every file under a data folder (the db, -wal, -shm and anything else)."""
+    """Every file under a data folder; or, given a database path, it and its -wal and -shm."""
+    if folder.suffix == ".db":
+        return [p for p in folder.parent.glob(folder.name + "*") if p.is_file()]
     return [p for p in folder.rglob("*") if p.is_file()]
 
 
@@ -154,3 +162,48 @@ def assert_absent(folder: Path, *needles: str | bytes) -> None:
         for needle in needles:
             raw = needle.encode() if isinstance(needle, str) else needle
             assert raw not in content, f"{path.name} contains {needle!r}"
+
+
+class Chat:
+    """One person talking to the service through a recording front end."""
+
+    def __init__(self, service: Service, front: RecordingFrontEnd, user: str = "7391028465"):
+        self.service, self.front, self.user = service, front, user
+        self._ids = iter(range(1, 1_000_000))
+
+    def _incoming(self, event: Event, origin: int | None = None) -> Incoming:
+        message_id = None if isinstance(event, Pressed) else next(self._ids) + 10_000
+        return Incoming("test", self.user, self.user, event, message_id, origin, "en")
+
+    async def send(self, event: Event) -> str:
+        """Send an event; return the text of what the bot showed last."""
+        await self.service.handle(self._incoming(event, self._last_buttons_id()), self.front)
+        return self.front.texts[-1] if self.front.texts else ""
+
+    async def say(self, text: str) -> str:
+        return await self.send(Text(text))
+
+    async def command(self, name: str, args: str = "") -> str:
+        return await self.send(Command(name, args))
+
+    async def press(self, data: str) -> str:
+        assert data in self.button_data(), f"{data!r} not offered: {self.button_data()}"
+        return await self.send(Pressed(data))
+
+    def button_data(self) -> list[str]:
+        for call in reversed(self.front.calls):
+            if call.message is not None and call.message.buttons:
+                return [d for row in call.message.buttons for _, d in row]
+        return []
+
+    def _last_buttons_id(self) -> int | None:
+        for call in reversed(self.front.calls):
+            if call.message is not None and call.message.buttons:
+                return call.message_id
+        return None
+
+    async def turn_on_vault(self, passphrase: str = "blue kettle morning") -> str:  # noqa: S107
+        await self.command("notes")
+        await self.press("v:on")
+        await self.say(passphrase)
+        return await self.say(passphrase)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 import subprocess
@@ -9,10 +10,13 @@ import sys
 from pathlib import Path
 
 from safetybot.core.events import Command, Pressed, Text
+from safetybot.export import verify_export
 from safetybot.transports.console import parse_line
 from tests.conftest import assert_absent
 
 NOTE = "he asked for 300 dollars in gift cards"
+PASS = "quiet orange lantern"
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x01screenshot-bytes" * 8
 
 
 def _console(data_dir: Path, script: str) -> subprocess.CompletedProcess[str]:
@@ -29,39 +33,50 @@ def _console(data_dir: Path, script: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_a_scripted_session_reads_a_guide_saves_a_note_and_forgets(tmp_path: Path) -> None:
+def test_a_scripted_session_reads_a_guide_keeps_evidence_exports_and_forgets(
+    tmp_path: Path,
+) -> None:
     data = tmp_path / "data"
-    first = _console(data, f"Guides\n2\n/note\n{NOTE}\n/notes\n")
+    shot = tmp_path / "shot.png"
+    shot.write_bytes(PNG)
+    script = (
+        f"Guides\n2\n/notes\nTurn on private notes\n{PASS}\n{PASS}\nNew note\n{NOTE}\n"
+        + "Skip\n" * 10
+        + f"/attach {shot}\nSave now\nAll notes\nExport\nExport without a password\n"
+    )
+    first = _console(data, script)
     assert first.returncode == 0, first.stderr
     assert first.stderr == ""
     out = first.stdout
     assert out.count("Created the data folder") == 1
     assert "Spotting sextortion" in out and "Sources (reviewed" in out
-    assert "Saved. You have 1 private note(s)." in out
-    assert NOTE in out.split("Your private notes")[1]
+    assert "Saved as note 1" in out and NOTE in out
+    assert hashlib.sha256(PNG).hexdigest() in out
+    assert PASS not in out  # typed, never echoed back
     key = data / "master.key"
     assert stat.S_IMODE(key.stat().st_mode) == 0o600
     assert stat.S_IMODE(data.stat().st_mode) & 0o077 == 0
-    assert_absent(data, NOTE)
+    exports = list((data / "exports").glob("evidence-*.zip"))
+    assert len(exports) == 1 and stat.S_IMODE(exports[0].stat().st_mode) == 0o600
+    assert verify_export(exports[0].read_bytes()).ok
+    assert_absent(data / "safetybot.db", NOTE, PNG[8:])
 
-    # A second run finds the same key and the note, says nothing about creating anything,
-    # and then erases everything.
-    second = _console(data, "/notes\n/forget\nYes, erase everything\n/notes\n")
+    # A second run finds the same key and the locked vault, opens it, then erases everything.
+    second = _console(data, f"/notes\n{PASS}\n/forget\nYes, erase everything\n/notes\n")
     assert second.returncode == 0, second.stderr
     assert "Created the data folder" not in second.stdout
-    assert NOTE in second.stdout
+    assert "Send your passphrase" in second.stdout and NOTE[:30] in second.stdout
     assert "Everything I kept about you is erased" in second.stdout
-    assert "no private notes" in second.stdout.split("erased")[-1]
-    assert_absent(data, NOTE)
+    assert "Turn on private notes" in second.stdout.split("erased")[-1]
+    assert_absent(data / "safetybot.db", NOTE)
 
 
 def test_bad_input_in_the_console_gets_calm_replies(tmp_path: Path) -> None:
-    result = _console(tmp_path / "data", "99\n/nope\nhello\n\n/note\n" + "x" * 5000 + "\n")
+    result = _console(tmp_path / "data", "99\n/nope\nhello\n\n" + "x" * 5000 + "\n/attach\n")
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
     assert "don't know that command" in result.stdout
     assert "can't read messages like that" in result.stdout
-    assert "Nothing was saved" in result.stdout
     assert "Traceback" not in result.stdout
 
 

@@ -4,15 +4,7 @@ from __future__ import annotations
 
 from safetybot.core.events import Attachment, Command, Forwarded, Pressed, Text, Unsupported
 from safetybot.core.events import UnsupportedKind as Kind
-from safetybot.core.flow import (
-    MAX_TEXT,
-    Forget,
-    Mode,
-    SaveNote,
-    ShowNotes,
-    State,
-    step,
-)
+from safetybot.core.flow import Forget, Mode, State, VaultEvent, step
 from safetybot.core.menus import Action, GuideId, guides_menu, main_menu
 from safetybot.core.replies import GuideText, T
 
@@ -27,35 +19,18 @@ def test_start_shows_the_intro_and_main_menu() -> None:
     assert outcome.replies[0].buttons == main_menu()
 
 
-def test_note_command_waits_for_text_then_saves_it() -> None:
-    waiting = step(State(), Command("note"))
-    assert waiting.state.mode is Mode.WRITING_NOTE
-    saved = step(waiting.state, Text("  he said he'd post it  "))
-    assert saved.effects == (SaveNote("he said he'd post it"),)
-    assert saved.state.mode is Mode.IDLE
+def test_notes_commands_and_buttons_go_to_the_vault() -> None:
+    for event in (Command("note"), Command("notes"), Pressed("v"), Pressed("v:new")):
+        outcome = step(State(), event)
+        assert outcome.effects == (VaultEvent(event),), event
 
 
-def test_note_with_text_in_the_command_saves_at_once() -> None:
-    assert step(State(), Command("note", "threat at 9pm")).effects == (SaveNote("threat at 9pm"),)
-
-
-def test_a_forwarded_message_can_be_a_note() -> None:
-    writing = State(mode=Mode.WRITING_NOTE)
-    assert step(writing, Forwarded("pay or else")).effects == (SaveNote("pay or else"),)
-
-
-def test_empty_and_oversized_notes_save_nothing_and_keep_waiting() -> None:
-    writing = State(mode=Mode.WRITING_NOTE)
-    for text in ("   ", "x" * (MAX_TEXT + 1)):
-        outcome = step(writing, Text(text))
-        assert outcome.effects == ()
-        assert outcome.state.mode is Mode.WRITING_NOTE
-    assert _keys(step(writing, Text("x" * (MAX_TEXT + 1))).replies) == ["text.too_long"]
-
-
-def test_a_note_of_exactly_the_limit_is_saved() -> None:
-    outcome = step(State(mode=Mode.WRITING_NOTE), Text("x" * MAX_TEXT))
-    assert outcome.effects == (SaveNote("x" * MAX_TEXT),)
+def test_in_vault_modes_text_is_never_read_as_a_command_or_a_crisis_word() -> None:
+    for mode in (Mode.V_UNLOCK, Mode.V_CHOOSE, Mode.V_FIELD):
+        event = Text("help me", hints=frozenset({"crisis"}))
+        assert step(State(mode=mode), event).effects == (VaultEvent(event),)
+        forwarded = Forwarded("pay or else", "x", "2026-01-01")
+        assert step(State(mode=mode), forwarded).effects == (VaultEvent(forwarded),)
 
 
 def test_forget_asks_once_and_only_yes_erases() -> None:
@@ -99,20 +74,20 @@ def test_unknown_commands_unsupported_messages_and_free_text_get_the_menu() -> N
         assert outcome.replies[0].buttons == main_menu()
 
 
-def test_a_photo_while_writing_a_note_keeps_the_note_in_progress() -> None:
-    outcome = step(State(mode=Mode.WRITING_NOTE), Attachment("photo", 1000))
-    assert outcome.state.mode is Mode.WRITING_NOTE
-    assert outcome.effects == ()
+def test_a_photo_while_writing_a_note_goes_to_the_vault() -> None:
+    photo = Attachment("photo", 1000)
+    outcome = step(State(mode=Mode.V_FIELD, draft_step=11), photo)
+    assert outcome.effects == (VaultEvent(photo),)
 
 
 def test_a_command_while_writing_leaves_the_note_flow() -> None:
-    outcome = step(State(mode=Mode.WRITING_NOTE), Command("notes"))
+    outcome = step(State(mode=Mode.V_FIELD, draft_step=2), Command("help"))
     assert outcome.state.mode is Mode.IDLE
-    assert outcome.effects == (ShowNotes(in_place=False),)
+    assert outcome.effects == ()
 
 
 def test_state_round_trips_and_damaged_state_starts_fresh() -> None:
-    state = State(mode=Mode.WRITING_NOTE, locale="en")
+    state = State(mode=Mode.V_FIELD, locale="en", draft_step=3, warned=True, after_unlock="v")
     assert State.from_bytes(state.to_bytes()) == state
     for damaged in (b"", b"{", b'{"mode": "nope"}', b"[]"):
         assert State.from_bytes(damaged) == State()

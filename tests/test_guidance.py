@@ -16,7 +16,7 @@ from safetybot.core.replies import Contacts, GuideText, PlanText, Reply, T
 from safetybot.core.service import Service
 from safetybot.markup import Format, render, split
 from safetybot.resources import Ages, Country, Directory, Kind
-from tests.conftest import RecordingFrontEnd
+from tests.conftest import Chat, RecordingFrontEnd
 from tests.fakebotapi import parse_html
 
 CONTEXT = Context(locales=("en", "es"))
@@ -172,9 +172,10 @@ async def test_helpful_is_not_help_and_a_note_saying_help_is_kept(
 ) -> None:
     await service.handle(_said("that was helpful"), front)
     assert "next ten minutes" not in front.texts[-1]
-    await service.handle(Incoming("test", "42", "42", Command("note"), next(_n)), front)
-    await service.handle(_said("he said nobody will help me"), front)
-    assert "Saved" in front.texts[-1]
+    chat = Chat(service, front, "42")
+    await chat.turn_on_vault("a long passphrase")
+    await chat.press("v:new")
+    assert "When did it happen" in await chat.say("he said nobody will help me")
 
 
 @pytest.mark.parametrize("words", ["im 15 and scared", "I’m 16", "tengo 14 años", "high school"])

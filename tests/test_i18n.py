@@ -80,11 +80,11 @@ def test_the_check_fails_when_a_translation_is_missing(tmp_path: Path) -> None:
     if not catalog.exists():  # a locale with guides only: give it a catalog missing a key
         shutil.copy(root / "en" / "messages.po", catalog)
     text = catalog.read_text(encoding="utf-8")
-    text = re.sub(r'msgid "note\.saved"\nmsgstr "[^"]*"\n', "", text)
+    text = re.sub(r'msgid "vault\.saved"\nmsgstr "[^"]*"\n', "", text)
     catalog.write_text(text, encoding="utf-8")
     (other / "guides" / "deepfakes.md").unlink()
     problems = [str(p) for p in check_locales(root)]
-    assert any("missing text 'note.saved'" in p for p in problems), problems
+    assert any("missing text 'vault.saved'" in p for p in problems), problems
     assert any("missing guide 'deepfakes'" in p for p in problems), problems
 
 
@@ -94,17 +94,17 @@ def test_the_check_fails_when_placeholders_differ(tmp_path: Path) -> None:
     text = catalog.read_text(encoding="utf-8")
     other = next(p for p in root.iterdir() if p.is_dir() and p.name != "en")
     (other / "messages.po").write_text(
-        text.replace("Saved. You have {count}", "Saved. You have {numbr}"), encoding="utf-8"
+        text.replace("Saved as note {number}.", "Saved as note {numbr}."), encoding="utf-8"
     )
     problems = [str(p) for p in check_locales(root)]
-    assert any("note.saved" in p and "numbr" in p for p in problems), problems
+    assert any("vault.saved" in p and "numbr" in p for p in problems), problems
 
 
 def test_parameters_are_escaped_and_missing_ones_are_an_error(texts: Texts) -> None:
-    text = texts.text("en", "note.saved", {"count": "**5**"})
-    assert render(text, Format.TELEGRAM_HTML) == ["Saved. You have **5** private note(s)."]
+    text = texts.text("en", "vault.saved", {"number": "**5**"})
+    assert render(text, Format.TELEGRAM_HTML) == ["Saved as note **5**."]
     with pytest.raises(LocaleError):
-        texts.text("en", "note.saved", {})
+        texts.text("en", "vault.saved", {})
     with pytest.raises(LocaleError):
         texts.text("en", "no.such.key")
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from safetybot.core.events import Command, Event, Incoming, Pressed, Text
+from safetybot.core.events import Command, Event, Incoming, Pressed
 from safetybot.core.menus import Action
 from safetybot.core.service import Service
 from safetybot.crypto import Keyring
@@ -16,7 +16,7 @@ from safetybot.i18n import Texts
 from safetybot.markup import Format, render
 from safetybot.resources import Directory
 from safetybot.store import Store
-from tests.conftest import RecordingFrontEnd, assert_absent
+from tests.conftest import Chat, RecordingFrontEnd, assert_absent
 
 USER = "7391028465"
 _ids = iter(range(1, 10_000))
@@ -34,64 +34,48 @@ async def test_start_greets_with_the_menu(service: Service, front: RecordingFron
     assert "Erase everything" in labels and "Guides" in labels
 
 
-async def test_a_note_is_saved_encrypted_and_listed(
-    service: Service, front: RecordingFrontEnd, store: Store, tmp_path: Path
-) -> None:
-    await service.handle(said(USER, Command("note")), front)
-    await service.handle(said(USER, Text("He wants $500 in gift cards by 9pm")), front)
-    assert "1 private note" in front.texts[-1]
-    await service.handle(said(USER, Command("notes")), front)
-    assert "He wants $500 in gift cards by 9pm" in front.texts[-1]
-    assert_absent(tmp_path / "data", "gift cards", USER)
-
-
-async def test_notes_of_one_person_are_not_shown_to_another(
+async def test_one_persons_vault_is_not_shown_to_another(
     service: Service, front: RecordingFrontEnd
 ) -> None:
-    await service.handle(said(USER, Command("note", "mine only")), front)
-    await service.handle(said("1111", Command("notes")), front)
-    assert "mine only" not in front.texts[-1]
-    assert "no private notes" in front.texts[-1]
+    alice = Chat(service, front, USER)
+    await alice.turn_on_vault("alice passphrase")
+    await alice.command("note", "mine only")
+    bob = Chat(service, front, "1111")
+    shown = await bob.command("notes")
+    assert "mine only" not in shown and "v:on" in bob.button_data()
 
 
 async def test_note_text_that_looks_like_markup_is_shown_literally(
     service: Service, front: RecordingFrontEnd
 ) -> None:
-    await service.handle(said(USER, Command("note", "**bold** [x](https://e.example) <b>")), front)
-    await service.handle(said(USER, Command("notes")), front)
-    shown = "\n".join(render(front.texts[-1], Format.PLAIN))
-    assert "**bold** [x](https://e.example) <b>" in shown
-
-
-async def test_notes_file_holds_every_note(service: Service, front: RecordingFrontEnd) -> None:
-    for text in ("first thing", "second thing"):
-        await service.handle(said(USER, Command("note", text)), front)
-    await service.handle(said(USER, Pressed(Action.NOTES_FILE.value)), front)
-    document = front.calls[-1]
-    assert document.kind == "document" and document.data is not None
-    assert b"first thing" in document.data and b"second thing" in document.data
+    chat = Chat(service, front, USER)
+    await chat.turn_on_vault("a long passphrase")
+    shown = await chat.command("note", "**bold** [x](https://e.example) <b>")
+    plain = "\n".join(render(shown, Format.PLAIN))
+    assert "**bold** [x](https://e.example) <b>" in plain
 
 
 async def test_forget_deletes_recorded_messages_and_erases_everything(
     service: Service, front: RecordingFrontEnd, store: Store, keyring: Keyring, tmp_path: Path
 ) -> None:
-    await service.handle(said(USER, Command("start")), front)
-    await service.handle(said(USER, Command("note", "the secret note")), front)
-    await service.handle(said(USER, Command("forget")), front)
-    confirm = front.calls[-1].message_id
-    sent_before = [c.message_id for c in front.calls]
-    await service.handle(said(USER, Pressed(Action.FORGET_YES.value), origin=confirm), front)
+    chat = Chat(service, front, USER)
+    await chat.command("start")
+    await chat.turn_on_vault("a long passphrase")
+    await chat.command("note", "the secret note")
+    await chat.command("forget")
+    sent_before = {c.message_id for c in front.calls}
+    await chat.press("fy")
     # Every bot message and every message the person sent is deleted.
-    assert set(sent_before) <= set(front.deleted)
-    assert len(front.deleted) == len(sent_before) + 3  # plus /start, /note and /forget
+    assert sent_before <= set(front.deleted)
+    person_messages = {i for i in front.deleted if i > 10_000}
+    assert len(person_messages) >= 4  # /start, /notes, /note …, /forget (passphrases went earlier)
     pseudonym = keyring.pseudonym("test", USER)
     assert await store.person(pseudonym) is None
     assert await store.message_ids(pseudonym) == []
     assert "erased" in front.texts[-1]
     assert_absent(tmp_path / "data", "the secret note", USER)
-    # The person is a stranger now: /notes finds nothing.
-    await service.handle(said(USER, Command("notes")), front)
-    assert "no private notes" in front.texts[-1]
+    # The person is a stranger now: private notes are off again.
+    assert "v:on" in (await chat.command("notes") and chat.button_data())
 
 
 async def test_forget_reports_what_it_could_not_delete(
@@ -112,21 +96,6 @@ async def test_the_report_can_remove_itself_without_a_record(
     assert await store.count_people() == 0
 
 
-async def test_a_damaged_note_is_reported_and_the_others_still_open(
-    service: Service, front: RecordingFrontEnd, store: Store, keyring: Keyring
-) -> None:
-    for text in ("note one", "note two"):
-        await service.handle(said(USER, Command("note", text)), front)
-    notes = await store.notes(keyring.pseudonym("test", USER))
-    # Corrupt the first sealed note in place, as a damaged disk page would.
-    await store._db.execute(  # test-only access to the connection
-        "UPDATE notes SET sealed = ? WHERE id = ?", (b"\x01" + b"\x00" * 40, notes[0].id)
-    )
-    await service.handle(said(USER, Command("notes")), front)
-    assert "could not be opened" in front.texts[-1]
-    assert "note two" in front.texts[-1]
-
-
 async def test_an_internal_failure_gets_a_calm_reply_and_no_details(
     tmp_path: Path,
     keyring: Keyring,
@@ -139,7 +108,7 @@ async def test_an_internal_failure_gets_a_calm_reply_and_no_details(
     front = RecordingFrontEnd()
     await store.close()  # the database goes away under the bot
     caplog.set_level(logging.INFO)
-    await service.handle(said(USER, Command("note", "private words")), front)
+    await service.handle(said(USER, Command("start", "private words")), front)
     assert "something went wrong" in front.texts[-1]
     assert "private words" not in caplog.text and USER not in caplog.text
     assert "event_failed" in caplog.text
@@ -148,18 +117,21 @@ async def test_an_internal_failure_gets_a_calm_reply_and_no_details(
 async def test_one_persons_updates_are_handled_in_order(
     service: Service, front: RecordingFrontEnd, store: Store, keyring: Keyring
 ) -> None:
-    # Sent together, as a burst arrives from Telegram: the text must land as the note.
+    # Sent together, as a burst arrives from Telegram: the confirmation must follow the question.
     await asyncio.gather(
-        service.handle(said(USER, Command("note")), front),
-        service.handle(said(USER, Text("burst note")), front),
+        service.handle(said(USER, Command("forget")), front),
+        service.handle(said(USER, Pressed(Action.FORGET_YES.value)), front),
     )
-    assert await store.count_notes(keyring.pseudonym("test", USER)) == 1
+    assert "erased" in front.texts[-1]
+    assert await store.person(keyring.pseudonym("test", USER)) is None
 
 
 async def test_state_survives_a_restart(
     store: Store, keyring: Keyring, texts: Texts, directory: Directory, front: RecordingFrontEnd
 ) -> None:
-    await Service(store, keyring, texts, directory).handle(said(USER, Command("note")), front)
-    # A new service (as after a restart) continues the note the person started.
-    await Service(store, keyring, texts, directory).handle(said(USER, Text("after restart")), front)
-    assert "1 private note" in front.texts[-1]
+    await Service(store, keyring, texts, directory).handle(said(USER, Pressed("t")), front)
+    await Service(store, keyring, texts, directory).handle(said(USER, Pressed("t:c:GB")), front)
+    # A new service (as after a restart) continues the triage where the person left it.
+    restarted = Service(store, keyring, texts, directory)
+    await restarted.handle(said(USER, Pressed("t:d:no")), front)
+    assert "What is happening?" in front.texts[-1]

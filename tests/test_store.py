@@ -64,17 +64,45 @@ async def test_erase_removes_every_row_and_leaves_no_bytes_behind(tmp_path: Path
     for person in (keep, gone):
         await store.save_person(person)
         await store.remember_messages(person.pseudonym, [1, 2], at=1)
-    await store.add_note(gone.pseudonym, marker)
-    await store.add_note(keep.pseudonym, b"other")
+    space = b"s" * 16
+    for table in ("records", "files", "drafts"):
+        await store.add_sealed(table, gone.pseudonym, space, marker)
+        await store.add_sealed(table, keep.pseudonym, space, b"other")
+    await store.schedule_deletion(gone.pseudonym, [1], due_at=5)
     await store.erase_person(gone.pseudonym)
     assert await store.person(gone.pseudonym) is None
-    assert await store.notes(gone.pseudonym) == []
+    for table in ("records", "files", "drafts"):
+        assert await store.sealed(table, gone.pseudonym, space) == []
+        assert len(await store.sealed(table, keep.pseudonym, space)) == 1
     assert await store.message_ids(gone.pseudonym) == []
+    assert await store.due_deletions(10) == {}
     assert await store.person(keep.pseudonym) is not None
-    assert len(await store.notes(keep.pseudonym)) == 1
     # Secure delete and the truncated WAL leave no copy of the erased row in any file.
     for file in tmp_path.iterdir():
         content = file.read_bytes()
         assert marker not in content, file.name
         assert b"g" * 32 not in content, file.name
     await store.close()
+
+
+async def test_scheduled_deletions_survive_a_reopen_and_follow_the_lock(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite"
+    store = await Store.open(path)
+    person = _person()
+    await store.save_person(person)
+    await store.schedule_deletion(person.pseudonym, [7], due_at=100)
+    await store.schedule_deletion(person.pseudonym, [8, 9], due_at=100, follows_lock=True)
+    await store.close()
+    store = await Store.open(path)
+    await store.retime_lock_deletions(person.pseudonym, 500)
+    assert await store.due_deletions(200) == {person.pseudonym: [7]}
+    assert sorted(await store.due_deletions(600)) == [person.pseudonym]
+    assert sorted((await store.due_deletions(600))[person.pseudonym]) == [7, 8, 9]
+    await store.cancel_deletion(person.pseudonym, [7, 8, 9])
+    assert await store.due_deletions(600) == {}
+    await store.close()
+
+
+async def test_only_the_vault_tables_can_be_named(store: Store) -> None:
+    with pytest.raises(StoreError):
+        await store.add_sealed("people; DROP TABLE people", b"p", b"s", b"x")

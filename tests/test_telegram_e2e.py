@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 from safetybot.core.menus import Action
 from safetybot.core.service import Service
 from safetybot.crypto import Keyring
+from safetybot.export import verify_export
 from safetybot.i18n import Texts
 from safetybot.resources import Directory
 from safetybot.store import Store
@@ -21,6 +23,7 @@ from tests.fakebotapi import FakeBotAPI, Message
 TOKEN = "123456789:TESTtokenABCDEFGHIJKLMNOPQRSTUVWXYZ"
 CHAT = 7391028465
 REPLIES = frozenset({"sendMessage", "editMessageText", "sendDocument"})
+PASS = "blue kettle morning"
 NOTE = "He said he will post it at 9pm unless I pay"
 
 
@@ -40,6 +43,12 @@ class Harness:
         sent = self.fake.user_sends(chat, text, user=dict(user) or None)
         await self.fake.wait_for(lambda: _answered(self.fake, before), timeout=10)
         return sent
+
+    async def turn_on_vault(self) -> list[Message]:
+        """Turn private notes on; return the two messages that carried the passphrase."""
+        await self.say("/notes")
+        await self.press("v:on")
+        return [await self.say(PASS), await self.say(PASS)]
 
     async def press(
         self, data: str, message: Message | None = None, until: frozenset[str] = REPLIES
@@ -72,7 +81,7 @@ async def harness(
             await store.close()
 
 
-async def test_start_guide_note_notes_forget_leaves_nothing(
+async def test_start_guide_vault_note_forget_leaves_nothing(
     harness: Harness, log_file: Path
 ) -> None:
     fake = harness.fake
@@ -87,10 +96,13 @@ async def test_start_guide_note_notes_forget_leaves_nothing(
     await harness.press("g:spotting_sextortion", menu)
     assert "Spotting sextortion" in fake.message(CHAT, menu.message_id).text
 
-    await harness.say("/note")
+    passphrase_messages = await harness.turn_on_vault()
+    for sent in passphrase_messages:  # deleted right after being read
+        assert fake.message(CHAT, sent.message_id).deleted
+    await harness.press("v:new")
     await harness.say(NOTE)
-    assert "Saved" in harness.last_bot().text
-    await harness.say("/notes")
+    await harness.press("v:save")
+    assert "Saved as note 1" in harness.last_bot().text
     assert NOTE in harness.last_bot().text
 
     await harness.say("/forget")
@@ -105,10 +117,10 @@ async def test_start_guide_note_notes_forget_leaves_nothing(
     await harness.press(Action.DISMISS.value, remaining[0], until=frozenset({"deleteMessages"}))
     assert fake.messages(CHAT) == []
 
-    assert_absent(harness.data_dir, NOTE, str(CHAT), "Test")
+    assert_absent(harness.data_dir, NOTE, str(CHAT), "Test", PASS)
     log_text = log_file.read_text(encoding="utf-8")
     assert "event_handled" in log_text and "person_forgotten" in log_text
-    for secret in (NOTE, str(CHAT), TOKEN, TOKEN.split(":")[1]):
+    for secret in (NOTE, PASS, str(CHAT), TOKEN, TOKEN.split(":")[1]):
         assert secret not in log_text
 
 
@@ -154,13 +166,14 @@ async def test_more_than_a_hundred_messages_are_deleted_in_batches(harness: Harn
 
 
 async def test_a_burst_keeps_its_order(harness: Harness) -> None:
-    # Both updates arrive in one getUpdates answer; the text must become the note.
-    harness.fake.user_sends(CHAT, "/note")
-    harness.fake.user_sends(CHAT, "burst")
+    # Both updates arrive in one getUpdates answer; the help must come in the new language.
+    harness.fake.user_sends(CHAT, "/language es")
+    harness.fake.user_sends(CHAT, "/help")
     await harness.fake.wait_for(
-        lambda: any("Saved" in (m.text or "") for m in harness.fake.bot_messages(CHAT)),
+        lambda: any("/triage" in (m.text or "") for m in harness.fake.bot_messages(CHAT)),
         timeout=10,
     )
+    assert "puedo" in (harness.last_bot().text or "")
 
 
 async def test_groups_get_one_polite_reply_and_nothing_is_stored(harness: Harness) -> None:
@@ -213,32 +226,49 @@ async def test_forged_and_unknown_input_gets_a_calm_reply(harness: Harness) -> N
     assert "no longer active" in (harness.last_bot().text or "")
     await harness.say("/frobnicate")
     assert "don't know that command" in (harness.last_bot().text or "")
-    await harness.say("/note")
     await harness.say("x" * 4097)
-    assert "Nothing was saved" in (harness.last_bot().text or "")
+    assert "can't read messages like that" in (harness.last_bot().text or "")
 
 
-async def test_long_notes_are_split_under_telegrams_limit(harness: Harness) -> None:
-    await harness.say("/note")
+async def test_a_long_note_is_split_under_telegrams_limit(harness: Harness) -> None:
+    await harness.turn_on_vault()
+    await harness.press("v:new")
     await harness.say("word " * 800)
-    await harness.say("/note")
-    await harness.say("more " * 800)
-    await harness.say("/notes")
+    await harness.press("v:save")
     for message in harness.fake.bot_messages(CHAT):
         assert len(message.text or "") <= 4096
-    assert sum("word word" in (m.text or "") for m in harness.fake.bot_messages(CHAT)) >= 1
-    assert sum("more more" in (m.text or "") for m in harness.fake.bot_messages(CHAT)) >= 1
+    assert any("Saved as note 1" in (m.text or "") for m in harness.fake.bot_messages(CHAT))
 
 
-async def test_notes_download_is_a_document_that_forget_deletes(harness: Harness) -> None:
-    await harness.say(f"/note {NOTE}")
-    await harness.say("/notes")
-    await harness.press(Action.NOTES_FILE.value)
-    documents = [m for m in harness.fake.bot_messages(CHAT) if m.document]
-    assert len(documents) == 1 and NOTE.encode() in (documents[0].file_bytes or b"")
+async def test_a_screenshot_is_downloaded_sealed_and_exported(harness: Harness) -> None:
+    fake = harness.fake
+    await harness.turn_on_vault()
+    await harness.press("v:new")
+    await harness.say(NOTE)
+    for _ in range(10):
+        await harness.press("v:skip")
+    screenshot = b"\x89PNG\r\n\x1a\n" + b"threat-screenshot" * 20
+    file_id = fake.add_file(screenshot, "threat.png")
+    before = len(fake.calls)
+    fake.user_sends_update(CHAT, {"photo": fake.photo_sizes(file_id)})
+    await fake.wait_for(lambda: _answered(fake, before), timeout=10)
+    assert hashlib.sha256(screenshot).hexdigest() in "".join(
+        m.text or "" for m in fake.bot_messages(CHAT)
+    )
+    await harness.press("v:save")
+    await harness.press("v:home")
+    await harness.press("v:x")
+    await harness.press("v:xn")
+    # The call is logged as it arrives; the message exists once its upload is read.
+    await fake.wait_for(lambda: any(m.document for m in fake.bot_messages(CHAT)), timeout=10)
+    documents = [m for m in fake.bot_messages(CHAT) if m.document]
+    assert len(documents) == 1 and documents[0].file_bytes
+    report = verify_export(documents[0].file_bytes)
+    assert report.ok and report.attachments == 1, report.problems
+    assert_absent(harness.data_dir, screenshot[8:], NOTE)
     await harness.say("/forget")
     await harness.press(Action.FORGET_YES.value)
-    assert documents[0].message_id not in [m.message_id for m in harness.fake.messages(CHAT)]
+    assert documents[0].message_id not in [m.message_id for m in fake.messages(CHAT)]
 
 
 async def test_a_spanish_speaker_goes_from_start_to_a_plan_by_buttons(harness: Harness) -> None:

@@ -49,13 +49,17 @@ class Attachment:
     size: int | None = None
     ref: str | None = None
     caption: str = ""
+    name: str | None = None
+    mime: str | None = None
 
 
 @dataclass(frozen=True)
 class Forwarded:
-    """A message forwarded from elsewhere; only its text is kept in the event."""
+    """A forwarded message: its text, and where it came from as the messenger says (evidence)."""
 
     text: str
+    origin: str = ""
+    date: str = ""
 
 
 class UnsupportedKind(StrEnum):

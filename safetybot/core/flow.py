@@ -39,16 +39,16 @@ from safetybot.core.replies import Contacts, GuideText, Keyboard, Part, PlanText
 __all__ = [
     "COMMAND_NAMES",
     "MAX_TEXT",
+    "PASSPHRASE_MODES",
+    "VAULT_MODES",
     "Context",
     "DeleteOrigin",
     "Effect",
     "Forget",
     "Mode",
     "Outcome",
-    "SaveNote",
-    "SendNotesFile",
-    "ShowNotes",
     "State",
+    "VaultEvent",
     "step",
 ]
 
@@ -64,9 +64,20 @@ class Mode(StrEnum):
     """Where a person is in the conversation."""
 
     IDLE = "idle"
-    WRITING_NOTE = "writing_note"
     CONFIRM_FORGET = "confirm_forget"
     TRIAGE = "triage"
+    # The vault's modes (core/desk.py): choosing or confirming a new passphrase, unlocking,
+    # writing a note's fields, choosing an export password.
+    V_CHOOSE = "v_choose"
+    V_CONFIRM = "v_confirm"
+    V_UNLOCK = "v_unlock"
+    V_FIELD = "v_field"
+    V_EXPORT_PASS = "v_export_pass"  # noqa: S105 - a mode name, not a secret
+
+
+# Modes whose next text is a passphrase or password: never read for hints, deleted at once.
+PASSPHRASE_MODES = frozenset({Mode.V_CHOOSE, Mode.V_CONFIRM, Mode.V_UNLOCK, Mode.V_EXPORT_PASS})
+VAULT_MODES = PASSPHRASE_MODES | {Mode.V_FIELD}
 
 
 @dataclass(frozen=True)
@@ -77,6 +88,13 @@ class State:
     locale: str | None = None
     country: str | None = None
     answers: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    # Vault: what a new passphrase is for, what to do after unlocking, the note-entry step,
+    # whether the draft belongs to the duress space, and whether the attachment warning was shown.
+    pass_purpose: str | None = None
+    after_unlock: str | None = None
+    draft_step: int | None = None
+    draft_decoy: bool = False
+    warned: bool = False
 
     def to_bytes(self) -> bytes:
         """Serialize for sealing."""
@@ -85,6 +103,11 @@ class State:
             "locale": self.locale,
             "country": self.country,
             "answers": dict(self.answers),
+            "pass_purpose": self.pass_purpose,
+            "after_unlock": self.after_unlock,
+            "draft_step": self.draft_step,
+            "draft_decoy": self.draft_decoy,
+            "warned": self.warned,
         }
         return json.dumps(data).encode()
 
@@ -99,11 +122,17 @@ class State:
                 if k in Question._value2member_map_ and v in ANSWERS[Question(k)]
             }
             country = data.get("country")
+            step = data.get("draft_step")
             return cls(
                 mode=Mode(data.get("mode", "idle")),
                 locale=data.get("locale"),
                 country=country if country in COUNTRIES else None,
                 answers=MappingProxyType(answers),
+                pass_purpose=_optional_str(data.get("pass_purpose")),
+                after_unlock=_optional_str(data.get("after_unlock")),
+                draft_step=step if isinstance(step, int) and 0 <= step <= 64 else None,
+                draft_decoy=data.get("draft_decoy") is True,
+                warned=data.get("warned") is True,
             )
         except (ValueError, TypeError, AttributeError):
             return cls()
@@ -116,23 +145,15 @@ class Context:
     locales: tuple[str, ...] = ("en",)
 
 
-@dataclass(frozen=True)
-class SaveNote:
-    """Seal and store a note."""
-
-    text: str
+def _optional_str(value: object) -> str | None:
+    return value if isinstance(value, str) and len(value) <= 64 else None
 
 
 @dataclass(frozen=True)
-class ShowNotes:
-    """List the person's notes."""
+class VaultEvent:
+    """Hand the event to the vault's conversation (core/desk.py)."""
 
-    in_place: bool
-
-
-@dataclass(frozen=True)
-class SendNotesFile:
-    """Send the person's notes as a text file."""
+    event: Event
 
 
 @dataclass(frozen=True)
@@ -145,7 +166,7 @@ class DeleteOrigin:
     """Delete the message whose button was pressed."""
 
 
-Effect = SaveNote | ShowNotes | SendNotesFile | Forget | DeleteOrigin
+Effect = VaultEvent | Forget | DeleteOrigin
 
 
 @dataclass(frozen=True)
@@ -164,9 +185,13 @@ def _say(state: State, key: str, buttons: Keyboard, in_place: bool = False) -> O
 def step(state: State, event: Event, context: Context | None = None) -> Outcome:
     """Advance one person's conversation by one event."""
     ctx = context or Context()
-    if state.mode is Mode.WRITING_NOTE and isinstance(event, Text | Forwarded):
-        # A note is kept as written, even if it says "help"; the reply offers the crisis path.
-        return _note_text(state, event.text)
+    if state.mode in VAULT_MODES and isinstance(event, Text | Forwarded | Attachment):
+        # A passphrase or a note's words: never read as a crisis word or a command.
+        return Outcome(state, effects=(VaultEvent(event),))
+    if isinstance(event, Pressed) and (event.data == "v" or event.data.startswith("v:")):
+        return Outcome(state, effects=(VaultEvent(event),))
+    if isinstance(event, Command) and event.name in ("note", "notes", "vault"):
+        return Outcome(replace(state, mode=Mode.IDLE), effects=(VaultEvent(event),))
     if isinstance(event, Text) and HINT_CRISIS in event.hints:
         # Words like "help" or "urgent" reach the crisis path from any other state.
         return _crisis(replace(state, mode=Mode.IDLE), minor=HINT_MINOR in event.hints)
@@ -191,26 +216,10 @@ def step(state: State, event: Event, context: Context | None = None) -> Outcome:
     return _say(idle, "text.unexpected", menus.main_menu())
 
 
-def _note_text(state: State, text: str) -> Outcome:
-    stripped = text.strip()
-    if not stripped:
-        return _say(state, "note.empty", menus.cancel_menu())
-    if len(stripped) > MAX_TEXT:
-        too_long = T("text.too_long", {"length": len(stripped), "limit": MAX_TEXT})
-        return Outcome(state, (Reply((too_long,), menus.cancel_menu()),))
-    return Outcome(replace(state, mode=Mode.IDLE), effects=(SaveNote(stripped),))
-
-
 def _guide(state: State, guide: GuideId, in_place: bool = False) -> Outcome:
     related = (GuideId.RIGHT_NOW,) if guide is GuideId.SPOTTING_SEXTORTION else ()
     reply = Reply((GuideText(guide.value),), menus.after_guide(related), in_place)
     return Outcome(state, (reply,))
-
-
-def _start_note(state: State, args: str = "") -> Outcome:
-    if args.strip():
-        return _note_text(state, args)
-    return _say(replace(state, mode=Mode.WRITING_NOTE), "note.prompt", menus.cancel_menu())
 
 
 def _crisis(state: State, in_place: bool = False, minor: bool = False) -> Outcome:
@@ -290,8 +299,6 @@ _COMMANDS: dict[str, Callable[[State, str, Context], Outcome]] = {
     "triage": lambda s, _, __: _start_triage(s),
     "guides": lambda s, _, __: _say(s, "guides.title", menus.guides_menu()),
     "helplines": lambda s, _, __: _helplines(s, in_place=False),
-    "note": lambda s, args, _: _start_note(s, args),
-    "notes": lambda s, _, __: Outcome(s, effects=(ShowNotes(in_place=False),)),
     "language": lambda s, args, ctx: _language(s, ctx, args.strip().lower(), in_place=False),
     "privacy": lambda s, _, __: _guide(s, GuideId.PRIVACY),
     "forget": lambda s, _, __: _say(
@@ -300,7 +307,7 @@ _COMMANDS: dict[str, Callable[[State, str, Context], Outcome]] = {
     "cancel": lambda s, _, __: _say(s, "cancelled", menus.main_menu()),
 }
 
-COMMAND_NAMES: tuple[str, ...] = tuple(_COMMANDS)
+COMMAND_NAMES: tuple[str, ...] = (*_COMMANDS, "note", "notes")
 
 
 def _command(state: State, command: Command, ctx: Context) -> Outcome:
@@ -342,12 +349,6 @@ def _pressed(state: State, data: str, ctx: Context) -> Outcome:
             return _helplines(idle, in_place=True, change=True)
         case Action.LANGUAGE:
             return _say(idle, "language.choose", menus.language_menu(ctx.locales), True)
-        case Action.NOTE:
-            return _start_note(idle)
-        case Action.NOTES:
-            return Outcome(idle, effects=(ShowNotes(in_place=True),))
-        case Action.NOTES_FILE:
-            return Outcome(idle, effects=(SendNotesFile(),))
         case Action.FORGET:
             confirming = replace(state, mode=Mode.CONFIRM_FORGET)
             return _say(confirming, "forget.confirm", menus.forget_confirm())

@@ -58,9 +58,6 @@ class Action(StrEnum):
 
     MENU = "m"
     GUIDES = "gl"
-    NOTE = "n"
-    NOTES = "ns"
-    NOTES_FILE = "nf"
     FORGET = "f"
     FORGET_YES = "fy"
     CANCEL = "c"
@@ -182,7 +179,7 @@ def main_menu() -> Keyboard:
         crisis_row(),
         (_button("button.triage", Action.TRIAGE),),
         (_button("button.guides", Action.GUIDES), _button("button.helplines", Action.HELPLINES)),
-        (_button("button.note", Action.NOTE), _button("button.notes", Action.NOTES)),
+        (Button(T("button.note"), "v:new"), Button(T("button.notes"), "v")),
         (_button("button.help", Action.HELP), _button("button.language", Action.LANGUAGE)),
         (_button("button.forget", Action.FORGET),),
     )
@@ -216,15 +213,6 @@ def forget_confirm() -> Keyboard:
         (_button("button.forget_no", Action.CANCEL),),
         crisis_row(),
     )
-
-
-def notes_menu(has_notes: bool) -> Keyboard:
-    """Under the notes list: add one, download them, back."""
-    rows: list[tuple[Button, ...]] = [(_button("button.note", Action.NOTE),)]
-    if has_notes:
-        rows.append((_button("button.notes_file", Action.NOTES_FILE),))
-    rows += [menu_row(), crisis_row()]
-    return tuple(rows)
 
 
 def question_menu(question: Question, can_go_back: bool) -> Keyboard:

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-__all__ = ["Note", "Person", "Records"]
+__all__ = ["Person", "Records", "Sealed", "VaultRow"]
 
 
 @dataclass(frozen=True)
@@ -24,11 +24,34 @@ class Person:
 
 
 @dataclass(frozen=True)
-class Note:
-    """A sealed note and its row id."""
+class Sealed:
+    """A sealed row (vault record, file or draft part) and its id."""
 
     id: int
     sealed: bytes
+
+
+@dataclass(frozen=True)
+class VaultRow:
+    """A person's vault: public keys and space tags in clear, private keys sealed twice.
+
+    `locked_key` opens with the data key and then the passphrase key; `duress_key` likewise with
+    the duress passphrase (random bytes when none is set). `failures` and `retry_at` (unix
+    seconds) persist the lockout across restarts.
+    """
+
+    pseudonym: bytes
+    public_key: bytes
+    space: bytes
+    locked_key: bytes
+    salt: bytes
+    kdf: str
+    duress_key: bytes
+    duress_salt: bytes
+    decoy_public: bytes
+    decoy_space: bytes
+    failures: int = 0
+    retry_at: int = 0
 
 
 class Records(Protocol):
@@ -39,15 +62,6 @@ class Records(Protocol):
 
     async def save_person(self, person: Person) -> None:
         """Insert or update a person's row."""
-
-    async def add_note(self, pseudonym: bytes, sealed: bytes) -> int:
-        """Store a sealed note and return its id."""
-
-    async def count_notes(self, pseudonym: bytes) -> int:
-        """Return how many notes a person has."""
-
-    async def notes(self, pseudonym: bytes) -> list[Note]:
-        """Return a person's sealed notes, oldest first."""
 
     async def remember_messages(self, pseudonym: bytes, ids: Iterable[int], at: int) -> None:
         """Record chat message ids so that erasing can delete them."""
@@ -63,3 +77,47 @@ class Records(Protocol):
 
     async def close(self) -> None:
         """Flush and close."""
+
+    async def vault(self, pseudonym: bytes) -> VaultRow | None:
+        """A person's vault, or None."""
+
+    async def save_vault(self, vault: VaultRow) -> None:
+        """Insert or replace a person's vault row."""
+
+    async def add_sealed(self, table: str, pseudonym: bytes, space: bytes, sealed: bytes) -> int:
+        """Store a sealed vault row; return its id."""
+
+    async def sealed(
+        self, table: str, pseudonym: bytes, space: bytes, ids: Sequence[int] | None = None
+    ) -> list[Sealed]:
+        """Sealed rows of one space, oldest first."""
+
+    async def replace_sealed(
+        self, table: str, pseudonym: bytes, row_id: int, sealed: bytes
+    ) -> None:
+        """Overwrite one sealed row."""
+
+    async def delete_sealed(
+        self, table: str, pseudonym: bytes, space: bytes, ids: Sequence[int] | None = None
+    ) -> None:
+        """Delete rows of one space."""
+
+    async def delete_vault(self, pseudonym: bytes) -> None:
+        """Erase a vault and everything in it."""
+
+    async def checkpoint(self) -> None:
+        """Truncate the WAL."""
+
+    async def schedule_deletion(
+        self, pseudonym: bytes, ids: Sequence[int], due_at: int, follows_lock: bool = False
+    ) -> None:
+        """Ask for chat messages to be deleted later."""
+
+    async def retime_lock_deletions(self, pseudonym: bytes, due_at: int) -> None:
+        """Move the deletion of vault views to the vault's new lock time."""
+
+    async def cancel_deletion(self, pseudonym: bytes, ids: Sequence[int]) -> None:
+        """Keep messages that were scheduled for deletion."""
+
+    async def due_deletions(self, now: int) -> dict[bytes, list[int]]:
+        """Scheduled deletions that are due, by person."""

@@ -7,8 +7,6 @@ interleave with recording that person's message ids. Different people run concur
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
-import json
 import logging
 import time
 import weakref
@@ -17,22 +15,24 @@ from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from safetybot.core import menus
+from safetybot.core.desk import Desk, DeskResult, VaultContext
 from safetybot.core.events import Incoming, Pressed, Text
 from safetybot.core.flow import (
+    PASSPHRASE_MODES,
     Context,
     DeleteOrigin,
     Forget,
-    SaveNote,
-    SendNotesFile,
-    ShowNotes,
     State,
+    VaultEvent,
     step,
 )
 from safetybot.core.menus import Action
+from safetybot.core.notebook import Notebook
 from safetybot.core.plan import ContactBlock, Route, make_plan
 from safetybot.core.records import Person, Records
-from safetybot.core.replies import Button, Contacts, Document, GuideText, Part, PlanText, Reply, T
+from safetybot.core.replies import Button, Contacts, GuideText, Part, PlanText, Reply, T
 from safetybot.core.signals import Signals
+from safetybot.core.vault import Vaults, VaultSettings
 from safetybot.crypto import Keyring, new_data_key, seal, unseal
 from safetybot.errors import CryptoError
 from safetybot.i18n import Texts
@@ -116,6 +116,7 @@ class Service:
         keyring: Keyring,
         texts: Texts,
         directory: Directory,
+        vault: VaultSettings | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._records = records
@@ -125,6 +126,8 @@ class Service:
         self._clock = clock
         self._signals = Signals.from_texts(texts)
         self._context = Context(locales=texts.locales)
+        self.vaults = Vaults(records, vault or VaultSettings(), clock)
+        self._desk = Desk(self.vaults, Notebook(records))
         # Locks live only while someone holds or awaits them, so memory does not grow.
         self._locks: weakref.WeakValueDictionary[bytes, asyncio.Lock] = (
             weakref.WeakValueDictionary()
@@ -139,6 +142,12 @@ class Service:
         """The catalogs and guides in use."""
         return self._texts
 
+    def _lock_for(self, pseudonym: bytes) -> asyncio.Lock:
+        lock = self._locks.get(pseudonym)
+        if lock is None:
+            lock = self._locks[pseudonym] = asyncio.Lock()
+        return lock
+
     async def handle(self, incoming: Incoming, front: FrontEnd) -> None:
         """Handle one event from one person, replying through `front`."""
         kind = type(incoming.event).__name__.lower()
@@ -148,11 +157,9 @@ class Service:
                 await front.delete(incoming.address, [incoming.origin_id])
             return
         pseudonym = self._keyring.pseudonym(incoming.transport, incoming.user_id)
-        lock = self._locks.get(pseudonym)
-        if lock is None:
-            lock = self._locks[pseudonym] = asyncio.Lock()
         started = time.perf_counter()
-        async with lock:
+        # Taken before anything can suspend, so one person's updates keep their order.
+        async with self._lock_for(pseudonym):
             try:
                 await self._handle(incoming, pseudonym, front)
             except Exception as error:
@@ -186,25 +193,113 @@ class Service:
             # Recorded before anything else can fail, so an erase can always find it.
             await self._records.remember_messages(pseudonym, [incoming.message_id], int(now))
         event = incoming.event
-        if isinstance(event, Text):
+        if isinstance(event, Text) and state.mode in PASSPHRASE_MODES:
+            # A passphrase is never read for hints, and leaves the chat before it is used.
+            await self._delete_now(ctx, front, [incoming.message_id])
+        elif isinstance(event, Text) and self._desk.was_passphrase(pseudonym, event.text, now):
+            # The same passphrase sent twice: delete this copy too, and show the open vault.
+            await self._delete_now(ctx, front, [incoming.message_id])
+            event = Pressed("v")
+        elif isinstance(event, Text):
             event = replace(event, hints=self._signals.hints(event.text))
         outcome = step(state, event, self._context)
         ctx.state = outcome.state
-        if any(isinstance(effect, Forget) for effect in outcome.effects):
-            await self._forget(ctx, front)
-            return
         replies = list(outcome.replies)
         for effect in outcome.effects:
-            replies.extend(await self._apply(ctx, effect, front))
-        await self._send_all(ctx, replies, front)
-        await self._records.remember_messages(pseudonym, ctx.sent, int(self._clock()))
+            if isinstance(effect, Forget):
+                await self._forget(ctx, front)
+                return
+            if isinstance(effect, DeleteOrigin) and incoming.origin_id is not None:
+                await self._delete_now(ctx, front, [incoming.origin_id])
+            if isinstance(effect, VaultEvent):
+                await self._vault(ctx, effect, front, replies)
+                return
+        try:
+            await self._send_all(ctx, replies, front)
+        finally:
+            await self._remember_sent(ctx)
+        await self._save(ctx, person, now)
+
+    async def _vault(
+        self, ctx: _Context, effect: VaultEvent, front: FrontEnd, replies: list[Reply]
+    ) -> None:
+        """Hand the event to the vault's conversation, then show and schedule what it says."""
+        locale = ctx.state.locale or self._texts.default
+        person = await self._records.person(ctx.pseudonym)
+        assert person is not None  # noqa: S101 - saved at the start of _handle
+        vault_ctx = VaultContext(
+            pseudonym=ctx.pseudonym,
+            data_key=ctx.data_key,
+            state=ctx.state,
+            download=front.download,
+            words=lambda key: self._plain(locale, T(key)),
+            now=self._clock(),
+        )
+        data = effect.event.data if isinstance(effect.event, Pressed) else ""
+        result: DeskResult = await self._desk.handle(vault_ctx, effect.event)
+        ctx.state = result.state
+        if data == "v:keep" and ctx.incoming.origin_id is not None:
+            await self._records.cancel_deletion(ctx.pseudonym, [ctx.incoming.origin_id])
+        try:
+            before = len(ctx.sent)
+            await self._send_all(ctx, [*replies, *result.replies], front)
+            shown = ctx.sent[before:]
+            if result.document is not None:
+                await self._send_export(ctx, result, front)
+        finally:
+            await self._remember_sent(ctx)
+        await self._after_vault(ctx, front, data, shown if result.sensitive else [])
+        await self._save(ctx, person, self._clock())
+
+    async def _send_export(self, ctx: _Context, result: DeskResult, front: FrontEnd) -> None:
+        document = result.document
+        assert document is not None  # noqa: S101 - checked by the caller
+        locale = ctx.state.locale or self._texts.default
+        keep = Button(T("button.keep"), "v:keep")
+        caption = self._render(locale, Reply((document.caption,), ((keep,),)))
+        ids = await front.send_document(
+            ctx.incoming.address, document.filename, document.data, caption
+        )
+        ctx.sent += ids
+        minutes = self.vaults.settings.export_keep_minutes
+        due = int(self._clock()) + minutes * 60
+        await self._records.schedule_deletion(ctx.pseudonym, ids, due)
+        log.info("vault_exported")
+
+    async def _after_vault(
+        self, ctx: _Context, front: FrontEnd, data: str, shown: list[int]
+    ) -> None:
+        """Messages showing vault contents go when the vault locks (now, or after inactivity)."""
+        session = self.vaults.session(ctx.pseudonym)
+        if session is not None:
+            lock_at = int(session.expires)
+            await self._records.retime_lock_deletions(ctx.pseudonym, lock_at)
+            if shown:
+                await self._records.schedule_deletion(ctx.pseudonym, shown, lock_at, True)
+        elif data == "v:lock" or shown:
+            # Locked just now: the views go at once (the reply saying so stays).
+            await self._records.retime_lock_deletions(ctx.pseudonym, 0)
+            await self._run_due(ctx.pseudonym, front, only_for=ctx)
+
+    async def _delete_now(self, ctx: _Context, front: FrontEnd, ids: Sequence[int | None]) -> None:
+        wanted = [i for i in ids if i is not None]
+        if not wanted:
+            return
+        deletion = await front.delete(ctx.incoming.address, wanted)
+        await self._records.forget_messages(ctx.pseudonym, deletion.deleted)
+
+    async def _remember_sent(self, ctx: _Context) -> None:
+        if ctx.sent:
+            await self._records.remember_messages(ctx.pseudonym, ctx.sent, int(self._clock()))
+            ctx.sent = []
+
+    async def _save(self, ctx: _Context, person: Person, now: float) -> None:
+        key, owner = ctx.data_key, ctx.pseudonym
         await self._records.save_person(
             replace(
                 person,
-                address=seal(
-                    data_key, incoming.address.encode(), owner=pseudonym, purpose="address"
-                ),
-                state=seal(data_key, ctx.state.to_bytes(), owner=pseudonym, purpose="state"),
+                address=seal(key, ctx.incoming.address.encode(), owner=owner, purpose="address"),
+                state=seal(key, ctx.state.to_bytes(), owner=owner, purpose="state"),
                 last_seen_day=int(now // _DAY),
             )
         )
@@ -220,68 +315,59 @@ class Service:
             return State()
         return State.from_bytes(raw)
 
-    async def _apply(self, ctx: _Context, effect: object, front: FrontEnd) -> list[Reply]:
-        match effect:
-            case SaveNote(text=text):
-                payload = json.dumps({"v": 1, "text": text, "recorded_at": self._now_iso()})
-                sealed = seal(ctx.data_key, payload.encode(), owner=ctx.pseudonym, purpose="note")
-                await self._records.add_note(ctx.pseudonym, sealed)
-                count = await self._records.count_notes(ctx.pseudonym)
-                log.info("note_saved")
-                return [Reply((T("note.saved", {"count": count}),), menus.notes_menu(True))]
-            case ShowNotes(in_place=in_place):
-                return [await self._notes_reply(ctx, in_place)]
-            case SendNotesFile():
-                await self._send_notes_file(ctx, front)
-                return []
-            case DeleteOrigin():  # pragma: no cover - handled before the lock
-                return []
-        raise TypeError(f"unknown effect {type(effect).__name__}")
+    async def awaiting_secret(self, transport: str, user_id: str) -> bool:
+        """Whether this person's next text is a passphrase (front ends can hide the typing)."""
+        pseudonym = self._keyring.pseudonym(transport, user_id)
+        person = await self._records.person(pseudonym)
+        if person is None:
+            return False
+        data_key = self._keyring.unwrap(person.wrapped_key, pseudonym)
+        return self._open_state(person, data_key).mode in PASSPHRASE_MODES
 
-    async def _open_notes(self, ctx: _Context) -> list[dict[str, str] | None]:
-        opened: list[dict[str, str] | None] = []
-        for note in await self._records.notes(ctx.pseudonym):
+    async def tick(self, front: FrontEnd) -> None:
+        """Carry out scheduled deletions that are due (vault views, exports)."""
+        due = await self._records.due_deletions(int(self._clock()))
+        for pseudonym in due:
+            async with self._lock_for(pseudonym):
+                try:
+                    await self._run_due(pseudonym, front)
+                except Exception as error:  # one person's failure must not stop the others
+                    log.error("scheduled_delete_failed error=%s", type(error).__name__)
+
+    async def run_ticks(self, front: FrontEnd, every: float = 10.0) -> None:
+        """Call `tick` forever (a background task of each front end's runner)."""
+        while True:
+            await asyncio.sleep(every)
             try:
-                raw = unseal(ctx.data_key, note.sealed, owner=ctx.pseudonym, purpose="note")
-                data = json.loads(raw)
-                opened.append({"text": str(data["text"]), "when": str(data["recorded_at"])})
-            except (CryptoError, ValueError, KeyError, TypeError):
-                # One damaged row is reported in place; every other note still opens.
-                log.warning("note_unreadable")
-                opened.append(None)
-        return opened
+                await self.tick(front)
+            except Exception as error:
+                log.error("tick_failed error=%s", type(error).__name__)
 
-    async def _notes_reply(self, ctx: _Context, in_place: bool) -> Reply:
-        notes = await self._open_notes(ctx)
-        if not notes:
-            return Reply((T("notes.none"),), menus.notes_menu(False), in_place)
-        parts: list[Part] = [T("notes.header", {"count": len(notes)})]
-        for number, note in enumerate(notes, start=1):
-            if note is None:
-                parts.append(T("notes.damaged", {"number": number}))
-            else:
-                parts.append(T("notes.item", {"number": number, **note}))
-        return Reply(tuple(parts), menus.notes_menu(True), in_place)
-
-    async def _send_notes_file(self, ctx: _Context, front: FrontEnd) -> None:
-        locale = ctx.state.locale or self._texts.default
-        notes = await self._open_notes(ctx)
-        lines = [self._plain(locale, T("notes.file_header", {"when": self._now_iso()})), ""]
-        for number, note in enumerate(notes, start=1):
-            if note is None:
-                lines += [self._plain(locale, T("notes.damaged", {"number": number})), ""]
-            else:
-                lines += [f"{number}. {note['when']}", note["text"], ""]
-        document = Document("notes.txt", "\n".join(lines).encode(), T("notes.file_caption"))
-        caption = self._render(locale, Reply((document.caption,)))
-        ctx.sent += await front.send_document(
-            ctx.incoming.address, document.filename, document.data, caption
-        )
+    async def _run_due(
+        self, pseudonym: bytes, front: FrontEnd, only_for: _Context | None = None
+    ) -> None:
+        due = (await self._records.due_deletions(int(self._clock()))).get(pseudonym, [])
+        if not due:
+            return
+        if only_for is not None:
+            address = only_for.incoming.address
+        else:
+            person = await self._records.person(pseudonym)
+            if person is None or person.address is None:
+                return
+            data_key = self._keyring.unwrap(person.wrapped_key, pseudonym)
+            address = unseal(data_key, person.address, owner=pseudonym, purpose="address").decode()
+        deletion = await front.delete(address, due)
+        gone = [*deletion.deleted, *deletion.too_old, *deletion.not_allowed]
+        await self._records.cancel_deletion(pseudonym, gone)
+        await self._records.forget_messages(pseudonym, gone)
+        log.info("scheduled_deleted count=%d", len(deletion.deleted))
 
     async def _forget(self, ctx: _Context, front: FrontEnd) -> None:
         locale = ctx.state.locale or self._texts.default
         ids = [message_id for message_id, _ in await self._records.message_ids(ctx.pseudonym)]
         deletion = await front.delete(ctx.incoming.address, ids)
+        self.vaults.lock(ctx.pseudonym)
         await self._records.erase_person(ctx.pseudonym)
         log.info(
             "person_forgotten deleted=%d too_old=%d failed=%d",
@@ -307,6 +393,7 @@ class Service:
             outgoing = self._render(locale, reply)
             in_place = reply.in_place and origin is not None
             if in_place and await front.edit(ctx.incoming.address, origin or 0, outgoing):
+                ctx.sent.append(origin or 0)  # an edited message counts as shown again
                 origin = None  # only the first in-place reply reuses the message
                 continue
             ctx.sent += await front.send(ctx.incoming.address, outgoing)
@@ -384,7 +471,3 @@ class Service:
     def _plain(self, locale: str, text: T) -> str:
         markdown = self._texts.text(locale, text.key, text.params)
         return "\n\n".join(render(markdown, Format.PLAIN))
-
-    def _now_iso(self) -> str:
-        moment = dt.datetime.fromtimestamp(self._clock(), tz=dt.UTC)
-        return moment.strftime("%Y-%m-%d %H:%M UTC")

@@ -7,15 +7,19 @@ the end of input. No token, no network.
 from __future__ import annotations
 
 import asyncio
+import getpass
 import itertools
+import mimetypes
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
 
-from safetybot.core.events import Command, Event, Incoming, Pressed, Text
+from safetybot.core.events import Attachment, Command, Event, Incoming, Pressed, Text
 from safetybot.core.service import Deletion, Outgoing, Service
 from safetybot.errors import FrontEndError
 from safetybot.markup import Format, render
+from safetybot.transports.choices import parse_line
 
 __all__ = ["ConsoleFrontEnd", "parse_line", "run_console"]
 
@@ -29,10 +33,13 @@ class ConsoleFrontEnd:
 
     transport = TRANSPORT
 
-    def __init__(self, out: TextIO) -> None:
+    def __init__(self, out: TextIO, exports_dir: Path | None = None) -> None:
         self._out = out
+        self._exports_dir = exports_dir
         self._ids = itertools.count(1)
         self._shown: set[int] = set()
+        # Files the bot "sent" (exports), by message id: deleting the message deletes the file.
+        self._files: dict[int, Path] = {}
         # The buttons of the newest message that has any, and that message's id.
         self.choices: list[tuple[str, str]] = []
         self.choices_message: int | None = None
@@ -67,6 +74,10 @@ class ConsoleFrontEnd:
         """Forget printed messages; the terminal's scrollback is the person's to clear."""
         gone = tuple(i for i in message_ids if i in self._shown)
         self._shown.difference_update(gone)
+        for message_id in gone:
+            path = self._files.pop(message_id, None)
+            if path is not None:
+                await asyncio.to_thread(path.unlink, True)
         if self.choices_message in gone:
             self.choices, self.choices_message = [], None
         return Deletion(deleted=gone)
@@ -74,14 +85,46 @@ class ConsoleFrontEnd:
     async def send_document(
         self, address: str, filename: str, data: bytes, caption: Outgoing
     ) -> list[int]:
-        """Print the caption and the file's content, since there is no file to hand over."""
-        body = data.decode("utf-8", errors="replace")
-        return [self._print(Outgoing(f"{caption.markdown}\n\n```\n{body}\n```", caption.buttons))]
-
+        """Save the file (private to this user) in the exports folder and print where it is."""
+        folder = self._exports_dir or Path.cwd()
+        path = await asyncio.to_thread(_write_private, folder, filename, data)
+        message_id = self._print(Outgoing(f"{caption.markdown}\n\n`{path}`", caption.buttons))
+        self._files[message_id] = path
+        return [message_id]
 
     async def download(self, ref: str, limit: int) -> bytes:
         """In the console an attachment is a file path the person typed."""
         return await asyncio.to_thread(_read_file, ref, limit)
+
+
+def _write_private(folder: Path, filename: str, data: bytes) -> Path:
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    stem, dot, suffix = Path(filename).name.rpartition(".")
+    for number in itertools.count(1):
+        name = filename if number == 1 else f"{stem}-{number}{dot}{suffix}"
+        path = folder / Path(name).name
+        try:
+            descriptor = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        except FileExistsError:
+            continue
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(data)
+        return path
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def attachment_from(line: str) -> Attachment | None:
+    """`/attach PATH` becomes an attachment event (the console's way to send a file)."""
+    head, _, rest = line.strip().partition(" ")
+    if head.lower() != "/attach" or not rest.strip():
+        return None
+    path = Path(rest.strip()).expanduser()
+    try:
+        size: int | None = path.stat().st_size
+    except OSError:
+        size = None
+    mime, _ = mimetypes.guess_type(path.name)
+    return Attachment("document", size, str(path), "", path.name, mime)
 
 
 def _read_file(ref: str, limit: int) -> bytes:
@@ -96,20 +139,6 @@ def _read_file(ref: str, limit: int) -> bytes:
         raise FrontEndError("file cannot be read") from None
 
 
-def parse_line(line: str, choices: Sequence[tuple[str, str]]) -> Event:
-    """A typed line as an event: a choice by number or label, a /command, or text."""
-    stripped = line.strip()
-    if stripped.isdigit() and 1 <= int(stripped) <= len(choices):
-        return Pressed(choices[int(stripped) - 1][1])
-    for label, data in choices:
-        if stripped and stripped.casefold() == label.casefold():
-            return Pressed(data)
-    if stripped.startswith("/") and len(stripped) > 1:
-        head, _, args = stripped.partition(" ")
-        return Command(head[1:].lower(), args.strip())
-    return Text(line.rstrip("\n"))
-
-
 async def run_console(
     service: Service,
     stdin: TextIO,
@@ -118,24 +147,52 @@ async def run_console(
     interactive: bool,
     language: str | None = None,
     greeting: Callable[[ConsoleFrontEnd], None] | None = None,
+    exports_dir: Path | None = None,
 ) -> None:
     """Run the bot on a terminal or a pipe until end of input."""
-    front = ConsoleFrontEnd(stdout)
+    front = ConsoleFrontEnd(stdout, exports_dir)
     if greeting is not None:
         greeting(front)
     start = _incoming(Command("start"), None, language, front.next_id())
     await service.handle(start, front)
+    ticks = asyncio.create_task(service.run_ticks(front))
+    try:
+        await _read_lines(service, front, stdin, stdout, interactive, language)
+    finally:
+        ticks.cancel()
+
+
+async def _read_lines(
+    service: Service,
+    front: ConsoleFrontEnd,
+    stdin: TextIO,
+    stdout: TextIO,
+    interactive: bool,
+    language: str | None,
+) -> None:
     while True:
-        if interactive:
-            print("> ", end="", file=stdout, flush=True)
-        line = await asyncio.to_thread(stdin.readline)
+        secret = await service.awaiting_secret(TRANSPORT, USER_ID)
+        if interactive and secret:
+            # A passphrase is typed without echo: a terminal cannot delete what it showed.
+            line = await asyncio.to_thread(getpass.getpass, "* ")
+            line = line + "\n" if line else "\n"
+        else:
+            if interactive:
+                print("> ", end="", file=stdout, flush=True)
+            line = await asyncio.to_thread(stdin.readline)
         if not line:
             if interactive:
                 print(file=stdout)
             return
         if not line.strip():
             continue
-        event = parse_line(line, front.choices)
+        attachment = attachment_from(line)
+        if secret:
+            event: Event = Text(line.rstrip("\n"))  # never a button or a command
+        elif attachment is not None:
+            event = attachment
+        else:
+            event = parse_line(line, front.choices)
         origin = front.choices_message if isinstance(event, Pressed) else None
         message_id = None if isinstance(event, Pressed) else front.next_id()
         await service.handle(_incoming(event, origin, language, message_id), front)

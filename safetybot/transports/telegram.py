@@ -24,6 +24,11 @@ from telegram import (
     LinkPreviewOptions,
     Message,
     MessageEntity,
+    MessageOrigin,
+    MessageOriginChannel,
+    MessageOriginChat,
+    MessageOriginHiddenUser,
+    MessageOriginUser,
     Update,
 )
 from telegram.constants import ChatType, ParseMode
@@ -208,7 +213,6 @@ class TelegramFrontEnd:
             raise FrontEndError(f"document failed: {type(error).__name__}") from None
         return [result.message_id]
 
-
     async def download(self, ref: str, limit: int) -> bytes:
         """Download a file the person sent; refuse anything over `limit` bytes."""
         try:
@@ -236,7 +240,8 @@ def _command(message: Message) -> Command | None:
 def _message_event(message: Message) -> Event:
     text = message.text or ""
     if message.forward_origin is not None:
-        return Forwarded(text or message.caption or "")
+        origin = message.forward_origin
+        return Forwarded(text or message.caption or "", _origin(origin), origin.date.isoformat())
     if message.text is not None:
         return _command(message) or Text(text)
     media: tuple[tuple[str, Any], ...] = (
@@ -247,7 +252,9 @@ def _message_event(message: Message) -> Event:
     )
     for kind, item in media:
         if item is not None:
-            return Attachment(kind, item.file_size, item.file_id, message.caption or "")
+            name = getattr(item, "file_name", None)
+            mime = "image/jpeg" if kind == "photo" else getattr(item, "mime_type", None)
+            return Attachment(kind, item.file_size, item.file_id, message.caption or "", name, mime)
     if message.sticker is not None:
         return Unsupported(UnsupportedKind.STICKER)
     if message.voice or message.video_note or message.audio:
@@ -257,6 +264,21 @@ def _message_event(message: Message) -> Event:
     if message.contact is not None:
         return Unsupported(UnsupportedKind.CONTACT)
     return Unsupported(UnsupportedKind.OTHER)
+
+
+def _origin(origin: MessageOrigin) -> str:
+    """Who a forwarded message came from, as Telegram gives it (kept as evidence, sealed)."""
+    if isinstance(origin, MessageOriginUser):
+        user = origin.sender_user
+        handle = f", @{user.username}" if user.username else ""
+        return f"{user.full_name}{handle}, id {user.id}"
+    if isinstance(origin, MessageOriginHiddenUser):
+        return origin.sender_user_name
+    if isinstance(origin, MessageOriginChat | MessageOriginChannel):
+        chat = origin.sender_chat if isinstance(origin, MessageOriginChat) else origin.chat
+        handle = f", @{chat.username}" if chat.username else ""
+        return f"{chat.title or ''}{handle}, id {chat.id}"
+    return ""
 
 
 def to_incoming(update: Update) -> Incoming | None:
@@ -330,6 +352,7 @@ class TelegramBot:
             drop_pending_updates=False,
             allowed_updates=[Update.MESSAGE, Update.CALLBACK_QUERY],
         )
+        self._spawn(self._service.run_ticks(self.front))
         log.info("telegram_started")
 
     async def stop(self) -> None:
@@ -338,6 +361,8 @@ class TelegramBot:
             await self.application.updater.stop()
         if self.application.running:
             await self.application.stop()
+        for task in self._tasks:
+            task.cancel()  # the tick loop runs forever; answers in flight end quickly
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.application.shutdown()

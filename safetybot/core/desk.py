@@ -1,0 +1,636 @@
+"""The vault's conversation: turning it on, unlocking, writing notes step by step, viewing,
+editing, deleting, attachments and export.
+
+The rest of the conversation is the pure `flow.step`; the vault needs slow key derivation,
+lockout counters and sealed storage, so its part of the conversation lives here, async, and is
+reached through `flow.VaultEvent`. Passphrases never enter the stored state: the first entry of
+a new one waits in memory only, for a few minutes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import hmac
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from safetybot.core.events import Attachment, Command, Event, Forwarded, Pressed, Text
+from safetybot.core.flow import MAX_TEXT, Mode, State
+from safetybot.core.menus import crisis_row, menu_row
+from safetybot.core.notebook import Draft, Notebook
+from safetybot.core.replies import Button, Document, Keyboard, Part, Reply, T
+from safetybot.core.vault import MIN_PASSPHRASE, DuressMode, Session, UnlockKind, Vaults
+from safetybot.errors import FrontEndError
+from safetybot.evidence import FIELDS
+from safetybot.export import Labels, build_export
+
+__all__ = ["ATTACH_STEP", "Desk", "DeskResult", "VaultContext"]
+
+# The note-entry steps: every field, then attachments.
+ATTACH_STEP = len(FIELDS)
+_PENDING_SECONDS = 300
+_HOME_BUTTONS = 8
+# Screenshots and documents; video and audio are refused (they are where intimate content is).
+ALLOWED_TYPES = {
+    "image/jpeg": ".jpg",
+    "image/png": ".png",
+    "image/webp": ".webp",
+    "image/heic": ".heic",
+    "application/pdf": ".pdf",
+    "text/plain": ".txt",
+    "message/rfc822": ".eml",
+    "application/msword": ".doc",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": ".docx",
+}
+
+
+@dataclass
+class VaultContext:
+    """One vault event: who, their keys and state, and how to reach the messenger."""
+
+    pseudonym: bytes
+    data_key: bytes
+    state: State
+    download: Callable[[str, int], Any]
+    words: Callable[[str], str]
+    now: float
+
+
+@dataclass
+class DeskResult:
+    """What the service must do after a vault event."""
+
+    state: State
+    replies: list[Reply] = field(default_factory=list)
+    # Replies that show vault contents: deleted from the chat when the vault locks.
+    sensitive: bool = False
+    document: Document | None = None
+
+
+def _b(key: str, data: str, params: Mapping[str, object] | None = None) -> Button:
+    return Button(T(key, params or {}), data)
+
+
+def _iso(moment: float) -> str:
+    return dt.datetime.fromtimestamp(moment, tz=dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _shown(iso: str) -> str:
+    return iso.replace("T", " ").replace("Z", " UTC")
+
+
+class Desk:
+    """Handles every vault event for one person at a time (the service holds their lock)."""
+
+    def __init__(self, vaults: Vaults, notebook: Notebook) -> None:
+        self.vaults = vaults
+        self.notebook = notebook
+        self._pending: dict[bytes, tuple[str, float]] = {}
+        # A salted hash of the passphrase that just worked, for a minute: someone who sends it
+        # twice in a hurry must not find the second copy left in the chat.
+        self._recent: dict[bytes, tuple[bytes, bytes, float]] = {}
+
+    def was_passphrase(self, pseudonym: bytes, text: str, now: float) -> bool:
+        """Whether `text` is the passphrase that opened this vault in the last minute."""
+        found = self._recent.get(pseudonym)
+        if found is None or found[2] < now:
+            self._recent.pop(pseudonym, None)
+            return False
+        salt, digest, _ = found
+        return hmac.compare_digest(digest, hashlib.sha256(salt + text.strip().encode()).digest())
+
+    def _remember_passphrase(self, pseudonym: bytes, text: str, now: float) -> None:
+        salt = os.urandom(16)
+        digest = hashlib.sha256(salt + text.strip().encode()).digest()
+        self._recent[pseudonym] = (salt, digest, now + 60)
+
+    async def handle(self, ctx: VaultContext, event: Event) -> DeskResult:
+        """Answer one vault event."""
+        state = ctx.state
+        if state.mode in (Mode.V_CHOOSE, Mode.V_CONFIRM) and isinstance(event, Text):
+            return await self._new_passphrase(ctx, event.text)
+        if state.mode is Mode.V_UNLOCK and isinstance(event, Text):
+            return await self._unlock(ctx, event.text)
+        if state.mode is Mode.V_EXPORT_PASS and isinstance(event, Text):
+            return await self._export(ctx, event.text)
+        if state.mode is Mode.V_FIELD and isinstance(event, Text | Forwarded | Attachment):
+            return await self._field_input(ctx, event)
+        if isinstance(event, Attachment):
+            return self._say(ctx, state, "vault.attach.outside", self._home_buttons([]))
+        if isinstance(event, Command):
+            data = {"note": "v:new", "notes": "v", "vault": "v"}.get(event.name, "v")
+            if event.name == "note" and event.args.strip():
+                return await self._quick_note(ctx, event.args.strip())
+            return await self._press(ctx, data)
+        if isinstance(event, Pressed):
+            return await self._press(ctx, event.data)
+        return self._say(ctx, replace(state, mode=Mode.IDLE), "cancelled", self._menu())
+
+    # -- buttons -------------------------------------------------------------------------
+
+    async def _press(self, ctx: VaultContext, data: str) -> DeskResult:
+        action, _, arg = data.removeprefix("v").removeprefix(":").partition(":")
+        row = await self.vaults.row(ctx.pseudonym)
+        state = replace(ctx.state, mode=Mode.IDLE)
+        if row is None:
+            if action == "on":
+                chosen = replace(state, mode=Mode.V_CHOOSE, pass_purpose="create")  # noqa: S106
+                return self._say(ctx, chosen, "vault.choose", self._cancel())
+            return self._say(ctx, state, "vault.intro", self._intro_buttons(), in_place=True)
+        if action in ("forgot", "reset", "reset!"):
+            return await self._reset(ctx, state, action)
+        if action == "keep":
+            return DeskResult(state, [Reply((T("vault.export.kept"),), self._menu())])
+        session = self.vaults.session(ctx.pseudonym)
+        if session is None:
+            # Everything else needs the key: ask for it, then carry on with what was pressed.
+            waiting = replace(state, mode=Mode.V_UNLOCK, after_unlock=data)
+            return self._say(ctx, waiting, "vault.unlock", self._unlock_buttons())
+        self.vaults.touch(session)
+        return await self._act(ctx, state, session, action, arg)
+
+    async def _act(
+        self, ctx: VaultContext, state: State, session: Session, action: str, arg: str
+    ) -> DeskResult:
+        number = int(arg) if arg.isdigit() else 0
+        match action:
+            case "" | "home" | "on":
+                return await self._home(ctx, state, session)
+            case "new":
+                await self.notebook.discard_draft(ctx.pseudonym, session)
+                return await self._step(ctx, self._drafting(state, session), session, 0)
+            case "skip" | "back" | "save" | "cancel":
+                return await self._navigate(ctx, state, session, action)
+            case "n":
+                return await self._show_note(ctx, state, session, number)
+            case "e":
+                return await self._edit(ctx, state, session, number)
+            case "d":
+                buttons: Keyboard = (
+                    (_b("button.delete_yes", f"v:dy:{number}", {"number": number}),),
+                    (_b("button.back", f"v:n:{number}"),),
+                )
+                return self._say(ctx, state, "vault.delete_confirm", buttons, {"number": number})
+            case "dy":
+                await self.notebook.delete_note(ctx.pseudonym, session, number, _iso(ctx.now))
+                return await self._home(ctx, state, session, notice="vault.deleted")
+            case "x":
+                buttons = (
+                    (_b("button.export_plain", "v:xn"),),
+                    (_b("button.export_password", "v:xp"),),
+                    (_b("button.back", "v:home"),),
+                )
+                return self._say(ctx, state, "vault.export.ask", buttons)
+            case "xn":
+                return await self._export(ctx, None)
+            case "xp":
+                asking = replace(state, mode=Mode.V_EXPORT_PASS)
+                return self._say(ctx, asking, "vault.export.password", self._cancel())
+            case "lock":
+                self.vaults.lock(ctx.pseudonym)
+                return self._say(ctx, state, "vault.locked_now", self._menu())
+            case "set":
+                buttons = (
+                    (_b("button.change_passphrase", "v:cp"),),
+                    (_b("button.duress", "v:du"),),
+                    (_b("button.vault_reset", "v:reset"),),
+                    (_b("button.back", "v:home"),),
+                )
+                return self._say(ctx, state, "vault.settings", buttons)
+            case "cp":
+                choosing = replace(state, mode=Mode.V_CHOOSE, pass_purpose="change")  # noqa: S106
+                return self._say(ctx, choosing, "vault.choose_new", self._cancel())
+            case "du":
+                buttons = (
+                    (_b("button.duress_empty", "v:dm:empty"),),
+                    (_b("button.duress_erase", "v:dm:erase"),),
+                    (_b("button.back", "v:set"),),
+                )
+                return self._say(ctx, state, "vault.duress.intro", buttons)
+            case "dm" if arg in ("empty", "erase"):
+                choosing = replace(state, mode=Mode.V_CHOOSE, pass_purpose=f"duress-{arg}")
+                return self._say(ctx, choosing, "vault.duress.choose", self._cancel())
+        return self._say(ctx, state, "button.stale", self._menu())
+
+    # -- passphrases ---------------------------------------------------------------------
+
+    async def _new_passphrase(self, ctx: VaultContext, text: str) -> DeskResult:
+        state = ctx.state
+        purpose = state.pass_purpose or "create"
+        if state.mode is Mode.V_CHOOSE:
+            if len(text.strip()) < MIN_PASSPHRASE:
+                params = {"minimum": MIN_PASSPHRASE}
+                return self._say(ctx, state, "vault.too_short", self._cancel(), params)
+            self._pending[ctx.pseudonym] = (text.strip(), ctx.now + _PENDING_SECONDS)
+            return self._say(
+                ctx, replace(state, mode=Mode.V_CONFIRM), "vault.again", self._cancel()
+            )
+        first, expires = self._pending.pop(ctx.pseudonym, ("", 0.0))
+        if not first or expires < ctx.now or first != text.strip():
+            retry = replace(state, mode=Mode.V_CHOOSE)
+            return self._say(ctx, retry, "vault.mismatch", self._cancel())
+        idle = replace(state, mode=Mode.IDLE, pass_purpose=None)
+        if purpose == "create":
+            session = await self.vaults.create(ctx.pseudonym, ctx.data_key, first)
+            return await self._home(ctx, idle, session, notice="vault.created")
+        session_now = self.vaults.session(ctx.pseudonym)
+        if session_now is None:
+            waiting = replace(idle, mode=Mode.V_UNLOCK, after_unlock="v:set")
+            return self._say(ctx, waiting, "vault.unlock", self._unlock_buttons())
+        if purpose == "change":
+            await self.vaults.change_passphrase(ctx.pseudonym, ctx.data_key, session_now, first)
+            return await self._home(ctx, idle, session_now, notice="vault.changed")
+        mode = DuressMode(purpose.removeprefix("duress-"))
+        await self.vaults.set_duress(ctx.pseudonym, ctx.data_key, session_now, first, mode)
+        return await self._home(ctx, idle, session_now, notice="vault.duress.set")
+
+    async def _unlock(self, ctx: VaultContext, text: str) -> DeskResult:
+        state = ctx.state
+        result = await self.vaults.unlock(ctx.pseudonym, ctx.data_key, text.strip())
+        if result.kind is UnlockKind.WAIT:
+            params = {"seconds": result.seconds}
+            return self._say(ctx, state, "vault.wait", self._unlock_buttons(), params)
+        if result.kind is UnlockKind.LOCKED_OUT:
+            minutes = max(1, -(-result.seconds // 60))
+            idle = replace(state, mode=Mode.IDLE)
+            return self._say(ctx, idle, "vault.locked_out", self._menu(), {"minutes": minutes})
+        if result.kind is UnlockKind.WRONG:
+            params = {"left": result.tries_left}
+            return self._say(ctx, state, "vault.wrong", self._unlock_buttons(), params)
+        session = result.session
+        assert session is not None  # noqa: S101 - OPENED always carries one
+        self._remember_passphrase(ctx.pseudonym, text, ctx.now)
+        resume = state.after_unlock or "v"
+        opened = replace(state, mode=Mode.IDLE, after_unlock=None)
+        if resume == "resume" and state.draft_step is not None:
+            step_state = replace(opened, mode=Mode.V_FIELD)
+            return await self._step(ctx, step_state, session, state.draft_step)
+        ctx = replace(ctx, state=opened)
+        return await self._press(ctx, resume)
+
+    async def _reset(self, ctx: VaultContext, state: State, action: str) -> DeskResult:
+        if action == "forgot":
+            buttons: Keyboard = ((_b("button.vault_reset", "v:reset"),), menu_row())
+            return self._say(ctx, state, "vault.forgot", buttons)
+        if action == "reset":
+            buttons = ((_b("button.vault_reset_yes", "v:reset!"),), (_b("button.cancel", "m"),))
+            return self._say(ctx, state, "vault.reset_confirm", buttons)
+        await self.vaults.reset(ctx.pseudonym)
+        return self._say(ctx, replace(state, draft_step=None), "vault.reset_done", self._menu())
+
+    # -- notes ---------------------------------------------------------------------------
+
+    def _drafting(self, state: State, session: Session) -> State:
+        return replace(state, mode=Mode.V_FIELD, draft_decoy=session.decoy)
+
+    async def _quick_note(self, ctx: VaultContext, text: str) -> DeskResult:
+        """/note with text: saved in one step (the vault must be open)."""
+        if len(text) > MAX_TEXT:
+            params = {"length": len(text), "limit": MAX_TEXT}
+            return self._say(ctx, ctx.state, "text.too_long", self._menu(), params)
+        row = await self.vaults.row(ctx.pseudonym)
+        session = self.vaults.session(ctx.pseudonym)
+        if row is None or session is None:
+            return await self._press(ctx, "v:new")
+        await self.notebook.discard_draft(ctx.pseudonym, session)
+        draft = Draft({"what": text}, [], None, None)
+        number = await self.notebook.save(ctx.pseudonym, session, draft, _iso(ctx.now))
+        return await self._show_note(ctx, ctx.state, session, number, notice="vault.saved")
+
+    async def _step(
+        self, ctx: VaultContext, state: State, session: Session | None, step: int
+    ) -> DeskResult:
+        state = replace(state, mode=Mode.V_FIELD, draft_step=step)
+        nav: list[Button] = [_b("button.skip", "v:skip")]
+        if step > 0:
+            nav.insert(0, _b("button.back", "v:back"))
+        buttons: Keyboard = (
+            tuple(nav),
+            (_b("button.save_now", "v:save"), _b("button.cancel", "v:cancel")),
+        )
+        if step >= ATTACH_STEP:
+            buttons = ((_b("button.save_now", "v:save"),), (_b("button.back", "v:back"),))
+            parts: list[Part] = []
+            if not state.warned:
+                parts.append(T("vault.attach.warning"))
+                state = replace(state, warned=True)
+            parts.append(T("vault.attach.prompt"))
+            return DeskResult(state, [Reply(tuple(parts), buttons, in_place=True)])
+        name = FIELDS[step]
+        params = {"step": step + 1, "steps": ATTACH_STEP}
+        parts = [T("vault.step", params), T(f"field.{name}.prompt")]
+        if session is not None:
+            draft = await self.notebook.draft(ctx.pseudonym, session)
+            if draft.fields.get(name):
+                parts.append(T("vault.step.current", {"value": _short(draft.fields[name], 300)}))
+        return DeskResult(state, [Reply(tuple(parts), buttons, in_place=True)], sensitive=True)
+
+    async def _field_input(self, ctx: VaultContext, event: Event) -> DeskResult:
+        state = ctx.state
+        step = state.draft_step or 0
+        row = await self.vaults.row(ctx.pseudonym)
+        if row is None:
+            return self._say(
+                ctx, replace(state, mode=Mode.IDLE), "vault.intro", self._intro_buttons()
+            )
+        session = self.vaults.session(ctx.pseudonym)
+        public, space = (
+            (row.decoy_public, row.decoy_space)
+            if state.draft_decoy
+            else (row.public_key, row.space)
+        )
+        notice: str | None = None
+        if isinstance(event, Attachment):
+            try:
+                stored = await self._attachment(ctx, event, public, space)
+            except _Refused as refused:
+                why = Reply((T(refused.key, refused.params),))
+                if session is None:
+                    return self._locked_mid_entry(state, [why])
+                again = await self._step(ctx, state, session, step)
+                again.replies.insert(0, why)
+                return again
+            params = {
+                "name": stored["name"],
+                "sha256": stored["sha256"],
+                "when": _shown(str(stored["received_at"])),
+            }
+            reply = Reply((T("vault.attach.saved", params),))
+            if session is None:
+                return self._locked_mid_entry(state, [reply])
+            nxt = await self._step(
+                ctx, replace(state, draft_step=ATTACH_STEP), session, ATTACH_STEP
+            )
+            return DeskResult(nxt.state, [reply, *nxt.replies], sensitive=True)
+        if isinstance(event, Forwarded):
+            part: dict[str, Any] = {
+                "append": {"threat_words": event.text} if event.text else {},
+                "forwarded": {"from": event.origin, "date": event.date},
+            }
+            notice = "vault.forward.saved"
+        else:
+            assert isinstance(event, Text)  # noqa: S101 - the caller checked
+            text = event.text.strip()
+            if not text:
+                return await self._step(ctx, state, session, step)
+            if len(text) > MAX_TEXT:
+                params = {"length": len(text), "limit": MAX_TEXT}
+                return self._say(ctx, state, "text.too_long", self._cancel(), params)
+            if step >= ATTACH_STEP:
+                return self._say(ctx, state, "vault.attach.prompt", self._cancel())
+            part = {"set": {FIELDS[step]: text}}
+        await self.notebook.add_part(ctx.pseudonym, public, space, part)
+        nxt_step = step if notice else min(step + 1, ATTACH_STEP)
+        if session is None:
+            return self._locked_mid_entry(replace(state, draft_step=nxt_step), [])
+        self.vaults.touch(session)
+        result = await self._step(ctx, state, session, nxt_step)
+        if notice:
+            result.replies.insert(0, Reply((T(notice),)))
+        return result
+
+    def _locked_mid_entry(self, state: State, replies: list[Reply]) -> DeskResult:
+        waiting = replace(state, mode=Mode.V_UNLOCK, after_unlock="resume")
+        return DeskResult(
+            waiting,
+            [*replies, Reply((T("vault.locked_mid_entry"),), self._unlock_buttons())],
+        )
+
+    async def _attachment(
+        self, ctx: VaultContext, event: Attachment, public: bytes, space: bytes
+    ) -> dict[str, Any]:
+        """Download, fingerprint and seal one file; _Refused says why it was not kept."""
+        limit = self.vaults.settings.max_file_bytes
+        mime = event.mime or ("image/jpeg" if event.kind == "photo" else "")
+        if mime not in ALLOWED_TYPES or event.kind in ("video", "animation"):
+            raise _Refused("vault.attach.type")
+        if event.size is not None and event.size > limit:
+            raise _Refused("vault.attach.too_big", {"limit": _megabytes(limit)})
+        if event.ref is None:
+            raise _Refused("vault.attach.unavailable")
+        try:
+            data = await ctx.download(event.ref, limit)
+        except FrontEndError as error:
+            key = "vault.attach.too_big" if "large" in str(error) else "vault.attach.unavailable"
+            raise _Refused(key, {"limit": _megabytes(limit)}) from None
+        name = _safe_name(event.name) or f"{event.kind}-{_iso(ctx.now)[:10]}{ALLOWED_TYPES[mime]}"
+        meta = await self.notebook.store_file(
+            ctx.pseudonym, public, space, data, name=name, mime=mime, received_at=_iso(ctx.now)
+        )
+        await self.notebook.add_part(ctx.pseudonym, public, space, {"attachment": meta})
+        return meta
+
+    async def _navigate(
+        self, ctx: VaultContext, state: State, session: Session, action: str
+    ) -> DeskResult:
+        step = ctx.state.draft_step
+        drafting = self._drafting(state, session)
+        if step is None:
+            return await self._home(ctx, state, session)
+        if action == "skip":
+            return await self._step(ctx, drafting, session, min(step + 1, ATTACH_STEP))
+        if action == "back":
+            return await self._step(ctx, drafting, session, max(step - 1, 0))
+        if action == "cancel":
+            await self.notebook.discard_draft(ctx.pseudonym, session)
+            idle = replace(state, draft_step=None)
+            return await self._home(ctx, idle, session, notice="vault.discarded")
+        draft = await self.notebook.draft(ctx.pseudonym, session)
+        if draft.empty:
+            return self._say(ctx, drafting, "vault.empty_draft", self._cancel())
+        number = await self.notebook.save(ctx.pseudonym, session, draft, _iso(ctx.now))
+        done = replace(state, draft_step=None)
+        return await self._show_note(ctx, done, session, number, notice="vault.saved")
+
+    async def _edit(
+        self, ctx: VaultContext, state: State, session: Session, number: int
+    ) -> DeskResult:
+        opened = await self.notebook.open_space(ctx.pseudonym, session)
+        note = opened.notes.get(number)
+        if note is None:
+            return self._say(ctx, state, "button.stale", self._menu())
+        await self.notebook.discard_draft(ctx.pseudonym, session)
+        base = {
+            "edit_of": number,
+            "fields": dict(note.get("fields", {})),
+        }
+        await self.notebook.add_part(ctx.pseudonym, session.public, session.space, base)
+        for meta in note.get("attachments", []):
+            part = {"attachment": meta}
+            await self.notebook.add_part(ctx.pseudonym, session.public, session.space, part)
+        return await self._step(ctx, self._drafting(state, session), session, 0)
+
+    async def _home(
+        self, ctx: VaultContext, state: State, session: Session, notice: str | None = None
+    ) -> DeskResult:
+        opened = await self.notebook.open_space(ctx.pseudonym, session)
+        notes = opened.notes
+        minutes = self.vaults.settings.unlock_minutes
+        parts: list[Part] = [T(notice)] if notice else []
+        parts.append(T("vault.home", {"count": len(notes), "minutes": minutes}))
+        for number, record in notes.items():
+            fields = record.get("fields", {})
+            summary = (
+                fields.get("what") or fields.get("platform") or fields.get("threat_words") or ""
+            )
+            line = {
+                "number": number,
+                "when": _shown(str(record["recorded_at"])),
+                "summary": _short(summary, 60),
+            }
+            parts.append(T("vault.home.line", line))
+        if opened.damaged:
+            parts.append(T("vault.damaged", {"count": opened.damaged}))
+        buttons = self._home_buttons(sorted(notes)[-_HOME_BUTTONS:])
+        return DeskResult(
+            replace(state, mode=Mode.IDLE),
+            [Reply(tuple(parts), buttons, in_place=True)],
+            sensitive=True,
+        )
+
+    async def _show_note(
+        self,
+        ctx: VaultContext,
+        state: State,
+        session: Session,
+        number: int,
+        notice: str | None = None,
+    ) -> DeskResult:
+        opened = await self.notebook.open_space(ctx.pseudonym, session)
+        note = opened.notes.get(number)
+        if note is None:
+            return await self._home(ctx, state, session)
+        parts: list[Part] = [T(notice, {"number": number})] if notice else []
+        recorded = _shown(str(note["recorded_at"]))
+        parts.append(T("vault.note.header", {"number": number, "recorded": recorded}))
+        for name in FIELDS:
+            value = note.get("fields", {}).get(name)
+            if value:
+                label = ctx.words(f"field.{name}")
+                parts.append(T("vault.note.field", {"label": label, "value": value}))
+        forwarded = note.get("forwarded")
+        if forwarded:
+            parts.append(
+                T(
+                    "vault.note.forwarded",
+                    {"origin": forwarded.get("from", ""), "date": forwarded.get("date", "")},
+                )
+            )
+        for meta in note.get("attachments", []):
+            params = {
+                "name": meta["name"],
+                "sha256": meta["sha256"],
+                "when": _shown(str(meta["received_at"])),
+            }
+            parts.append(T("vault.note.attachment", params))
+        if int(note.get("versions", 1)) > 1:
+            parts.append(T("vault.note.versions", {"count": int(note["versions"]) - 1}))
+        buttons: Keyboard = (
+            (_b("button.edit", f"v:e:{number}"), _b("button.delete", f"v:d:{number}")),
+            (_b("button.vault_home", "v:home"), _b("button.lock", "v:lock")),
+            crisis_row(),
+        )
+        reply = Reply(tuple(parts), buttons, in_place=notice is None)
+        return DeskResult(replace(state, mode=Mode.IDLE), [reply], sensitive=True)
+
+    async def _export(self, ctx: VaultContext, password: str | None) -> DeskResult:
+        state = replace(ctx.state, mode=Mode.IDLE)
+        session = self.vaults.session(ctx.pseudonym)
+        if session is None:
+            waiting = replace(state, mode=Mode.V_UNLOCK, after_unlock="v:x")
+            return self._say(ctx, waiting, "vault.unlock", self._unlock_buttons())
+        opened = await self.notebook.open_space(ctx.pseudonym, session)
+        if not opened.notes:
+            return await self._home(ctx, state, session, notice="vault.export.none")
+        if password is not None and len(password.strip()) < MIN_PASSPHRASE:
+            params = {"minimum": MIN_PASSPHRASE}
+            return self._say(ctx, ctx.state, "vault.too_short", self._cancel(), params)
+        # Every live version's files: an earlier version may list one a later edit dropped.
+        live = ("note", "edit")
+        metas = [m for r in opened.records if r["kind"] in live for m in r.get("attachments", [])]
+        files = await self.notebook.files(ctx.pseudonym, session, metas)
+        fields = {name: ctx.words(f"field.{name}") for name in FIELDS}
+        labels = Labels.from_catalog(ctx.words, fields)
+        data = await asyncio.to_thread(
+            build_export,
+            opened.records,
+            files,
+            labels=labels,
+            exported_at=_iso(ctx.now),
+            password=password.strip() if password else None,
+        )
+        minutes = self.vaults.settings.export_keep_minutes
+        caption = T("vault.export.caption", {"minutes": minutes})
+        name = f"evidence-{_iso(ctx.now)[:10]}.zip"
+        result = DeskResult(state, [], sensitive=False)
+        result.document = Document(name, data, caption)
+        return result
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _say(
+        self,
+        ctx: VaultContext,
+        state: State,
+        key: str,
+        buttons: Keyboard,
+        params: Mapping[str, object] | None = None,
+        in_place: bool = False,
+    ) -> DeskResult:
+        return DeskResult(state, [Reply((T(key, params or {}),), buttons, in_place)])
+
+    def _menu(self) -> Keyboard:
+        return (menu_row(), crisis_row())
+
+    def _cancel(self) -> Keyboard:
+        return ((_b("button.cancel", "v:cancel"),), crisis_row())
+
+    def _intro_buttons(self) -> Keyboard:
+        return ((_b("button.vault_on", "v:on"),), (_b("button.not_now", "m"),), crisis_row())
+
+    def _unlock_buttons(self) -> Keyboard:
+        return ((_b("button.cancel", "m"), _b("button.forgot", "v:forgot")), crisis_row())
+
+    def _home_buttons(self, numbers: list[int]) -> Keyboard:
+        rows: list[tuple[Button, ...]] = [(_b("button.new_note", "v:new"),)]
+        row: list[Button] = []
+        for number in numbers:
+            row.append(_b("button.note_n", f"v:n:{number}", {"number": number}))
+            if len(row) == 4:
+                rows.append(tuple(row))
+                row = []
+        if row:
+            rows.append(tuple(row))
+        rows.append((_b("button.export", "v:x"), _b("button.lock", "v:lock")))
+        rows.append((_b("button.vault_settings", "v:set"), _b("button.menu", "m")))
+        rows.append(crisis_row())
+        return tuple(rows)
+
+
+class _Refused(Exception):
+    """A file that was not kept, and the text that says why."""
+
+    def __init__(self, key: str, params: Mapping[str, object] | None = None) -> None:
+        super().__init__(key)
+        self.key = key
+        self.params = dict(params or {})
+
+
+def _short(text: str, limit: int) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / (1024 * 1024):.0f} MB"
+
+
+def _safe_name(name: str | None) -> str:
+    if not name:
+        return ""
+    base = name.replace("\\", "/").rsplit("/", 1)[-1].lstrip(".")
+    return "".join(c for c in base if c.isprintable())[:80]

@@ -1,0 +1,478 @@
+"""The export a person hands to an advocate, lawyer or police, and its verification.
+
+An export is a ZIP (optionally AES-256 encrypted, which 7-Zip, WinZip and Keka open) holding:
+
+    evidence.pdf                 the log for people to read (see pdf.py)
+    evidence.json                {"format", "exported_at", "head", "records", "attachments"}
+    attachments/<id>-<name>      the original bytes of each attachment
+    MANIFEST.txt                 "<sha256>  <path>" per file, then "chain-head <hash>"
+
+`verify_export` checks the manifest against the files, the record chain, and every attachment's
+bytes against the fingerprint recorded when it was received, and names what was altered. It reads
+hostile files: every failure becomes a line in the report, and it reads at most `MAX_READ` bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import re
+import zipfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyzipper
+
+from safetybot.evidence import GENESIS, Kind, current_notes, verify_chain
+from safetybot.pdf import Labels, render_pdf
+
+__all__ = [
+    "FORMAT",
+    "MAX_READ",
+    "AttachmentFile",
+    "Labels",
+    "VerifyReport",
+    "build_export",
+    "verify_export",
+]
+
+FORMAT = "safetybot-evidence/1"
+MAX_READ = 200 * 1024 * 1024  # bytes read from one export, compressed or not
+COMMAND = "safetybot verify-export"
+JSON_NAME, PDF_NAME, MANIFEST_NAME = "evidence.json", "evidence.pdf", "MANIFEST.txt"
+_MAX_JSON = 64 * 1024 * 1024
+_MAX_FILES = 10_000
+_MAX_PROBLEMS = 200
+_STAMP = re.compile(r"\A(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})Z\Z")
+_MANIFEST_LINE = re.compile(r"\A([0-9a-f]{64})  (\S.*)\Z")
+_HEAD_LINE = re.compile(r"\Achain-head ([0-9a-f]{64})\Z")
+_UNSAFE = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]+')
+_UNSAFE_SHOWN = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
+
+
+@dataclass(frozen=True)
+class AttachmentFile:
+    """The original bytes of one attachment, as the vault holds them."""
+
+    id: int
+    name: str
+    type: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    """What `verify_export` found; `readable` is False when nothing could be checked."""
+
+    ok: bool
+    problems: tuple[str, ...]
+    notes: int
+    records: int
+    attachments: int
+    head: str
+    readable: bool = True
+    encrypted: bool = False
+
+
+def build_export(
+    records: Sequence[Mapping[str, Any]],
+    attachments: Sequence[AttachmentFile],
+    *,
+    labels: Labels,
+    exported_at: str,
+    password: str | None = None,
+) -> bytes:
+    """The export ZIP for a chain; files no live record lists (a deleted note's) are left out."""
+    when = _STAMP.match(exported_at)
+    if when is None:
+        raise ValueError("exported_at must look like 2026-11-21T14:03:00Z")
+    if password == "":
+        raise ValueError("an export password cannot be empty")
+    head = str(records[-1]["hash"]) if records else GENESIS
+    listed = {
+        item["id"]
+        for record in records
+        if record.get("kind") in (Kind.NOTE, Kind.EDIT)
+        for item in record.get("attachments", ())
+    }
+    kept = sorted((a for a in attachments if a.id in listed), key=lambda a: a.id)
+    # File names show without the password, so an encrypted export keeps them inside only.
+    paths = {a.id: _path(a, hide_name=password is not None) for a in kept}
+    contents = {a.id: a.data for a in kept}
+    pdf = render_pdf(
+        records,
+        contents,
+        paths,
+        labels=labels,
+        exported_at=exported_at,
+        head=head,
+        command=COMMAND,
+    )
+    document = {
+        "format": FORMAT,
+        "exported_at": exported_at,
+        "head": head,
+        "records": [dict(r) for r in records],
+        "attachments": [
+            {
+                "id": a.id,
+                "name": a.name,
+                "type": a.type,
+                "size": len(a.data),
+                "sha256": hashlib.sha256(a.data).hexdigest(),
+                "file": paths[a.id],
+            }
+            for a in kept
+        ],
+    }
+    members = [(JSON_NAME, _json_bytes(document)), (PDF_NAME, pdf)]
+    members += [(paths[a.id], a.data) for a in kept]
+    manifest = [f"{hashlib.sha256(data).hexdigest()}  {name}" for name, data in members]
+    manifest.append(f"chain-head {head}")
+    members.append((MANIFEST_NAME, ("\n".join(manifest) + "\n").encode("utf-8")))
+    stamp = (
+        int(when[1]),
+        int(when[2]),
+        int(when[3]),
+        int(when[4]),
+        int(when[5]),
+        int(when[6]),
+    )
+    return _zip(members, stamp, password)
+
+
+def verify_export(
+    data: bytes, password: str | None = None, *, known_head: str | None = None
+) -> VerifyReport:
+    """Check an export; `known_head` is a chain head recorded elsewhere that it must contain."""
+    try:
+        archive = _read(data, password)
+    except _Unreadable as error:
+        return VerifyReport(
+            ok=False,
+            problems=(str(error),),
+            notes=0,
+            records=0,
+            attachments=0,
+            head="",
+            readable=False,
+            encrypted=error.encrypted,
+        )
+    check = _Check(archive)
+    check.run(known_head)
+    problems = list(dict.fromkeys(archive.problems + check.problems))  # same line once
+    if len(problems) > _MAX_PROBLEMS:
+        rest = len(problems) - _MAX_PROBLEMS
+        problems = [*problems[:_MAX_PROBLEMS], f"… and {rest} more problems"]
+    return VerifyReport(
+        ok=not problems,
+        problems=tuple(problems),
+        notes=check.notes,
+        records=check.records,
+        attachments=check.attachments,
+        head=check.head,
+        readable=True,
+        encrypted=archive.encrypted,
+    )
+
+
+# -- building -----------------------------------------------------------------------------------
+
+
+def _path(attachment: AttachmentFile, *, hide_name: bool) -> str:
+    base = re.split(r"[/\\]", attachment.name)[-1]
+    name = _UNSAFE.sub("_", base).strip().lstrip(".")
+    stem, dot, suffix = name.rpartition(".")
+    if not dot:
+        stem, suffix = name, ""
+    if not (suffix.isalnum() and len(suffix) <= 10):
+        stem, suffix = name, ""
+    if hide_name:
+        stem = "file"
+    stem = stem[:80].rstrip(". ") or "file"
+    return f"attachments/{attachment.id}-{stem}" + (f".{suffix}" if suffix else "")
+
+
+def _json_bytes(document: Mapping[str, Any]) -> bytes:
+    try:
+        return json.dumps(document, ensure_ascii=False, indent=2).encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate in old data: escapes are still exact JSON
+        return json.dumps(document, ensure_ascii=True, indent=2).encode("ascii")
+
+
+def _zip(
+    members: Sequence[tuple[str, bytes]],
+    stamp: tuple[int, int, int, int, int, int],
+    password: str | None,
+) -> bytes:
+    buffer = io.BytesIO()
+    archive: zipfile.ZipFile
+    entry: type[zipfile.ZipInfo] = zipfile.ZipInfo
+    if password is None:
+        archive = zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED)
+    else:
+        aes = pyzipper.AESZipFile(
+            buffer, "w", compression=pyzipper.ZIP_DEFLATED, encryption=pyzipper.WZ_AES
+        )
+        aes.setpassword(password.encode("utf-8"))
+        aes.setencryption(pyzipper.WZ_AES, nbits=256)
+        archive, entry = aes, aes.zipinfo_cls  # pyzipper needs its own entry type
+    with archive:
+        for name, content in members:
+            info = entry(name, date_time=stamp)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o600 << 16
+            archive.writestr(info, content)
+    return buffer.getvalue()
+
+
+# -- reading ------------------------------------------------------------------------------------
+
+
+class _Unreadable(Exception):
+    """Nothing in the file can be checked: not a ZIP, no export, password missing or wrong."""
+
+    def __init__(self, message: str, *, encrypted: bool = False) -> None:
+        super().__init__(message)
+        self.encrypted = encrypted
+
+
+@dataclass
+class _Archive:
+    """What was read: every file's SHA-256, the small files' bytes, and reading problems."""
+
+    hashes: dict[str, str] = field(default_factory=dict)
+    texts: dict[str, bytes] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+    encrypted: bool = False
+
+
+def _read(data: bytes, password: str | None) -> _Archive:
+    if len(data) > MAX_READ:
+        raise _Unreadable(f"the file is larger than the {MAX_READ // 2**20} MB this check reads")
+    try:
+        opened = pyzipper.AESZipFile(io.BytesIO(data))
+        infos = [i for i in opened.infolist() if not i.filename.endswith("/")]
+    except Exception:  # zipfile raises many types (BadZipFile, ValueError, …) for one cause
+        raise _Unreadable("the file is not a ZIP archive, or it is damaged") from None
+    result = _Archive(encrypted=any(i.flag_bits & 0x1 for i in infos))
+    names = {i.filename for i in infos}
+    if len(infos) > _MAX_FILES:
+        raise _Unreadable(f"the ZIP holds more than {_MAX_FILES} files; it is not an export")
+    if not names & {JSON_NAME, MANIFEST_NAME}:
+        raise _Unreadable("the file is not a safetybot export (no evidence.json or MANIFEST.txt)")
+    if result.encrypted and password is None:
+        raise _Unreadable(
+            "the export is protected by a password: give it with --password-file",
+            encrypted=True,
+        )
+    secret = password.encode("utf-8") if password is not None else None
+    budget = MAX_READ
+    first_locked = True
+    with opened:
+        for info in infos:
+            name = info.filename
+            if name in result.hashes:
+                result.problems.append(f"the ZIP holds two files named {_shown(name)}")
+                continue
+            locked = bool(info.flag_bits & 0x1)
+            try:
+                digest, kept, budget = _digest(opened, info, secret, budget)
+            except _Unreadable:
+                raise
+            except Exception as error:  # bad CRC, HMAC or deflate stream: many types, one cause
+                # pyzipper refuses a wrong password with RuntimeError when the file is opened.
+                if locked and first_locked and isinstance(error, RuntimeError):
+                    raise _Unreadable("the password is wrong", encrypted=True) from None
+                result.problems.append(f"{_shown(name)} cannot be read: it was damaged or changed")
+                result.hashes[name] = "unreadable"
+                continue
+            finally:
+                first_locked = first_locked and not locked
+            result.hashes[name] = digest
+            if kept is not None:
+                result.texts[name] = kept
+    return result
+
+
+def _digest(
+    archive: zipfile.ZipFile, info: zipfile.ZipInfo, secret: bytes | None, budget: int
+) -> tuple[str, bytes | None, int]:
+    # Declared sizes can lie: count what decompression really yields and stop at the budget.
+    digest = hashlib.sha256()
+    small = info.filename in (JSON_NAME, MANIFEST_NAME)
+    kept = bytearray()
+    with archive.open(info, pwd=secret) as stream:
+        for chunk in iter(lambda: stream.read(1 << 20), b""):
+            budget -= len(chunk)
+            if budget < 0:
+                raise _Unreadable(
+                    f"the export holds more than the {MAX_READ // 2**20} MB this check reads "
+                    f"(at {info.filename})"
+                )
+            digest.update(chunk)
+            if small:
+                kept += chunk
+                if len(kept) > _MAX_JSON:
+                    raise _Unreadable(f"{info.filename} is too large to be an export's")
+    return digest.hexdigest(), (bytes(kept) if small else None), budget
+
+
+# -- checking -----------------------------------------------------------------------------------
+
+
+class _Check:
+    """The checks of one archive, collecting problems and what was counted."""
+
+    def __init__(self, archive: _Archive) -> None:
+        self.archive = archive
+        self.problems: list[str] = []
+        self.notes = 0
+        self.records = 0
+        self.attachments = 0
+        self.head = ""
+
+    def run(self, known_head: str | None) -> None:
+        """Manifest, then evidence.json and its chain, then the heads."""
+        manifest_head = self.manifest()
+        document = self.document()
+        if document is None:
+            return
+        records = document.get("records")
+        listed = document.get("attachments")
+        if not isinstance(records, list) or not isinstance(listed, list):
+            self.problems.append("evidence.json has no list of records and attachments")
+            return
+        hashes = self.attachment_hashes(listed)
+        self.problems += [str(p) for p in verify_chain(records, hashes)]
+        entries = [r for r in records if isinstance(r, Mapping)]
+        self.records = len(records)
+        self.notes = len(current_notes(entries))
+        last = entries[-1].get("hash") if entries else GENESIS
+        head = document.get("head")
+        self.head = head if isinstance(head, str) else ""
+        if head != last:
+            self.problems.append(
+                "the chain head in evidence.json is not the last record's fingerprint: "
+                "records were removed from or added to the end"
+            )
+        if manifest_head is not None and manifest_head != head:
+            self.problems.append("the chain head in MANIFEST.txt differs from evidence.json's")
+        if known_head is not None and not any(r.get("hash") == known_head for r in entries):
+            self.problems.append(
+                f"no record has the fingerprint {known_head}: the chain was rewritten, "
+                "or this export is from another vault"
+            )
+
+    def manifest(self) -> str | None:
+        """Check every file against MANIFEST.txt; return the chain head it states."""
+        hashes = self.archive.hashes
+        raw = self.archive.texts.get(MANIFEST_NAME)
+        if raw is None:
+            self.problems.append("MANIFEST.txt is missing")
+            return None
+        listed: dict[str, str] = {}
+        head: str | None = None
+        lines = raw.decode("utf-8", "replace").split("\n")
+        if lines and lines[-1] == "":
+            lines.pop()
+        for number, line in enumerate(lines, start=1):
+            entry, chain = _MANIFEST_LINE.match(line), _HEAD_LINE.match(line)
+            if entry and entry[2] not in listed and head is None:
+                listed[entry[2]] = entry[1]
+            elif chain and head is None and number == len(lines):
+                head = chain[1]
+            else:
+                self.problems.append(f"MANIFEST.txt line {number} is not as the export wrote it")
+        if head is None:
+            self.problems.append("MANIFEST.txt has no chain-head line at its end")
+        for path, expected in listed.items():
+            if path not in hashes:
+                self.problems.append(
+                    f"{_shown(path)} is listed in MANIFEST.txt but missing from the ZIP"
+                )
+            elif hashes[path] != expected and hashes[path] != "unreadable":
+                self.problems.append(
+                    f"{_shown(path)} does not match its fingerprint in MANIFEST.txt"
+                )
+        for path in sorted(set(hashes) - set(listed) - {MANIFEST_NAME}):
+            self.problems.append(
+                f"{_shown(path)} is in the ZIP but not in MANIFEST.txt: it was added"
+            )
+        for required in (JSON_NAME, PDF_NAME):
+            if required not in listed and required not in hashes:
+                self.problems.append(f"{required} is missing")
+        order = list(listed)
+        if order != sorted(order, key=_manifest_order):
+            self.problems.append("MANIFEST.txt lists its files in a changed order")
+        return head
+
+    def document(self) -> dict[str, Any] | None:
+        """evidence.json parsed, or None after naming why it cannot be."""
+        raw = self.archive.texts.get(JSON_NAME)
+        if raw is None:
+            if JSON_NAME not in self.archive.hashes:
+                self.problems.append("evidence.json is missing")
+            return None
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            self.problems.append("evidence.json is not valid UTF-8: it was changed")
+            text = raw.decode("utf-8", "replace")  # still check the chain, to name the entry
+        try:
+            document = json.loads(text)
+        except json.JSONDecodeError as error:
+            self.problems.append(f"evidence.json is damaged {_near(text, error.pos)}")
+            return None
+        except (ValueError, RecursionError):  # absurd numbers or nesting: hostile, not ours
+            self.problems.append("evidence.json is not an export's JSON")
+            return None
+        if not isinstance(document, dict):
+            self.problems.append("evidence.json is not an export's JSON")
+            return None
+        if document.get("format") != FORMAT:
+            self.problems.append(f"evidence.json is not in the format {FORMAT}")
+        return document
+
+    def attachment_hashes(self, listed: Sequence[object]) -> dict[int, str]:
+        """Attachment id -> SHA-256 of the bytes present, for the chain check."""
+        present: dict[int, str] = {}
+        files: set[str] = set()
+        for item in listed:
+            if not isinstance(item, Mapping) or not isinstance(item.get("id"), int):
+                self.problems.append("evidence.json lists an attachment in an unknown form")
+                continue
+            path = item.get("file")
+            if isinstance(path, str) and path in self.archive.hashes:
+                present[item["id"]] = self.archive.hashes[path]
+                files.add(path)
+        stray = [p for p in self.archive.hashes if p.startswith("attachments/") and p not in files]
+        self.problems += [f"{_shown(p)} is not listed in evidence.json" for p in sorted(stray)]
+        self.attachments = len(files)
+        return present
+
+
+def _manifest_order(path: str) -> tuple[int, int, str]:
+    if path == JSON_NAME:
+        return (0, 0, path)
+    if path == PDF_NAME:
+        return (1, 0, path)
+    number = re.match(r"attachments/(\d+)-", path)
+    return (2, int(number[1]) if number else 0, path)
+
+
+def _near(text: str, position: int) -> str:
+    # Name the record the damage is in, found from the last record number before it.
+    numbers = re.findall(r'"seq":\s*(\d+)', text[:position])
+    if numbers:
+        return f"inside record {numbers[-1]}"
+    line = text.count("\n", 0, position) + 1
+    return f"at line {line}"
+
+
+def _shown(path: str) -> str:
+    # ZIP entry names come from the file: one line, bounded, whatever they hold.
+    flat = _UNSAFE_SHOWN.sub("?", path)
+    return flat if len(flat) <= 120 else flat[:119] + "…"

@@ -1,0 +1,432 @@
+"""The evidence vault: opt-in, passphrase-locked, lockout, duress, notes, files, export."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import os
+import zipfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from pypdf import PdfReader
+
+from safetybot.cli import main
+from safetybot.core.events import Attachment, Forwarded
+from safetybot.core.service import Service
+from safetybot.core.vault import DuressMode
+from safetybot.crypto import Keyring, new_master_key, open_box, unseal
+from safetybot.errors import CryptoError
+from safetybot.export import verify_export
+from safetybot.i18n import Texts
+from safetybot.resources import Directory
+from safetybot.store import Store
+from tests.conftest import FAST_VAULT, Chat, RecordingFrontEnd, assert_absent
+
+PASS = "blue kettle morning"
+NOTE = "He said he would post the video at 9pm unless I paid"
+USER = "7391028465"
+PNG = b"\x89PNG\r\n\x1a\n" + os.urandom(64)
+
+
+class Clock:
+    """Time the tests move by hand (delays, lockouts, auto-lock)."""
+
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Store]:
+    store = await Store.open(tmp_path / "data" / "safetybot.db")
+    yield store
+    await store.close()
+
+
+def make_service(
+    store: Store, keyring: Keyring, texts: Texts, directory: Directory, clock: Clock
+) -> Service:
+    return Service(store, keyring, texts, directory, FAST_VAULT, clock)
+
+
+@pytest.fixture
+def svc(db: Store, keyring: Keyring, texts: Texts, directory: Directory, clock: Clock) -> Service:
+    return make_service(db, keyring, texts, directory, clock)
+
+
+@pytest.fixture
+def chat(svc: Service, front: RecordingFrontEnd) -> Chat:
+    return Chat(svc, front, USER)
+
+
+async def write_note(chat: Chat, what: str = NOTE, platform: str = "Instagram") -> str:
+    await chat.press("v:new")
+    await chat.say(what)
+    await chat.press("v:skip")
+    await chat.say(platform)
+    return await chat.press("v:save")
+
+
+async def test_the_vault_is_off_until_turned_on_and_explains_itself(
+    chat: Chat, db: Store, keyring: Keyring
+) -> None:
+    shown = await chat.command("notes")
+    assert "forget the passphrase, the notes are lost" in shown
+    assert "v:on" in chat.button_data()
+    assert await db.vault(keyring.pseudonym("test", USER)) is None
+
+
+async def test_turning_on_needs_a_long_enough_passphrase_typed_twice(
+    chat: Chat, front: RecordingFrontEnd
+) -> None:
+    await chat.command("notes")
+    await chat.press("v:on")
+    assert "at least 6" in await chat.say("short")
+    assert "once more" in await chat.say(PASS)
+    assert "did not match" in await chat.say(PASS + " typo")
+    await chat.say(PASS)
+    assert "ready" in await chat.say(PASS)
+    # Every message that carried a passphrase was deleted right after it was read.
+    assert len(front.deleted) == 5
+
+
+async def test_a_note_is_saved_step_by_step_and_shown(chat: Chat) -> None:
+    await chat.turn_on_vault(PASS)
+    shown = await write_note(chat)
+    assert "Saved as note 1" in shown and NOTE in shown and "Instagram" in shown
+
+
+async def test_a_note_in_one_message(chat: Chat) -> None:
+    await chat.turn_on_vault(PASS)
+    shown = await chat.command("note", NOTE)
+    assert "Saved as note 1" in shown and NOTE in shown
+
+
+async def test_skip_back_and_cancel_while_writing(chat: Chat) -> None:
+    await chat.turn_on_vault(PASS)
+    await chat.press("v:new")
+    assert "When did it happen" in await chat.say("first try")
+    assert "Which app" in await chat.press("v:skip")
+    assert "When did it happen" in await chat.press("v:back")
+    back = await chat.press("v:back")
+    assert "What happened" in back and "first try" in back  # the value so far is shown
+    assert "not saved" in await chat.press("v:cancel")
+    assert "Private notes: 0" in chat.front.texts[-1]
+
+
+async def test_notes_cannot_be_opened_with_the_database_and_master_key_alone(
+    chat: Chat, db: Store, keyring: Keyring, texts: Texts, directory: Directory, clock: Clock
+) -> None:
+    await chat.turn_on_vault(PASS)
+    await write_note(chat)
+    pseudonym = keyring.pseudonym("test", USER)
+    person = await db.person(pseudonym)
+    vault = await db.vault(pseudonym)
+    assert person is not None and vault is not None
+    data_key = keyring.unwrap(person.wrapped_key, pseudonym)
+    inner = unseal(data_key, vault.locked_key, owner=pseudonym, purpose="vault-lock")
+    # The master key gets this far; what is left is sealed under the passphrase.
+    for key in (data_key, keyring.master, inner[-32:]):
+        with pytest.raises(CryptoError):
+            unseal(key, inner, owner=pseudonym, purpose="vault-private")
+    for row in await db.sealed("records", pseudonym, vault.space):
+        for key in (data_key, keyring.master):
+            with pytest.raises(CryptoError):
+                open_box(key, row.sealed, owner=pseudonym, purpose="records")
+    # After a restart the vault is locked: the service asks for the passphrase.
+    restarted = make_service(db, keyring, texts, directory, clock)
+    fresh = Chat(restarted, RecordingFrontEnd(), USER)
+    assert "Send your passphrase" in await fresh.command("notes")
+    assert NOTE not in "".join(fresh.front.texts)
+
+
+async def test_wrong_passphrases_slow_down_then_lock_out_even_after_a_restart(
+    chat: Chat, db: Store, keyring: Keyring, texts: Texts, directory: Directory, clock: Clock
+) -> None:
+    await chat.turn_on_vault(PASS)
+    await write_note(chat)
+    await chat.press("v:lock")
+    await chat.command("notes")
+    assert "4 more tries" in await chat.say("wrong one 1")
+    assert "wait" in await chat.say("wrong one 2")  # too soon: not even tried
+    for attempt in range(2, 5):
+        clock.advance(60)
+        await chat.say(f"wrong one {attempt}")
+    clock.advance(60)
+    assert "locked for 15 minutes" in await chat.say("wrong one 5")
+    # A restart does not reset the count.
+    restarted = Chat(make_service(db, keyring, texts, directory, clock), chat.front, USER)
+    await restarted.command("notes")
+    assert "locked for" in await restarted.say(PASS)
+    clock.advance(16 * 60)
+    await restarted.command("notes")
+    assert NOTE[:20] in await restarted.say(PASS)
+
+
+async def test_two_unlocks_at_once_both_end_open(chat: Chat, svc: Service) -> None:
+    await chat.turn_on_vault(PASS)
+    await chat.press("v:lock")
+    await chat.command("notes")
+    await asyncio.gather(chat.say(PASS), chat.say(PASS))
+    assert svc.vaults.session(Keyring.pseudonym(svc._keyring, "test", USER)) is not None
+    assert "Private notes" in chat.front.texts[-1]
+
+
+async def test_the_vault_locks_after_inactivity_and_views_are_deleted(
+    chat: Chat, svc: Service, front: RecordingFrontEnd, clock: Clock
+) -> None:
+    await chat.turn_on_vault(PASS)
+    await write_note(chat)
+    shown_ids = [c.message_id for c in front.calls if c.message and NOTE in c.message.markdown]
+    assert shown_ids
+    clock.advance(11 * 60)
+    await svc.tick(front)
+    assert set(shown_ids) <= set(front.deleted)
+    assert "Send your passphrase" in await chat.command("notes")
+
+
+async def test_a_draft_survives_the_vault_locking_mid_entry(chat: Chat, clock: Clock) -> None:
+    await chat.turn_on_vault(PASS)
+    await chat.press("v:new")
+    await chat.say(NOTE)
+    clock.advance(11 * 60)
+    locked = await chat.say("Snapchat, then WhatsApp")
+    assert "What you sent is kept, encrypted" in locked
+    resumed = await chat.say(PASS)
+    assert "Step 3 of 11" in resumed
+    saved = await chat.press("v:save")
+    assert NOTE in saved and "Snapchat, then WhatsApp" in saved
+
+
+async def test_files_are_fingerprinted_sealed_and_limited(
+    chat: Chat, front: RecordingFrontEnd, db: Store, tmp_path: Path
+) -> None:
+    await chat.turn_on_vault(PASS)
+    await chat.press("v:new")
+    for _ in range(11):
+        await chat.press("v:skip")
+    assert "Never the intimate images" in front.texts[-2] + front.texts[-1]
+    front.files["shot"] = PNG
+    await chat.send(Attachment("document", len(PNG), "shot", "", "shot.png", "image/png"))
+    assert hashlib.sha256(PNG).hexdigest() in front.texts[-2]
+    assert "Kept" in front.texts[-2]
+    front.files["big"] = b"x" * (FAST_VAULT.max_file_bytes + 1)
+    big = Attachment("document", None, "big", "", "big.pdf", "application/pdf")
+    await chat.send(big)
+    assert "too large" in front.texts[-2]  # then the step's prompt again, with its buttons
+    video = Attachment("video", 100, "v", "", "clip.mp4", "video/mp4")
+    await chat.send(video)
+    assert "not videos" in front.texts[-2]
+    saved = await chat.press("v:save")
+    assert "shot\\.png" in saved  # Markdown-escaped: shown literally
+    assert_absent(tmp_path / "data", PNG[8:40], NOTE, USER)
+
+
+async def test_a_forwarded_threat_keeps_its_origin(chat: Chat) -> None:
+    await chat.turn_on_vault(PASS)
+    await chat.press("v:new")
+    forwarded = Forwarded("pay 500 or everyone sees", "Max Stone, @max_x, id 99", "2026-11-20")
+    await chat.send(forwarded)
+    saved = await chat.press("v:save")
+    assert "pay 500 or everyone sees" in saved and "@max\\_x" in saved
+
+
+async def test_edit_keeps_the_earlier_version_and_delete_leaves_a_trace(chat: Chat) -> None:
+    await chat.turn_on_vault(PASS)
+    await write_note(chat)
+    await chat.press("v:e:1")
+    await chat.say("He said 10pm, not 9pm")
+    saved = await chat.press("v:save")
+    assert "10pm" in saved and "Edited 1 time" in saved
+    await chat.press("v:d:1")
+    home = await chat.press("v:dy:1")
+    assert "Private notes: 0" in home
+
+
+async def test_duress_passphrase_shows_an_empty_vault_and_hides_the_real_one(
+    chat: Chat, clock: Clock
+) -> None:
+    await chat.turn_on_vault(PASS)
+    await write_note(chat)
+    await chat.press("v:home")
+    await chat.press("v:set")
+    await chat.press("v:du")
+    await chat.press("v:dm:empty")
+    await chat.say("sunny garden path")
+    assert "duress passphrase is set" in await chat.say("sunny garden path")
+    await chat.press("v:lock")
+    await chat.command("notes")
+    opened = await chat.say("sunny garden path")
+    assert "Private notes: 0" in opened and NOTE not in opened
+    await chat.command("note", "decoy entry")
+    await chat.press("v:lock")
+    await chat.command("notes")
+    real = await chat.say(PASS)
+    assert NOTE[:20] in real and "decoy entry" not in real
+
+
+async def test_duress_passphrase_in_erase_mode_erases_the_real_notes(
+    chat: Chat, db: Store, keyring: Keyring, tmp_path: Path
+) -> None:
+    await chat.turn_on_vault(PASS)
+    await write_note(chat)
+    await chat.press("v:home")
+    await chat.press("v:set")
+    await chat.press("v:du")
+    await chat.press("v:dm:erase")
+    await chat.say("sunny garden path")
+    await chat.say("sunny garden path")
+    await chat.press("v:lock")
+    await chat.command("notes")
+    opened = await chat.say("sunny garden path")
+    assert "Private notes: 0" in opened  # looks exactly like the empty mode
+    await chat.press("v:lock")
+    await chat.command("notes")
+    assert "did not open" in await chat.say(PASS)  # the real vault is gone
+    pseudonym = keyring.pseudonym("test", USER)
+    vault = await db.vault(pseudonym)
+    assert vault is not None
+    assert await db.sealed("records", pseudonym, vault.space) == []
+    assert DuressMode.ERASE.value  # both modes exist
+
+
+async def test_changing_the_passphrase_rewraps_one_key_not_the_notes(
+    chat: Chat, db: Store, keyring: Keyring
+) -> None:
+    await chat.turn_on_vault(PASS)
+    await write_note(chat)
+    pseudonym = keyring.pseudonym("test", USER)
+    vault = await db.vault(pseudonym)
+    assert vault is not None
+    before = await db.sealed("records", pseudonym, vault.space)
+    await chat.press("v:home")
+    await chat.press("v:set")
+    await chat.press("v:cp")
+    await chat.say("green window river")
+    assert "passphrase is changed" in await chat.say("green window river")
+    assert await db.sealed("records", pseudonym, vault.space) == before
+    after = await db.vault(pseudonym)
+    assert after is not None and after.locked_key != vault.locked_key
+    await chat.press("v:lock")
+    await chat.command("notes")
+    assert "did not open" in await chat.say(PASS)
+    chat_clock = chat.service._clock
+    assert isinstance(chat_clock, Clock)
+    chat_clock.advance(60)  # past the short wait after a wrong try
+    assert NOTE[:20] in await chat.say("green window river")
+
+
+async def test_export_is_a_verifiable_zip_with_a_pdf_that_holds_the_notes(
+    chat: Chat, svc: Service, front: RecordingFrontEnd, clock: Clock
+) -> None:
+    await chat.turn_on_vault(PASS)
+    await chat.press("v:x")
+    assert "no notes to export" in await chat.press("v:xn")
+    await write_note(chat, what="Él amenazó con publicar las fotos", platform="TikTok")
+    await chat.press("v:home")
+    await chat.press("v:x")
+    await chat.press("v:xn")
+    document = front.calls[-1]
+    assert document.kind == "document" and document.data is not None
+    report = verify_export(document.data)
+    assert report.ok and report.notes == 1, report.problems
+    with zipfile.ZipFile(io.BytesIO(document.data)) as archive:
+        pdf = PdfReader(io.BytesIO(archive.read("evidence.pdf")))
+    text = " ".join(page.extract_text() for page in pdf.pages)
+    assert "amenazó" in text and "TikTok" in text
+    # The export leaves the chat after a few minutes unless kept.
+    clock.advance(6 * 60)
+    await svc.tick(front)
+    assert document.message_id in front.deleted
+
+
+async def test_a_kept_export_stays(
+    chat: Chat, svc: Service, front: RecordingFrontEnd, clock: Clock
+) -> None:
+    await chat.turn_on_vault(PASS)
+    await write_note(chat)
+    await chat.press("v:home")
+    await chat.press("v:x")
+    await chat.press("v:xp")
+    await chat.say("export pass 1")
+    document = front.calls[-1]
+    assert document.data is not None
+    assert not verify_export(document.data).readable
+    assert verify_export(document.data, "export pass 1").ok
+    assert "leave the file" in await chat.press("v:keep")
+    clock.advance(60 * 60)
+    await svc.tick(front)
+    assert document.message_id not in front.deleted
+
+
+async def test_a_damaged_entry_is_reported_and_the_rest_still_open(
+    chat: Chat, db: Store, keyring: Keyring
+) -> None:
+    await chat.turn_on_vault(PASS)
+    await write_note(chat)
+    await chat.press("v:home")
+    await write_note(chat, what="second incident")
+    pseudonym = keyring.pseudonym("test", USER)
+    vault = await db.vault(pseudonym)
+    assert vault is not None
+    rows = await db.sealed("records", pseudonym, vault.space)
+    await db.replace_sealed("records", pseudonym, rows[0].id, b"\x02" + os.urandom(80))
+    home = await chat.press("v:home")
+    assert "could not be opened" in home and "second incident" in home
+
+
+async def test_forget_erases_the_vault_and_every_trace(
+    chat: Chat, tmp_path: Path, front: RecordingFrontEnd
+) -> None:
+    await chat.turn_on_vault(PASS)
+    await write_note(chat)
+    await chat.command("forget")
+    await chat.press("fy")
+    assert_absent(tmp_path / "data", NOTE, USER, PASS)
+    assert "forget the passphrase" in await chat.command("notes")  # a stranger again
+
+
+async def test_rotate_key_rewraps_and_the_old_key_stops_working(
+    tmp_path: Path,
+    texts: Texts,
+    directory: Directory,
+    clock: Clock,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    old, new = new_master_key(), new_master_key()
+    data = tmp_path / "data"
+    env = {"SAFETYBOT_DATA_DIR": str(data), "SAFETYBOT_MASTER_KEY": old}
+    # A person with a note, written through a service opened the way the CLI opens it.
+    from safetybot.cli import _keyring
+    from safetybot.crypto import parse_master_key
+
+    store = await Store.open(data / "safetybot.db")
+    keyring = await _keyring(store, parse_master_key(old, "x"))
+    chat = Chat(make_service(store, keyring, texts, directory, clock), RecordingFrontEnd(), USER)
+    await chat.turn_on_vault(PASS)
+    await write_note(chat)
+    await store.close()
+    (tmp_path / "new.key").write_text(new)
+    assert await asyncio.to_thread(main, ["rotate-key", str(tmp_path / "new.key")], env) == 0
+    assert "Re-wrapped 1" in capsys.readouterr().out
+    store = await Store.open(data / "safetybot.db")
+    with pytest.raises(Exception, match="does not open"):
+        await _keyring(store, parse_master_key(old, "x"))
+    keyring = await _keyring(store, parse_master_key(new, "x"))
+    again = Chat(make_service(store, keyring, texts, directory, clock), RecordingFrontEnd(), USER)
+    await again.command("notes")
+    assert NOTE[:20] in await again.say(PASS)  # same pseudonym, same notes
+    await store.close()
