@@ -42,7 +42,14 @@ async def _open(config: Config, master: bytes, words: tuple[Texts, Directory]) -
     except BaseException:
         await store.close()
         raise
-    return Service(store, keyring, *words, vault=config.vault)
+    return Service(
+        store,
+        keyring,
+        *words,
+        vault=config.vault,
+        auto_clear_default=config.auto_clear_seconds,
+        retention_days=config.retention_days,
+    )
 
 
 async def _keyring(store: Store, master: bytes) -> Keyring:

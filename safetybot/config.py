@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from safetybot.core.menus import AUTO_CLEAR_CHOICES
 from safetybot.core.vault import VaultSettings
 from safetybot.crypto import KdfParams, parse_master_key
 from safetybot.errors import ConfigError
@@ -48,6 +49,11 @@ SETTINGS: dict[str, tuple[str, str]] = {
     "SAFETYBOT_EXPORT_KEEP_MINUTES": ("5", "an export is deleted from the chat after this long"),
     "SAFETYBOT_ARGON2_MEMORY_KIB": ("19456", "Argon2id memory per passphrase derivation"),
     "SAFETYBOT_ARGON2_ITERATIONS": ("2", "Argon2id passes"),
+    "SAFETYBOT_AUTO_CLEAR_MINUTES": (
+        "0",
+        "default auto-clear for new people: 0, 5, 30, 60, 720, 1440",
+    ),
+    "SAFETYBOT_RETENTION_DAYS": ("90", "erase people inactive for this many days"),
     "SAFETYBOT_SIGNAL_SOCKET": ("(none)", "signal-cli daemon's Unix socket, for the Signal bot"),
     "SAFETYBOT_SIGNAL_TCP": ("(none)", "or its `127.0.0.1:PORT` (loopback only)"),
     "SAFETYBOT_SIGNAL_ACCOUNT": ("(none)", "the bot's Signal number, for multi-account daemons"),
@@ -74,6 +80,8 @@ class Config:
     log_level: str = "INFO"
     resources_file: Path | None = None
     vault: VaultSettings = field(default_factory=VaultSettings)
+    auto_clear_seconds: int = 0
+    retention_days: int = 90
     telegram_token: str | None = field(default=None, repr=False)
     master_key: bytes | None = field(default=None, repr=False)
     signal_socket: Path | None = None
@@ -126,6 +134,8 @@ class Config:
             data_dir=data_dir,
             resources_file=resources_file,
             vault=_vault_settings(env),
+            auto_clear_seconds=_auto_clear(env),
+            retention_days=_number(env, "SAFETYBOT_RETENTION_DAYS", 1, 3650),
             locales_dir=locales_dir,
             default_locale=env.get("SAFETYBOT_DEFAULT_LOCALE", "en"),
             telegram_api_url=api_url,
@@ -168,6 +178,13 @@ def _number(env: Mapping[str, str], name: str, low: int, high: int) -> int:
     if not low <= value <= high:
         raise ConfigError(f"{name} must be between {low} and {high}")
     return value
+
+
+def _auto_clear(env: Mapping[str, str]) -> int:
+    minutes = _number(env, "SAFETYBOT_AUTO_CLEAR_MINUTES", 0, 1440)
+    if minutes * 60 not in AUTO_CLEAR_CHOICES:
+        raise ConfigError("SAFETYBOT_AUTO_CLEAR_MINUTES must be one of 0, 5, 30, 60, 720, 1440")
+    return minutes * 60
 
 
 def _vault_settings(env: Mapping[str, str]) -> VaultSettings:

@@ -271,6 +271,14 @@ class Keyring:
         _check_key(key)
         return key
 
+    def seal_address(self, address: str) -> bytes:
+        """Seal a chat address under the master key (deletions owed after "forget me")."""
+        return seal(self._wrap_key, address.encode(), owner=b"", purpose="owed-address")
+
+    def open_address(self, sealed: bytes) -> str:
+        """Open what `seal_address` sealed."""
+        return unseal(self._wrap_key, sealed, owner=b"", purpose="owed-address").decode()
+
     def wrap_pseudonym_key(self) -> bytes:
         """The pseudonym key, wrapped for storage beside the data it names."""
         return seal(self._wrap_key, self._pseudonym, owner=b"", purpose="pseudonym-key")

@@ -101,6 +101,23 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
             "DROP TABLE notes",
         ),
     ),
+    Migration(
+        "message direction; deletions still owed after a person is forgotten",
+        (
+            # own = 1 for the bot's messages: those can still be overwritten when too old.
+            "ALTER TABLE messages ADD COLUMN own INTEGER NOT NULL DEFAULT 0",
+            # After "forget me", ids still to delete (a transient Telegram error) are kept here,
+            # not under the person's pseudonym, with the chat address sealed, until done or 48 h.
+            """CREATE TABLE owed_deletions (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                address BLOB NOT NULL,
+                message_id INTEGER NOT NULL,
+                give_up_at INTEGER NOT NULL,
+                attempts INTEGER NOT NULL DEFAULT 0,
+                next_at INTEGER NOT NULL DEFAULT 0
+            )""",
+        ),
+    ),
 )
 
 _SPACE_TABLES = ("records", "files", "drafts")
@@ -211,14 +228,17 @@ class Store:
                 ),
             )
 
-    async def remember_messages(self, pseudonym: bytes, ids: Iterable[int], at: int) -> None:
-        """Record chat message ids (sent or received) so that erasing can delete them."""
-        rows = [(pseudonym, int(message_id), at) for message_id in ids]
+    async def remember_messages(
+        self, pseudonym: bytes, ids: Iterable[int], at: int, own: bool = False
+    ) -> None:
+        """Record chat message ids (the bot's own, or the person's) so erasing can delete them."""
+        rows = [(pseudonym, int(message_id), at, int(own)) for message_id in ids]
         if not rows:
             return
         async with self._lock:
             await self._db.executemany(
-                "INSERT OR IGNORE INTO messages (pseudonym, message_id, sent_at) VALUES (?, ?, ?)",
+                "INSERT OR IGNORE INTO messages (pseudonym, message_id, sent_at, own)"
+                " VALUES (?, ?, ?, ?)",
                 rows,
             )
 
@@ -233,6 +253,60 @@ class Store:
         ):
             rows = await cursor.fetchall()
         return [(int(row[0]), int(row[1])) for row in rows]
+
+    async def own_message_ids(self, pseudonym: bytes) -> set[int]:
+        """The ids of the bot's own messages to a person."""
+        async with self._lock:
+            cursor = await self._db.execute(
+                "SELECT message_id FROM messages WHERE pseudonym = ? AND own = 1", (pseudonym,)
+            )
+            rows = await cursor.fetchall()
+            await cursor.close()
+        return {int(row[0]) for row in rows}
+
+    async def owe_deletions(self, rows: Sequence[tuple[bytes, int, int]]) -> None:
+        """Keep (sealed address, message id, give-up time) rows until the deletion is done."""
+        async with self._lock:
+            await self._db.executemany(
+                "INSERT INTO owed_deletions (address, message_id, give_up_at) VALUES (?, ?, ?)",
+                rows,
+            )
+
+    async def owed_deletions(self, now: int) -> list[tuple[int, bytes, int, int]]:
+        """Owed deletions due for an attempt: (row id, sealed address, message id, attempts)."""
+        async with self._lock:
+            cursor = await self._db.execute(
+                "SELECT id, address, message_id, attempts FROM owed_deletions"
+                " WHERE next_at <= ? ORDER BY id",
+                (now,),
+            )
+            rows = await cursor.fetchall()
+            await cursor.close()
+        return [(int(r[0]), bytes(r[1]), int(r[2]), int(r[3])) for r in rows]
+
+    async def settle_deletions(
+        self, done: Sequence[int], retry: Sequence[tuple[int, int]], now: int
+    ) -> None:
+        """Drop settled rows and those past their time; put retries off until their next time."""
+        async with self._lock:
+            await self._db.executemany(
+                "DELETE FROM owed_deletions WHERE id = ?", [(int(i),) for i in done]
+            )
+            await self._db.executemany(
+                "UPDATE owed_deletions SET attempts = attempts + 1, next_at = ? WHERE id = ?",
+                [(int(when), int(i)) for i, when in retry],
+            )
+            await self._db.execute("DELETE FROM owed_deletions WHERE give_up_at <= ?", (now,))
+
+    async def inactive_people(self, before_day: int) -> list[bytes]:
+        """Pseudonyms of people last seen before `before_day` (for the retention limit)."""
+        async with self._lock:
+            cursor = await self._db.execute(
+                "SELECT pseudonym FROM people WHERE last_seen_day < ?", (before_day,)
+            )
+            rows = await cursor.fetchall()
+            await cursor.close()
+        return [bytes(row[0]) for row in rows]
 
     async def forget_messages(self, pseudonym: bytes, ids: Sequence[int]) -> None:
         """Drop recorded message ids (once they are deleted or can never be)."""
@@ -425,8 +499,11 @@ class Store:
         """Ask for chat messages to be deleted at `due_at` (survives a restart)."""
         async with self._lock:
             await self._db.executemany(
-                "INSERT OR REPLACE INTO scheduled (pseudonym, message_id, due_at, follows_lock)"
-                " VALUES (?, ?, ?, ?)",
+                "INSERT INTO scheduled (pseudonym, message_id, due_at, follows_lock)"
+                " VALUES (?, ?, ?, ?) ON CONFLICT (pseudonym, message_id) DO UPDATE SET"
+                # Two reasons to delete one message: the earlier time wins.
+                " due_at = min(due_at, excluded.due_at),"
+                " follows_lock = max(follows_lock, excluded.follows_lock)",
                 [(pseudonym, int(i), due_at, int(follows_lock)) for i in ids],
             )
 

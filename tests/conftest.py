@@ -169,11 +169,12 @@ class Chat:
 
     def __init__(self, service: Service, front: RecordingFrontEnd, user: str = "7391028465"):
         self.service, self.front, self.user = service, front, user
+        self.language = "en"
         self._ids = iter(range(1, 1_000_000))
 
     def _incoming(self, event: Event, origin: int | None = None) -> Incoming:
         message_id = None if isinstance(event, Pressed) else next(self._ids) + 10_000
-        return Incoming("test", self.user, self.user, event, message_id, origin, "en")
+        return Incoming("test", self.user, self.user, event, message_id, origin, self.language)
 
     async def send(self, event: Event) -> str:
         """Send an event; return the text of what the bot showed last."""

@@ -490,6 +490,10 @@ class FakeBotAPI:
         fault = _Fault("fail", times, status, description, retry_after)
         self._faults.setdefault(method.lower(), deque()).append(fault)
 
+    def clear_faults(self) -> None:
+        """Forget every queued fault: the service works normally again."""
+        self._faults.clear()
+
     def delay_next(self, method: str, seconds: float, times: int = 1) -> None:
         """Sleep before handling the next `times` calls (the call is still carried out)."""
         self._faults.setdefault(method.lower(), deque()).append(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,12 +28,30 @@ PASS = "blue kettle morning"
 NOTE = "He said he will post it at 9pm unless I pay"
 
 
+class SharedClock:
+    """The service's clock, moved together with the fake server's."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.offset
+
+
 @dataclass
 class Harness:
     fake: FakeBotAPI
     store: Store
     data_dir: Path
     keyring: Keyring
+    service: Service
+    bot: TelegramBot
+    clock: SharedClock
+
+    def advance(self, hours: float) -> None:
+        """Time passes, for the fake Telegram and the bot alike."""
+        self.fake.advance(hours=hours)
+        self.clock.offset += hours * 3600
 
     def last_bot(self, chat: int = CHAT) -> Message:
         return self.fake.bot_messages(chat)[-1]
@@ -71,11 +90,12 @@ async def harness(
     async with FakeBotAPI() as fake:
         data_dir = tmp_path / "data"
         store = await Store.open(data_dir / "safetybot.db")
-        service = Service(store, keyring, texts, directory)
-        bot = TelegramBot(service, TOKEN, fake.url, poll_timeout=1)
+        clock = SharedClock()
+        service = Service(store, keyring, texts, directory, clock=clock)
+        bot = TelegramBot(service, TOKEN, fake.url, poll_timeout=1, request_timeout=1.0)
         await bot.start()
         try:
-            yield Harness(fake, store, data_dir, keyring)
+            yield Harness(fake, store, data_dir, keyring, service, bot, clock)
         finally:
             await bot.stop()
             await store.close()

@@ -100,7 +100,8 @@ async def test_turning_on_needs_a_long_enough_passphrase_typed_twice(
     await chat.say(PASS)
     assert "ready" in await chat.say(PASS)
     # Every message that carried a passphrase was deleted right after it was read.
-    assert len(front.deleted) == 5
+    typed = [10_002, 10_003, 10_004, 10_005, 10_006]  # the five lines after /notes
+    assert set(typed) <= set(front.deleted)
 
 
 async def test_a_note_is_saved_step_by_step_and_shown(chat: Chat) -> None:

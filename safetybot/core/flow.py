@@ -24,12 +24,15 @@ from safetybot.core.events import (
 )
 from safetybot.core.menus import (
     ANSWERS,
+    AUTO_CLEAR_CHOICES,
     COUNTRIES,
     Action,
+    AutoClearPick,
     CountryFor,
     CountryPick,
     GuideId,
     LanguagePick,
+    PanicModePick,
     Question,
     TriageAnswer,
 )
@@ -41,12 +44,15 @@ __all__ = [
     "MAX_TEXT",
     "PASSPHRASE_MODES",
     "VAULT_MODES",
+    "ClearChat",
     "Context",
     "DeleteOrigin",
     "Effect",
     "Forget",
     "Mode",
     "Outcome",
+    "Reschedule",
+    "SetPanic",
     "State",
     "VaultEvent",
     "step",
@@ -73,11 +79,17 @@ class Mode(StrEnum):
     V_UNLOCK = "v_unlock"
     V_FIELD = "v_field"
     V_EXPORT_PASS = "v_export_pass"  # noqa: S105 - a mode name, not a secret
+    PANIC_WORD = "panic_word"
 
 
-# Modes whose next text is a passphrase or password: never read for hints, deleted at once.
-PASSPHRASE_MODES = frozenset({Mode.V_CHOOSE, Mode.V_CONFIRM, Mode.V_UNLOCK, Mode.V_EXPORT_PASS})
-VAULT_MODES = PASSPHRASE_MODES | {Mode.V_FIELD}
+# Modes whose next text is a secret (a passphrase, a password, a panic word): never read for
+# hints, and deleted from the chat at once.
+PASSPHRASE_MODES = frozenset(
+    {Mode.V_CHOOSE, Mode.V_CONFIRM, Mode.V_UNLOCK, Mode.V_EXPORT_PASS, Mode.PANIC_WORD}
+)
+VAULT_MODES = frozenset(
+    {Mode.V_CHOOSE, Mode.V_CONFIRM, Mode.V_UNLOCK, Mode.V_EXPORT_PASS, Mode.V_FIELD}
+)
 
 
 @dataclass(frozen=True)
@@ -95,6 +107,13 @@ class State:
     draft_step: int | None = None
     draft_decoy: bool = False
     warned: bool = False
+    # Discretion: the panic word (only its keyed hash) and what it does, the auto-clear timer
+    # (None: the organization's default), silent messages, and whether the tip was offered.
+    panic: str | None = None
+    panic_mode: str = "forget"
+    auto_clear: int | None = None
+    silent: bool = False
+    tip_shown: bool = False
 
     def to_bytes(self) -> bytes:
         """Serialize for sealing."""
@@ -108,6 +127,11 @@ class State:
             "draft_step": self.draft_step,
             "draft_decoy": self.draft_decoy,
             "warned": self.warned,
+            "panic": self.panic,
+            "panic_mode": self.panic_mode,
+            "auto_clear": self.auto_clear,
+            "silent": self.silent,
+            "tip_shown": self.tip_shown,
         }
         return json.dumps(data).encode()
 
@@ -123,6 +147,7 @@ class State:
             }
             country = data.get("country")
             step = data.get("draft_step")
+            auto = data.get("auto_clear")
             return cls(
                 mode=Mode(data.get("mode", "idle")),
                 locale=data.get("locale"),
@@ -133,6 +158,11 @@ class State:
                 draft_step=step if isinstance(step, int) and 0 <= step <= 64 else None,
                 draft_decoy=data.get("draft_decoy") is True,
                 warned=data.get("warned") is True,
+                panic=_optional_str(data.get("panic")),
+                panic_mode="clear" if data.get("panic_mode") == "clear" else "forget",
+                auto_clear=auto if auto in AUTO_CLEAR_CHOICES else None,
+                silent=data.get("silent") is True,
+                tip_shown=data.get("tip_shown") is True,
             )
         except (ValueError, TypeError, AttributeError):
             return cls()
@@ -140,9 +170,10 @@ class State:
 
 @dataclass(frozen=True)
 class Context:
-    """What the flow may know about the deployment: the shipped locales."""
+    """What the flow may know about the deployment: locales and the default auto-clear."""
 
     locales: tuple[str, ...] = ("en",)
+    auto_clear_default: int = 0
 
 
 def _optional_str(value: object) -> str | None:
@@ -162,11 +193,28 @@ class Forget:
 
 
 @dataclass(frozen=True)
+class ClearChat:
+    """Delete every chat message the bot still can; keep everything else."""
+
+
+@dataclass(frozen=True)
+class SetPanic:
+    """Check and set the panic word (the service knows the menu words it must not equal)."""
+
+    word: str
+
+
+@dataclass(frozen=True)
+class Reschedule:
+    """The auto-clear timer changed: reschedule the chat's messages."""
+
+
+@dataclass(frozen=True)
 class DeleteOrigin:
     """Delete the message whose button was pressed."""
 
 
-Effect = VaultEvent | Forget | DeleteOrigin
+Effect = VaultEvent | Forget | ClearChat | SetPanic | Reschedule | DeleteOrigin
 
 
 @dataclass(frozen=True)
@@ -190,6 +238,8 @@ def step(state: State, event: Event, context: Context | None = None) -> Outcome:
         return Outcome(state, effects=(VaultEvent(event),))
     if isinstance(event, Pressed) and (event.data == "v" or event.data.startswith("v:")):
         return Outcome(state, effects=(VaultEvent(event),))
+    if state.mode is Mode.PANIC_WORD and isinstance(event, Text):
+        return Outcome(replace(state, mode=Mode.IDLE), effects=(SetPanic(event.text),))
     if isinstance(event, Command) and event.name in ("note", "notes", "vault"):
         return Outcome(replace(state, mode=Mode.IDLE), effects=(VaultEvent(event),))
     if isinstance(event, Text) and HINT_CRISIS in event.hints:
@@ -305,7 +355,28 @@ _COMMANDS: dict[str, Callable[[State, str, Context], Outcome]] = {
         replace(s, mode=Mode.CONFIRM_FORGET), "forget.confirm", menus.forget_confirm()
     ),
     "cancel": lambda s, _, __: _say(s, "cancelled", menus.main_menu()),
+    "clear": lambda s, _, __: Outcome(s, effects=(ClearChat(),)),
+    "settings": lambda s, _, ctx: _settings(s, ctx),
+    "panic": lambda s, _, __: _say(s, "panic.intro", menus.panic_mode_menu()),
 }
+
+
+def _settings(state: State, ctx: Context, in_place: bool = False, notice: str = "") -> Outcome:
+    seconds = ctx.auto_clear_default if state.auto_clear is None else state.auto_clear
+    parts = (
+        *((T(notice),) if notice else ()),
+        T(
+            "settings.title",
+            {
+                "auto_clear": T(f"auto_clear.{seconds}"),
+                "panic": T("settings.panic_on" if state.panic else "settings.panic_off"),
+                "silent": T("settings.silent_on" if state.silent else "settings.silent_off"),
+            },
+        ),
+    )
+    buttons = menus.settings_menu(state.panic is not None, state.silent)
+    return Outcome(state, (Reply(parts, buttons, in_place),))
+
 
 COMMAND_NAMES: tuple[str, ...] = (*_COMMANDS, "note", "notes")
 
@@ -358,5 +429,24 @@ def _pressed(state: State, data: str, ctx: Context) -> Outcome:
             return _say(idle, "cancelled", menus.main_menu(), in_place=True)
         case Action.DISMISS:
             return Outcome(idle, effects=(DeleteOrigin(),))
+        case Action.CLEAR:
+            return Outcome(idle, effects=(ClearChat(),))
+        case Action.SETTINGS:
+            return _settings(idle, ctx, in_place=True)
+        case Action.AUTO_CLEAR:
+            return _say(idle, "auto_clear.choose", menus.auto_clear_menu(), in_place=True)
+        case AutoClearPick(seconds=seconds):
+            chosen = replace(idle, auto_clear=seconds)
+            outcome = _settings(chosen, ctx, in_place=True, notice="settings.saved")
+            return replace(outcome, effects=(Reschedule(),))
+        case Action.PANIC:
+            return _say(idle, "panic.intro", menus.panic_mode_menu(), in_place=True)
+        case PanicModePick(mode=mode):
+            asking = replace(idle, mode=Mode.PANIC_WORD, panic_mode=mode)
+            return _say(asking, "panic.choose", menus.cancel_menu(), in_place=True)
+        case Action.PANIC_REMOVE:
+            return _settings(replace(idle, panic=None), ctx, True, notice="panic.removed")
+        case Action.SILENT:
+            return _settings(replace(idle, silent=not idle.silent), ctx, True, "settings.saved")
     # Unknown data, or "yes, erase" pressed when no erase was asked for: stale or forged.
     return _say(idle, "button.stale", menus.main_menu())

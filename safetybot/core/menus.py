@@ -14,14 +14,17 @@ from safetybot.core.replies import Button, GuideText, Keyboard, T
 
 __all__ = [
     "ANSWERS",
+    "AUTO_CLEAR_CHOICES",
     "COUNTRIES",
     "GUIDE_ORDER",
     "Action",
+    "AutoClearPick",
     "Button",
     "CountryFor",
     "CountryPick",
     "GuideId",
     "LanguagePick",
+    "PanicModePick",
     "Question",
     "Target",
     "TriageAnswer",
@@ -69,6 +72,12 @@ class Action(StrEnum):
     HELPLINES = "hl"
     CHANGE_COUNTRY = "hx"
     LANGUAGE = "lg"
+    CLEAR = "cl"
+    SETTINGS = "st"
+    AUTO_CLEAR = "ac"
+    PANIC = "pw"
+    PANIC_REMOVE = "px"
+    SILENT = "sl"
 
 
 class Question(StrEnum):
@@ -123,7 +132,27 @@ class LanguagePick:
     code: str
 
 
-Target = Action | GuideId | TriageAnswer | CountryPick | LanguagePick
+@dataclass(frozen=True)
+class AutoClearPick:
+    """An auto-clear timer chosen in the settings (seconds; 0 is off)."""
+
+    seconds: int
+
+
+@dataclass(frozen=True)
+class PanicModePick:
+    """What the panic word will do."""
+
+    mode: str
+
+
+# The auto-clear choices, all inside Telegram's 48-hour deletion window.
+AUTO_CLEAR_CHOICES: tuple[int, ...] = (0, 300, 1800, 3600, 43200, 86400)
+PANIC_MODES: tuple[str, ...] = ("forget", "clear")
+
+Target = (
+    Action | GuideId | TriageAnswer | CountryPick | LanguagePick | AutoClearPick | PanicModePick
+)
 
 _GUIDE = "g:"
 _TRIAGE = "t:"
@@ -151,6 +180,10 @@ def parse_button(data: str) -> Target | None:
         return LanguagePick(rest) if rest.isascii() and rest.isalpha() and len(rest) <= 8 else None
     if head in CountryFor._value2member_map_ and rest in COUNTRIES:
         return CountryPick(CountryFor(head), rest)
+    if head == "ac" and rest.isdecimal() and int(rest) in AUTO_CLEAR_CHOICES:
+        return AutoClearPick(int(rest))
+    if head == "pm" and rest in PANIC_MODES:
+        return PanicModePick(rest)
     return None
 
 
@@ -181,7 +214,50 @@ def main_menu() -> Keyboard:
         (_button("button.guides", Action.GUIDES), _button("button.helplines", Action.HELPLINES)),
         (Button(T("button.note"), "v:new"), Button(T("button.notes"), "v")),
         (_button("button.help", Action.HELP), _button("button.language", Action.LANGUAGE)),
-        (_button("button.forget", Action.FORGET),),
+        (_button("button.settings", Action.SETTINGS),),
+    )
+
+
+def erase_row() -> tuple[Button, ...]:
+    """Both levels of erase, added by the service under every screen."""
+    return (_button("button.clear", Action.CLEAR), _button("button.forget", Action.FORGET))
+
+
+def settings_menu(panic_set: bool, silent: bool) -> Keyboard:
+    """Discretion settings: auto-clear, panic word, silent messages."""
+    panic: tuple[Button, ...] = (_button("button.panic_set", Action.PANIC),)
+    if panic_set:
+        panic = (
+            _button("button.panic_change", Action.PANIC),
+            _button("button.panic_remove", Action.PANIC_REMOVE),
+        )
+    silent_key = "button.silent_off" if silent else "button.silent_on"
+    return (
+        (_button("button.auto_clear", Action.AUTO_CLEAR),),
+        panic,
+        (_button(silent_key, Action.SILENT),),
+        (_button("button.menu", Action.MENU),),
+        crisis_row(),
+    )
+
+
+def auto_clear_menu() -> Keyboard:
+    """The auto-clear timers."""
+    rows: list[tuple[Button, ...]] = [
+        (Button(T(f"auto_clear.{seconds}"), f"ac:{seconds}"),) for seconds in AUTO_CLEAR_CHOICES
+    ]
+    rows.append((_button("button.back", Action.SETTINGS),))
+    rows.append(crisis_row())
+    return tuple(rows)
+
+
+def panic_mode_menu() -> Keyboard:
+    """What the panic word does."""
+    return (
+        (Button(T("button.panic_forget"), "pm:forget"),),
+        (Button(T("button.panic_clear"), "pm:clear"),),
+        (_button("button.back", Action.SETTINGS),),
+        crisis_row(),
     )
 
 

@@ -63,8 +63,27 @@ class Records(Protocol):
     async def save_person(self, person: Person) -> None:
         """Insert or update a person's row."""
 
-    async def remember_messages(self, pseudonym: bytes, ids: Iterable[int], at: int) -> None:
+    async def remember_messages(
+        self, pseudonym: bytes, ids: Iterable[int], at: int, own: bool = False
+    ) -> None:
         """Record chat message ids so that erasing can delete them."""
+
+    async def own_message_ids(self, pseudonym: bytes) -> set[int]:
+        """The ids of the bot's own messages to a person."""
+
+    async def owe_deletions(self, rows: Sequence[tuple[bytes, int, int]]) -> None:
+        """Keep deletions still owed after a person is forgotten."""
+
+    async def owed_deletions(self, now: int) -> list[tuple[int, bytes, int, int]]:
+        """Owed deletions due for an attempt."""
+
+    async def settle_deletions(
+        self, done: Sequence[int], retry: Sequence[tuple[int, int]], now: int
+    ) -> None:
+        """Drop settled owed deletions; put retries off."""
+
+    async def inactive_people(self, before_day: int) -> list[bytes]:
+        """People last seen before a day."""
 
     async def message_ids(self, pseudonym: bytes) -> list[tuple[int, int]]:
         """Return (message id, unix time) pairs recorded for a person."""

@@ -7,6 +7,8 @@ interleave with recording that person's message ids. Different people run concur
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import logging
 import time
 import weakref
@@ -16,12 +18,17 @@ from typing import Protocol
 
 from safetybot.core import menus
 from safetybot.core.desk import Desk, DeskResult, VaultContext
-from safetybot.core.events import Incoming, Pressed, Text
+from safetybot.core.events import Command, Incoming, Pressed, Text
 from safetybot.core.flow import (
+    COMMAND_NAMES,
     PASSPHRASE_MODES,
+    ClearChat,
     Context,
     DeleteOrigin,
     Forget,
+    Mode,
+    Reschedule,
+    SetPanic,
     State,
     VaultEvent,
     step,
@@ -31,7 +38,7 @@ from safetybot.core.notebook import Notebook
 from safetybot.core.plan import ContactBlock, Route, make_plan
 from safetybot.core.records import Person, Records
 from safetybot.core.replies import Button, Contacts, GuideText, Part, PlanText, Reply, T
-from safetybot.core.signals import Signals
+from safetybot.core.signals import Signals, normalize
 from safetybot.core.vault import Vaults, VaultSettings
 from safetybot.crypto import Keyring, new_data_key, seal, unseal
 from safetybot.errors import CryptoError
@@ -44,14 +51,18 @@ __all__ = ["Deletion", "FrontEnd", "Outgoing", "Service"]
 log = logging.getLogger("safetybot.service")
 
 _DAY = 86_400
+# Telegram lets a bot delete a message for 48 hours; after that a deletion can never succeed.
+_DELETE_WINDOW = 48 * 3600
 
 
 @dataclass(frozen=True)
 class Outgoing:
-    """A message ready for a front end: Markdown text and rows of (label, data) buttons."""
+    """A message ready for a front end: Markdown text, rows of (label, data) buttons, and
+    whether it should arrive without a notification sound."""
 
     markdown: str
     buttons: tuple[tuple[tuple[str, str], ...], ...] = ()
+    silent: bool = False
 
 
 @dataclass(frozen=True)
@@ -118,6 +129,9 @@ class Service:
         directory: Directory,
         vault: VaultSettings | None = None,
         clock: Callable[[], float] = time.time,
+        *,
+        auto_clear_default: int = 0,
+        retention_days: int = 90,
     ) -> None:
         self._records = records
         self._keyring = keyring
@@ -125,7 +139,10 @@ class Service:
         self._directory = directory
         self._clock = clock
         self._signals = Signals.from_texts(texts)
-        self._context = Context(locales=texts.locales)
+        self._context = Context(locales=texts.locales, auto_clear_default=auto_clear_default)
+        self.retention_days = retention_days
+        self._last_retention_day = -1
+        self._menu_words = _menu_words(texts)
         self.vaults = Vaults(records, vault or VaultSettings(), clock)
         self._desk = Desk(self.vaults, Notebook(records))
         # Locks live only while someone holds or awaits them, so memory does not grow.
@@ -192,7 +209,17 @@ class Service:
         if incoming.message_id is not None:
             # Recorded before anything else can fail, so an erase can always find it.
             await self._records.remember_messages(pseudonym, [incoming.message_id], int(now))
+            await self._auto_clear(ctx, [incoming.message_id], now)
         event = incoming.event
+        if isinstance(event, Text) and self._is_panic(ctx, event.text):
+            # From any state, at once, no confirmation, and nothing left to read.
+            log.info("panic_word mode=%s", state.panic_mode)
+            if state.panic_mode == "clear":
+                await self._clear(ctx, front, report=False)
+                await self._save(ctx, person, now)
+            else:
+                await self._forget(ctx, front, report=False)
+            return
         if isinstance(event, Text) and state.mode in PASSPHRASE_MODES:
             # A passphrase is never read for hints, and leaves the chat before it is used.
             await self._delete_now(ctx, front, [incoming.message_id])
@@ -205,6 +232,13 @@ class Service:
         outcome = step(state, event, self._context)
         ctx.state = outcome.state
         replies = list(outcome.replies)
+        if event == Command("start") and not state.tip_shown:
+            tip = f"tip.autodelete.{front.transport}"
+            if self._texts.has(tip) and replies:
+                # Offered once, inside the welcome: the messenger's own auto-delete timer.
+                first = replies[0]
+                replies[0] = replace(first, parts=(*first.parts, T(tip)))
+            ctx.state = replace(ctx.state, tip_shown=True)
         for effect in outcome.effects:
             if isinstance(effect, Forget):
                 await self._forget(ctx, front)
@@ -213,12 +247,77 @@ class Service:
                 await self._delete_now(ctx, front, [incoming.origin_id])
             if isinstance(effect, VaultEvent):
                 await self._vault(ctx, effect, front, replies)
+                await self._tidy(ctx, front, event)
                 return
+            if isinstance(effect, ClearChat):
+                await self._clear(ctx, front, report=True)
+                await self._save(ctx, person, now)
+                return
+            if isinstance(effect, SetPanic):
+                replies.append(self._set_panic(ctx, effect.word))
+            if isinstance(effect, Reschedule):
+                await self._reschedule(ctx)
         try:
             await self._send_all(ctx, replies, front)
         finally:
             await self._remember_sent(ctx)
+        await self._tidy(ctx, front, event)
         await self._save(ctx, person, now)
+
+    async def _tidy(self, ctx: _Context, front: FrontEnd, event: object) -> None:
+        """A quiet chat: the person's commands and typed choices go once handled."""
+        typed_choice = isinstance(event, Pressed) and ctx.incoming.message_id is not None
+        if isinstance(event, Command) or typed_choice:
+            await self._delete_now(ctx, front, [ctx.incoming.message_id])
+
+    def _panic_key(self, ctx: _Context) -> bytes:
+        return hmac.new(ctx.data_key, b"safetybot/panic/v1", hashlib.sha256).digest()
+
+    def _panic_hash(self, ctx: _Context, text: str) -> str:
+        word = normalize(text)
+        return hmac.new(self._panic_key(ctx), word.encode(), hashlib.sha256).hexdigest()
+
+    def _is_panic(self, ctx: _Context, text: str) -> bool:
+        stored = ctx.state.panic
+        if stored is None or len(text) > 100:
+            return False
+        return hmac.compare_digest(stored, self._panic_hash(ctx, text))
+
+    def _set_panic(self, ctx: _Context, word: str) -> Reply:
+        """Check a new panic word; only its keyed hash is kept."""
+        cleaned = normalize(word)
+        if cleaned.startswith("/"):
+            reason = "panic.refused.command"
+        elif cleaned.replace(" ", "").isdecimal():
+            reason = "panic.refused.number"
+        elif not 3 <= len(cleaned) <= 40 or "\n" in word.strip():
+            reason = "panic.refused.length"
+        elif cleaned in self._menu_words or self._signals.hints(cleaned):
+            reason = "panic.refused.menu_word"
+        else:
+            ctx.state = replace(ctx.state, panic=self._panic_hash(ctx, word))
+            log.info("panic_word_set mode=%s", ctx.state.panic_mode)
+            return Reply((T("panic.set"),), menus.main_menu())
+        again = replace(ctx.state, mode=Mode.PANIC_WORD)
+        ctx.state = again
+        return Reply((T(reason), T("panic.choose")), menus.cancel_menu())
+
+    def _auto_clear_seconds(self, state: State) -> int:
+        default = self._context.auto_clear_default
+        return default if state.auto_clear is None else state.auto_clear
+
+    async def _auto_clear(self, ctx: _Context, ids: Sequence[int], at: float) -> None:
+        seconds = self._auto_clear_seconds(ctx.state)
+        if seconds and ids:
+            await self._records.schedule_deletion(ctx.pseudonym, ids, int(at) + seconds)
+
+    async def _reschedule(self, ctx: _Context) -> None:
+        """A new auto-clear timer applies to the messages already in the chat, too."""
+        seconds = self._auto_clear_seconds(ctx.state)
+        if not seconds:
+            return  # turning it off stops new messages being scheduled; nothing is un-deleted
+        for message_id, sent_at in await self._records.message_ids(ctx.pseudonym):
+            await self._records.schedule_deletion(ctx.pseudonym, [message_id], sent_at + seconds)
 
     async def _vault(
         self, ctx: _Context, effect: VaultEvent, front: FrontEnd, replies: list[Reply]
@@ -290,7 +389,9 @@ class Service:
 
     async def _remember_sent(self, ctx: _Context) -> None:
         if ctx.sent:
-            await self._records.remember_messages(ctx.pseudonym, ctx.sent, int(self._clock()))
+            now = self._clock()
+            await self._records.remember_messages(ctx.pseudonym, ctx.sent, int(now), own=True)
+            await self._auto_clear(ctx, ctx.sent, now)
             ctx.sent = []
 
     async def _save(self, ctx: _Context, person: Person, now: float) -> None:
@@ -325,7 +426,9 @@ class Service:
         return self._open_state(person, data_key).mode in PASSPHRASE_MODES
 
     async def tick(self, front: FrontEnd) -> None:
-        """Carry out scheduled deletions that are due (vault views, exports)."""
+        """Carry out what is due: scheduled and owed deletions, and the retention limit."""
+        await self._run_owed(front)
+        await self._retention()
         due = await self._records.due_deletions(int(self._clock()))
         for pseudonym in due:
             async with self._lock_for(pseudonym):
@@ -333,6 +436,18 @@ class Service:
                     await self._run_due(pseudonym, front)
                 except Exception as error:  # one person's failure must not stop the others
                     log.error("scheduled_delete_failed error=%s", type(error).__name__)
+
+    async def _retention(self) -> None:
+        """Once a day: erase everyone inactive for longer than the retention limit."""
+        today = int(self._clock() // _DAY)
+        if today == self._last_retention_day:
+            return
+        self._last_retention_day = today
+        for pseudonym in await self._records.inactive_people(today - self.retention_days):
+            async with self._lock_for(pseudonym):
+                self.vaults.lock(pseudonym)
+                await self._records.erase_person(pseudonym)
+            log.info("retention_erased")
 
     async def run_ticks(self, front: FrontEnd, every: float = 10.0) -> None:
         """Call `tick` forever (a background task of each front end's runner)."""
@@ -363,34 +478,125 @@ class Service:
         await self._records.forget_messages(pseudonym, gone)
         log.info("scheduled_deleted count=%d", len(deletion.deleted))
 
-    async def _forget(self, ctx: _Context, front: FrontEnd) -> None:
+    async def _forget(self, ctx: _Context, front: FrontEnd, report: bool = True) -> None:
+        """Erase everything about the person, and delete every chat message still deletable.
+
+        The ids still to delete are first written, with the chat address sealed, to a table not
+        keyed by the person; then the person is erased (crypto-shredding first); then the
+        deletions run. A crash or a Telegram outage in between loses nothing: `tick` retries.
+        """
         locale = ctx.state.locale or self._texts.default
-        ids = [message_id for message_id, _ in await self._records.message_ids(ctx.pseudonym)]
-        deletion = await front.delete(ctx.incoming.address, ids)
+        recorded = await self._records.message_ids(ctx.pseudonym)
+        own = await self._records.own_message_ids(ctx.pseudonym)
+        sealed_address = self._keyring.seal_address(ctx.incoming.address)
+        await self._records.owe_deletions(
+            [
+                (sealed_address, message_id, sent_at + _DELETE_WINDOW)
+                for message_id, sent_at in recorded
+            ]
+        )
         self.vaults.lock(ctx.pseudonym)
         await self._records.erase_person(ctx.pseudonym)
+        deletion = await self._run_owed(front, only_address=ctx.incoming.address)
+        await self._overwrite(ctx.incoming.address, own & set(deletion.too_old), locale, front)
         log.info(
             "person_forgotten deleted=%d too_old=%d failed=%d",
             len(deletion.deleted),
             len(deletion.too_old),
             len(deletion.failed),
         )
-        parts: list[Part] = [T("forget.done", {"deleted": len(deletion.deleted)})]
-        remaining = deletion.remaining
-        if remaining:
+        if not report:
+            return
+        parts = [
+            T("forget.done", {"deleted": len(deletion.deleted)}),
+            *self._limits(deletion, front),
+        ]
+        # This report is not recorded: the person is a stranger now. Its one button deletes it.
+        await front.send(
+            ctx.incoming.address, self._render(locale, Reply(tuple(parts), menus.dismiss()))
+        )
+
+    async def _clear(self, ctx: _Context, front: FrontEnd, report: bool) -> None:
+        """Delete every chat message the bot still can; keep the vault and settings."""
+        locale = ctx.state.locale or self._texts.default
+        ids = [message_id for message_id, _ in await self._records.message_ids(ctx.pseudonym)]
+        own = await self._records.own_message_ids(ctx.pseudonym)
+        deletion = await front.delete(ctx.incoming.address, ids)
+        settled = [*deletion.deleted, *deletion.too_old, *deletion.not_allowed]
+        await self._records.forget_messages(ctx.pseudonym, settled)
+        await self._records.cancel_deletion(ctx.pseudonym, settled)
+        if deletion.failed:  # a passing error: tried again by `tick` shortly
+            due = int(self._clock()) + 60
+            await self._records.schedule_deletion(ctx.pseudonym, deletion.failed, due)
+        await self._overwrite(ctx.incoming.address, own & set(deletion.too_old), locale, front)
+        log.info("chat_cleared deleted=%d too_old=%d", len(deletion.deleted), len(deletion.too_old))
+        if report:
+            parts = [
+                T("clear.done", {"deleted": len(deletion.deleted)}),
+                *self._limits(deletion, front),
+            ]
+            await self._send_all(ctx, [Reply(tuple(parts), menus.dismiss())], front)
+            await self._remember_sent(ctx)
+
+    def _limits(self, deletion: Deletion, front: FrontEnd) -> list[Part]:
+        """What could not be deleted and how to remove it, and the messenger's own timer."""
+        parts: list[Part] = []
+        if deletion.remaining:
             key = f"forget.remaining.{front.transport}"
             if not self._texts.has(key):
                 key = "forget.remaining"
-            parts.append(T(key, {"remaining": remaining}))
-        # This report is not recorded: the person is a stranger now. Its one button deletes it.
-        report = self._render(locale, Reply(tuple(parts), menus.dismiss()))
-        await front.send(ctx.incoming.address, report)
+            parts.append(T(key, {"remaining": deletion.remaining}))
+        tip = f"tip.autodelete.{front.transport}"
+        if self._texts.has(tip):
+            parts.append(T(tip))
+        return parts
+
+    async def _overwrite(self, address: str, ids: set[int], locale: str, front: FrontEnd) -> None:
+        """Old bot messages cannot be deleted, but can still be edited: leave nothing in them."""
+        neutral = self._render(locale, Reply((T("neutral.overwritten"),)))
+        for message_id in sorted(ids):
+            try:
+                await front.edit(address, message_id, neutral)
+            except Exception as error:  # best effort: the report already says what remains
+                log.info("overwrite_failed error=%s", type(error).__name__)
+
+    async def _run_owed(self, front: FrontEnd, only_address: str | None = None) -> Deletion:
+        """Try the deletions owed after "forget me"; settle what is done or impossible."""
+        now = int(self._clock())
+        rows = await self._records.owed_deletions(now)
+        by_address: dict[str, list[tuple[int, int, int]]] = {}
+        for row_id, sealed, message_id, attempts in rows:
+            try:
+                address = self._keyring.open_address(sealed)
+            except CryptoError:  # written under another master key: nothing can be done
+                await self._records.settle_deletions([row_id], [], now)
+                continue
+            if only_address is None or address == only_address:
+                by_address.setdefault(address, []).append((row_id, message_id, attempts))
+        total = Deletion()
+        for address, items in by_address.items():
+            row_of = {message_id: (row_id, attempts) for row_id, message_id, attempts in items}
+            deletion = await front.delete(address, list(row_of))
+            done = [
+                row_of[i][0] for i in (*deletion.deleted, *deletion.too_old, *deletion.not_allowed)
+            ]
+            retry = [
+                (row_of[i][0], now + min(3600, 30 * 2 ** row_of[i][1])) for i in deletion.failed
+            ]
+            await self._records.settle_deletions(done, retry, now)
+            total = Deletion(
+                total.deleted + deletion.deleted,
+                total.too_old + deletion.too_old,
+                total.failed + deletion.failed,
+                total.not_allowed + deletion.not_allowed,
+            )
+        return total
 
     async def _send_all(self, ctx: _Context, replies: list[Reply], front: FrontEnd) -> None:
         locale = ctx.state.locale or self._texts.default
         origin = ctx.incoming.origin_id
         for reply in replies:
-            outgoing = self._render(locale, reply)
+            outgoing = self._render(locale, reply, ctx.state.silent)
             in_place = reply.in_place and origin is not None
             if in_place and await front.edit(ctx.incoming.address, origin or 0, outgoing):
                 ctx.sent.append(origin or 0)  # an edited message counts as shown again
@@ -398,17 +604,25 @@ class Service:
                 continue
             ctx.sent += await front.send(ctx.incoming.address, outgoing)
 
-    def _render(self, locale: str, reply: Reply) -> Outgoing:
+    def _render(self, locale: str, reply: Reply, silent: bool = False) -> Outgoing:
         body = "\n\n".join(self._part(locale, part) for part in reply.parts)
+        rows = reply.buttons
+        offered = {button.data for row in rows for button in row}
+        if rows and rows != menus.dismiss() and not offered & {"cl", "f"}:
+            # Both levels of erase, one step from every screen.
+            rows = (*rows, menus.erase_row())
         buttons = tuple(
-            tuple((self._label(locale, button), button.data) for button in row)
-            for row in reply.buttons
+            tuple((self._label(locale, button), button.data) for button in row) for row in rows
         )
-        return Outgoing(body, buttons)
+        return Outgoing(body, buttons, silent)
 
     def _part(self, locale: str, part: Part) -> str:
         if isinstance(part, T):
-            return self._texts.text(part.locale or locale, part.key, part.params)
+            params = {
+                name: self._plain(locale, value) if isinstance(value, T) else value
+                for name, value in part.params.items()
+            }
+            return self._texts.text(part.locale or locale, part.key, params)
         if isinstance(part, PlanText):
             return self._plan(locale, part)
         if isinstance(part, Contacts):
@@ -419,7 +633,14 @@ class Service:
         guide = self._texts.guide(locale, part.guide_id)
         sources = ", ".join(f"[{escape(s.name)}]({s.url})" for s in guide.sources)
         footer = self._texts.text(locale, "guide.sources", {"date": guide.reviewed.isoformat()})
-        return f"**{escape(guide.title)}**\n\n{guide.body}\n\n_{footer}_ {sources}"
+        # The first line shows in notification previews: it names nothing.
+        first = self._texts.text(locale, "guide.first_line")
+        body = guide.body
+        if part.guide_id == "privacy":
+            body += "\n\n" + self._texts.text(
+                locale, "privacy.retention", {"days": self.retention_days}
+            )
+        return f"{first}\n\n**{escape(guide.title)}**\n\n{body}\n\n_{footer}_ {sources}"
 
     def _plan(self, locale: str, part: PlanText) -> str:
         plan = make_plan(part.answers)
@@ -469,5 +690,19 @@ class Service:
         return self._plain(button.label.locale or locale, button.label)
 
     def _plain(self, locale: str, text: T) -> str:
+        """A text as plain words (button labels, values put into other texts)."""
         markdown = self._texts.text(locale, text.key, text.params)
         return "\n\n".join(render(markdown, Format.PLAIN))
+
+
+def _menu_words(texts: Texts) -> frozenset[str]:
+    """Every label a person can tap, normalized: a panic word must be none of them."""
+    words: set[str] = set(COMMAND_NAMES)
+    for locale in texts.locales:
+        for key in texts.keys(locale):
+            if key.startswith(("button.", "country.", "triage.", "auto_clear.", "language.name")):
+                raw = texts.raw(locale, key) or ""
+                words.add(normalize("".join(render(raw, Format.PLAIN))))
+        for guide in texts.guides_in(locale).values():
+            words.add(normalize(guide.title))
+    return frozenset(words)

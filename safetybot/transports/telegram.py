@@ -60,7 +60,9 @@ TRANSPORT = "telegram"
 MESSAGE_LIMIT = 4096
 CAPTION_LIMIT = 1024
 DELETE_BATCH = 100
-_RETRIES = 3
+# Attempts for one call: a 429 is waited out, and idempotent calls (edit, delete) also ride out
+# short outages (waits of 0.5, 1, 2 and 4 s); a send is never repeated after a network error.
+_RETRIES = 5
 _Result = TypeVar("_Result")
 
 
@@ -121,6 +123,7 @@ class TelegramFrontEnd:
                         chat_id=int(address),
                         text=part,
                         reply_markup=markup if last else None,
+                        disable_notification=message.silent,
                     ),
                     idempotent=False,
                 )
@@ -206,6 +209,7 @@ class TelegramFrontEnd:
                     document=InputFile(data, filename=filename),
                     caption=parts[0] if parts else None,
                     reply_markup=_keyboard(caption.buttons),
+                    disable_notification=caption.silent,
                 ),
                 idempotent=False,
             )
@@ -313,7 +317,13 @@ class TelegramBot:
     """The python-telegram-bot Application wired to the service, polling a Bot API server."""
 
     def __init__(
-        self, service: Service, token: str, api_url: str, *, poll_timeout: float = 10.0
+        self,
+        service: Service,
+        token: str,
+        api_url: str,
+        *,
+        poll_timeout: float = 10.0,
+        request_timeout: float = 10.0,
     ) -> None:
         self._service = service
         self._poll_timeout = poll_timeout
@@ -329,6 +339,9 @@ class TelegramBot:
             .base_url(f"{root}/bot")
             .base_file_url(f"{root}/file/bot")
             .defaults(defaults)
+            .read_timeout(request_timeout)
+            .write_timeout(request_timeout)
+            .connect_timeout(request_timeout)
             # Different people are served concurrently; the service keeps each person's
             # updates in order with a lock taken before anything in between can suspend.
             .concurrent_updates(True)
@@ -369,14 +382,27 @@ class TelegramBot:
         log.info("telegram_stopped")
 
     async def _publish_commands(self) -> None:
+        """The command list, and a neutral name and description, in every shipped language."""
         texts = self._service.texts
+        bot = self.application.bot
         for locale in texts.locales:
+            language = None if locale == texts.default else locale
+            profile = (
+                (bot.set_my_name, "bot.name"),
+                (bot.set_my_description, "bot.description"),
+                (bot.set_my_short_description, "bot.short_description"),
+            )
+            for setter, key in profile:
+                if texts.has(key):
+                    try:
+                        await setter(texts.text(locale, key), language_code=language)
+                    except TelegramError as error:
+                        log.warning("telegram_profile_failed error=%s", type(error).__name__)
             commands = [
                 BotCommand(name, texts.text(locale, f"command.{name}"))
                 for name in COMMAND_NAMES
                 if texts.has(f"command.{name}")
             ]
-            language = None if locale == texts.default else locale
             try:
                 await self.application.bot.set_my_commands(commands, language_code=language)
             except TelegramError as error:
