@@ -60,7 +60,7 @@ async def test_old_bot_messages_are_overwritten_when_they_cannot_be_deleted(
     harness.advance(hours=49)
     await harness.say("/clear")
     # The overwrite is an edit; the report comes after it.
-    await fake.wait_for(lambda: "48 hours" in (harness.last_bot().text or ""), timeout=10)
+    await fake.wait_for(lambda: "48 hours" in (harness.last_bot().text or ""), timeout=30)
     assert fake.message(CHAT, intro.message_id).text == "…"
     report = harness.last_bot().text or ""
     assert "48 hours" in report and "Auto-Delete" in report

@@ -60,7 +60,7 @@ class Harness:
         """The person sends text; wait until the bot has answered it."""
         before = len(self.fake.calls)
         sent = self.fake.user_sends(chat, text, user=dict(user) or None)
-        await self.fake.wait_for(lambda: _answered(self.fake, before), timeout=10)
+        await self.fake.wait_for(lambda: _answered(self.fake, before), timeout=30)
         return sent
 
     async def turn_on_vault(self) -> list[Message]:
@@ -76,7 +76,7 @@ class Harness:
         target = message or self.last_bot()
         before = len(self.fake.calls)
         self.fake.user_presses(CHAT, target.message_id, data, require_button=False)
-        await self.fake.wait_for(lambda: _answered(self.fake, before, until), timeout=10)
+        await self.fake.wait_for(lambda: _answered(self.fake, before, until), timeout=30)
 
 
 def _answered(fake: FakeBotAPI, before: int, until: frozenset[str] = REPLIES) -> bool:
@@ -191,7 +191,7 @@ async def test_a_burst_keeps_its_order(harness: Harness) -> None:
     harness.fake.user_sends(CHAT, "/help")
     await harness.fake.wait_for(
         lambda: any("/triage" in (m.text or "") for m in harness.fake.bot_messages(CHAT)),
-        timeout=10,
+        timeout=30,
     )
     assert "puedo" in (harness.last_bot().text or "")
 
@@ -200,7 +200,7 @@ async def test_groups_get_one_polite_reply_and_nothing_is_stored(harness: Harnes
     group = -100123
     before = len(harness.fake.calls)
     harness.fake.user_sends_update(group, {"text": "hello bot"}, chat_type="supergroup")
-    await harness.fake.wait_for(lambda: _answered(harness.fake, before), timeout=10)
+    await harness.fake.wait_for(lambda: _answered(harness.fake, before), timeout=30)
     replies = harness.fake.bot_messages(group)
     assert len(replies) == 1 and "private chat" in (replies[0].text or "")
     assert await harness.store.count_people() == 0
@@ -236,7 +236,7 @@ async def test_messages_the_bot_cannot_use_get_a_calm_reply(
 ) -> None:
     before = len(harness.fake.calls)
     harness.fake.user_sends_update(CHAT, fields)
-    await harness.fake.wait_for(lambda: _answered(harness.fake, before), timeout=10)
+    await harness.fake.wait_for(lambda: _answered(harness.fake, before), timeout=30)
     assert expected in (harness.last_bot().text or "")
 
 
@@ -271,7 +271,7 @@ async def test_a_screenshot_is_downloaded_sealed_and_exported(harness: Harness) 
     file_id = fake.add_file(screenshot, "threat.png")
     before = len(fake.calls)
     fake.user_sends_update(CHAT, {"photo": fake.photo_sizes(file_id)})
-    await fake.wait_for(lambda: _answered(fake, before), timeout=10)
+    await fake.wait_for(lambda: _answered(fake, before), timeout=30)
     assert hashlib.sha256(screenshot).hexdigest() in "".join(
         m.text or "" for m in fake.bot_messages(CHAT)
     )
@@ -280,7 +280,7 @@ async def test_a_screenshot_is_downloaded_sealed_and_exported(harness: Harness) 
     await harness.press("v:x")
     await harness.press("v:xn")
     # The call is logged as it arrives; the message exists once its upload is read.
-    await fake.wait_for(lambda: any(m.document for m in fake.bot_messages(CHAT)), timeout=10)
+    await fake.wait_for(lambda: any(m.document for m in fake.bot_messages(CHAT)), timeout=30)
     documents = [m for m in fake.bot_messages(CHAT) if m.document]
     assert len(documents) == 1 and documents[0].file_bytes
     report = verify_export(documents[0].file_bytes)

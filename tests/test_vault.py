@@ -431,3 +431,23 @@ async def test_rotate_key_rewraps_and_the_old_key_stops_working(
     await again.command("notes")
     assert NOTE[:20] in await again.say(PASS)  # same pseudonym, same notes
     await store.close()
+
+
+async def test_a_menu_word_is_not_taken_as_a_new_passphrase(chat: Chat) -> None:
+    await chat.command("notes")
+    await chat.press("v:on")
+    assert "cannot be a passphrase" in await chat.say("Cancel")
+    assert "once more" in await chat.say(PASS)
+
+
+async def test_each_messenger_says_honestly_what_happens_to_a_typed_secret(
+    svc: Service, texts: Texts
+) -> None:
+    for transport, promise in (("telegram", "I will delete your message"),
+                               ("signal", "cannot delete your messages"),
+                               ("console", "not shown on the screen")):
+        front = RecordingFrontEnd(transport=transport)
+        chat = Chat(svc, front, f"{USER}-{transport}")
+        await chat.command("notes")
+        assert promise in await chat.press("v:on"), transport
+    assert texts.has("secret.note.signal")

@@ -23,6 +23,7 @@ from safetybot.core.flow import MAX_TEXT, Mode, State
 from safetybot.core.menus import crisis_row, menu_row
 from safetybot.core.notebook import Draft, Notebook
 from safetybot.core.replies import Button, Document, Keyboard, Part, Reply, T
+from safetybot.core.signals import normalize
 from safetybot.core.vault import MIN_PASSPHRASE, DuressMode, Session, UnlockKind, Vaults
 from safetybot.errors import FrontEndError
 from safetybot.evidence import FIELDS
@@ -86,9 +87,13 @@ def _shown(iso: str) -> str:
 class Desk:
     """Handles every vault event for one person at a time (the service holds their lock)."""
 
-    def __init__(self, vaults: Vaults, notebook: Notebook) -> None:
+    def __init__(
+        self, vaults: Vaults, notebook: Notebook, menu_words: frozenset[str] = frozenset()
+    ) -> None:
         self.vaults = vaults
         self.notebook = notebook
+        # A new passphrase must not be a menu word: typed "Cancel" would become the passphrase.
+        self._menu_words = menu_words
         self._pending: dict[bytes, tuple[str, float]] = {}
         # A salted hash of the passphrase that just worked, for a minute: someone who sends it
         # twice in a hurry must not find the second copy left in the chat.
@@ -225,6 +230,8 @@ class Desk:
             if len(text.strip()) < MIN_PASSPHRASE:
                 params = {"minimum": MIN_PASSPHRASE}
                 return self._say(ctx, state, "vault.too_short", self._cancel(), params)
+            if normalize(text) in self._menu_words:
+                return self._say(ctx, state, "vault.menu_word", self._cancel())
             self._pending[ctx.pseudonym] = (text.strip(), ctx.now + _PENDING_SECONDS)
             return self._say(
                 ctx, replace(state, mode=Mode.V_CONFIRM), "vault.again", self._cancel()

@@ -142,9 +142,9 @@ class Service:
         self._context = Context(locales=texts.locales, auto_clear_default=auto_clear_default)
         self.retention_days = retention_days
         self._last_retention_day = -1
-        self._menu_words = _menu_words(texts)
         self.vaults = Vaults(records, vault or VaultSettings(), clock)
-        self._desk = Desk(self.vaults, Notebook(records))
+        self._menu_words = _menu_words(texts)
+        self._desk = Desk(self.vaults, Notebook(records), self._menu_words)
         # Locks live only while someone holds or awaits them, so memory does not grow.
         self._locks: weakref.WeakValueDictionary[bytes, asyncio.Lock] = (
             weakref.WeakValueDictionary()
@@ -595,6 +595,11 @@ class Service:
     async def _send_all(self, ctx: _Context, replies: list[Reply], front: FrontEnd) -> None:
         locale = ctx.state.locale or self._texts.default
         origin = ctx.incoming.origin_id
+        note = f"secret.note.{front.transport}"
+        if replies and ctx.state.mode in PASSPHRASE_MODES and self._texts.has(note):
+            # What happens to the secret they are about to type depends on the messenger.
+            last = replies[-1]
+            replies = [*replies[:-1], replace(last, parts=(*last.parts, T(note)))]
         for reply in replies:
             outgoing = self._render(locale, reply, ctx.state.silent)
             in_place = reply.in_place and origin is not None

@@ -1,0 +1,254 @@
+"""How well "check a message" does on a labelled set: precision and recall per flag and language.
+
+The set (tests/data/check_messages.jsonl) holds one JSON object a line:
+    {"id": "en-001", "lang": "en" | "es" | "mixed", "text": "...", "extortion": true | false,
+     "flags": ["payment_demand", ...], "split": "train" | "holdout"}
+`extortion` is true when the message is sextortion or coercion for images: a threat to share
+intimate images, a demand tied to images or to a claimed hack, or pressure to send images. Warning
+signs alone (a stranger asking to move to another app) are false. `flags` are what a careful
+reader would mark, literally: an invoice does demand a payment. Every fifth message is held out:
+rules are tuned on the others, and the held-out numbers show how well they carry over.
+
+An extortion message is caught when its level is likely or stronger; any other message at that
+level is a false alarm. The targets (recall at least 0.90, false alarms at most 5%) must be met in
+English, in Spanish and over the whole set.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+from safetybot.errors import LocaleError
+from safetybot.redflags import Flag, Level, Rules
+
+__all__ = [
+    "DEFAULT_DATA",
+    "MIN_RECALL",
+    "MAX_FALSE_ALARMS",
+    "Counts",
+    "Evaluation",
+    "Example",
+    "Slice",
+    "evaluate",
+    "load_examples",
+    "run",
+]
+
+DEFAULT_DATA = Path(__file__).resolve().parent.parent / "tests" / "data" / "check_messages.jsonl"
+MIN_RECALL = 0.90
+MAX_FALSE_ALARMS = 0.05
+LANGUAGES = ("en", "es", "mixed")
+TARGETED = ("en", "es", "all")  # where the targets must hold
+_KEYS = {"id", "lang", "text", "extortion", "flags", "split"}
+
+
+@dataclass(frozen=True)
+class Example:
+    """One labelled message."""
+
+    id: str
+    lang: str
+    text: str
+    extortion: bool
+    flags: frozenset[Flag]
+    split: str = "train"
+
+
+def load_examples(path: Path) -> tuple[Example, ...]:
+    """Read the labelled set; ValueError names the line that is wrong."""
+    examples: list[Example] = []
+    seen: set[str] = set()
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            raw = json.loads(line)
+            example = _example(raw)
+        except (ValueError, TypeError, KeyError) as error:
+            raise ValueError(f"{path}:{number}: {error}") from None
+        if example.id in seen:
+            raise ValueError(f"{path}:{number}: id {example.id!r} is used twice")
+        seen.add(example.id)
+        examples.append(example)
+    return tuple(examples)
+
+
+def _example(raw: object) -> Example:
+    if not isinstance(raw, dict) or set(raw) - _KEYS or not {"id", "lang", "text"} <= set(raw):
+        raise ValueError(f"needs the keys {', '.join(sorted(_KEYS))} and no others")
+    if raw["lang"] not in LANGUAGES or raw.get("split", "train") not in ("train", "holdout"):
+        raise ValueError("lang must be en, es or mixed; split train or holdout")
+    if not isinstance(raw["extortion"], bool) or not isinstance(raw["text"], str):
+        raise ValueError("extortion must be true or false, text a string")
+    return Example(
+        id=str(raw["id"]),
+        lang=raw["lang"],
+        text=raw["text"],
+        extortion=raw["extortion"],
+        flags=frozenset(Flag(flag) for flag in raw["flags"]),
+        split=raw.get("split", "train"),
+    )
+
+
+@dataclass(frozen=True)
+class Counts:
+    """One flag on a set of messages: how often found, how often rightly, how often labelled."""
+
+    found: int = 0
+    right: int = 0
+    support: int = 0
+
+    @property
+    def precision(self) -> float | None:
+        """Right / found, or None when never found."""
+        return self.right / self.found if self.found else None
+
+    @property
+    def recall(self) -> float | None:
+        """Right / labelled, or None when never labelled."""
+        return self.right / self.support if self.support else None
+
+
+@dataclass(frozen=True)
+class Slice:
+    """The results on one language (or all) of one split (or all)."""
+
+    lang: str
+    split: str
+    messages: int
+    extortion: int
+    caught: int
+    benign: int
+    false_alarms: int
+    flags: Mapping[Flag, Counts]
+
+    @property
+    def recall(self) -> float:
+        """Share of extortion messages caught (1.0 when there are none)."""
+        return self.caught / self.extortion if self.extortion else 1.0
+
+    @property
+    def false_alarm_rate(self) -> float:
+        """Share of other messages raised to likely or stronger."""
+        return self.false_alarms / self.benign if self.benign else 0.0
+
+    @property
+    def meets_targets(self) -> bool:
+        """Whether recall and false alarms are within the targets."""
+        return self.recall >= MIN_RECALL and self.false_alarm_rate <= MAX_FALSE_ALARMS
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Every slice, and the ids of the messages that went wrong."""
+
+    slices: tuple[Slice, ...]
+    missed: tuple[str, ...]
+    false_alarms: tuple[str, ...]
+
+    def slice(self, lang: str = "all", split: str = "all") -> Slice:
+        """The slice for a language ("all" for every one) and split ("all", "holdout")."""
+        return next(s for s in self.slices if s.lang == lang and s.split == split)
+
+    @property
+    def passed(self) -> bool:
+        """Whether the targets are met in English, in Spanish and on the whole set."""
+        return all(self.slice(lang).meets_targets for lang in TARGETED)
+
+    def render(self, title: str) -> str:
+        """The results as a plain-text table."""
+        lines = [title, "", "Messages (caught = level likely or stronger)"]
+        lines.append(
+            f"  {'split':<8}{'lang':<7}{'msgs':>5}{'extortion':>11}{'caught':>8}{'recall':>8}"
+            f"{'other':>7}{'false alarms':>14}{'rate':>7}  targets"
+        )
+        for s in self.slices:
+            target = ("met" if s.meets_targets else "NOT MET") if s.split == "all" else "(info)"
+            lines.append(
+                f"  {s.split:<8}{s.lang:<7}{s.messages:>5}{s.extortion:>11}{s.caught:>8}"
+                f"{s.recall:>8.2f}{s.benign:>7}{s.false_alarms:>14}{s.false_alarm_rate:>7.1%}"
+                f"  {target}"
+            )
+        for split in ("all", "holdout"):
+            lines += ["", f"Flags, {'whole set' if split == 'all' else 'held out'}: "
+                      "precision / recall (support)"]
+            langs = ("en", "es", "all")
+            lines.append(f"  {'flag':<28}" + "".join(f"{lang:>20}" for lang in langs))
+            for flag in Flag:
+                cells = [_cell(self.slice(lang, split).flags[flag]) for lang in langs]
+                lines.append(f"  {flag.value:<28}" + "".join(f"{c:>20}" for c in cells))
+        lines += [
+            "",
+            f"Targets: recall >= {MIN_RECALL:.2f} and false alarms <= {MAX_FALSE_ALARMS:.0%} "
+            f"in {', '.join(TARGETED)}: {'MET' if self.passed else 'NOT MET'}",
+            f"Missed extortion messages: {', '.join(self.missed) or 'none'}",
+            f"False alarms: {', '.join(self.false_alarms) or 'none'}",
+        ]
+        return "\n".join(lines)
+
+
+def _cell(counts: Counts) -> str:
+    def number(value: float | None) -> str:
+        return "-" if value is None else f"{value:.2f}"
+
+    return f"{number(counts.precision)} / {number(counts.recall)} ({counts.support})"
+
+
+def evaluate(rules: Rules, examples: Sequence[Example]) -> Evaluation:
+    """Check every example and count, per split and language, what was found."""
+    results = [(example, rules.check(example.text)) for example in examples]
+    slices = []
+    for split in ("all", "holdout"):
+        for lang in (*LANGUAGES, "all"):
+            chosen = [
+                (example, finding.ids, finding.level.at_least(Level.LIKELY))
+                for example, finding in results
+                if lang in ("all", example.lang) and split in ("all", example.split)
+            ]
+            slices.append(_slice(lang, split, chosen))
+    missed = tuple(e.id for e, f in results if e.extortion and not f.level.at_least(Level.LIKELY))
+    alarms = tuple(e.id for e, f in results if not e.extortion and f.level.at_least(Level.LIKELY))
+    return Evaluation(tuple(slices), missed, alarms)
+
+
+def _slice(
+    lang: str, split: str, chosen: Iterable[tuple[Example, frozenset[Flag], bool]]
+) -> Slice:
+    rows = list(chosen)
+    flags = {
+        flag: Counts(
+            found=sum(flag in found for _, found, _ in rows),
+            right=sum(flag in found and flag in e.flags for e, found, _ in rows),
+            support=sum(flag in e.flags for e, _, _ in rows),
+        )
+        for flag in Flag
+    }
+    return Slice(
+        lang=lang,
+        split=split,
+        messages=len(rows),
+        extortion=sum(e.extortion for e, _, _ in rows),
+        caught=sum(e.extortion and alarmed for e, _, alarmed in rows),
+        benign=sum(not e.extortion for e, _, _ in rows),
+        false_alarms=sum(not e.extortion and alarmed for e, _, alarmed in rows),
+        flags=flags,
+    )
+
+
+def run(data: Path, locales_dir: Path, out: TextIO, err: TextIO) -> int:
+    """The `evaluate-check` command: print the table; 0 targets met, 1 not met, 2 bad input."""
+    try:
+        rules = Rules.load(locales_dir)
+        examples = load_examples(data)
+    except (OSError, ValueError, LocaleError) as error:
+        print(f"safetybot: {error}", file=err)
+        return 2
+    result = evaluate(rules, examples)
+    held = sum(e.split == "holdout" for e in examples)
+    title = f"Check a message: {data.name}, {len(examples)} messages ({held} held out)"
+    print(result.render(title), file=out)
+    return 0 if result.passed else 1
