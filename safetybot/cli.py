@@ -206,6 +206,10 @@ def _parser() -> argparse.ArgumentParser:
         "--password-file", type=Path, default=None, help="file holding the export password"
     )
     verify.add_argument("--head", default=None, help="a chain head recorded elsewhere to expect")
+    evaluate = commands.add_parser(
+        "evaluate-check", help="measure the red-flag rules on labelled messages (0: targets met)"
+    )
+    evaluate.add_argument("--data", type=Path, default=None, help="labelled messages (JSON lines)")
     return parser
 
 
@@ -225,6 +229,10 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         if args.command == "check-locales":
             root = args.locales or config.locales_dir
             return _check_locales(root, config.default_locale, config.resources_file)
+        if args.command == "evaluate-check":
+            from safetybot.evaluation import DEFAULT_DATA, run
+
+            return run(args.data or DEFAULT_DATA, config.locales_dir, sys.stdout, sys.stderr)
         if args.command == "console":
             # The terminal is the conversation: only warnings and errors go to stderr.
             level = config.log_level if "SAFETYBOT_LOG_LEVEL" in environ else "WARNING"

@@ -27,8 +27,8 @@ from safetybot.redflags import Flag, Level, Rules
 
 __all__ = [
     "DEFAULT_DATA",
-    "MIN_RECALL",
     "MAX_FALSE_ALARMS",
+    "MIN_RECALL",
     "Counts",
     "Evaluation",
     "Example",
@@ -174,8 +174,11 @@ class Evaluation:
                 f"  {target}"
             )
         for split in ("all", "holdout"):
-            lines += ["", f"Flags, {'whole set' if split == 'all' else 'held out'}: "
-                      "precision / recall (support)"]
+            lines += [
+                "",
+                f"Flags, {'whole set' if split == 'all' else 'held out'}: "
+                "precision / recall (support)",
+            ]
             langs = ("en", "es", "all")
             lines.append(f"  {'flag':<28}" + "".join(f"{lang:>20}" for lang in langs))
             for flag in Flag:
@@ -215,9 +218,7 @@ def evaluate(rules: Rules, examples: Sequence[Example]) -> Evaluation:
     return Evaluation(tuple(slices), missed, alarms)
 
 
-def _slice(
-    lang: str, split: str, chosen: Iterable[tuple[Example, frozenset[Flag], bool]]
-) -> Slice:
+def _slice(lang: str, split: str, chosen: Iterable[tuple[Example, frozenset[Flag], bool]]) -> Slice:
     rows = list(chosen)
     flags = {
         flag: Counts(

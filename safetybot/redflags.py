@@ -558,10 +558,10 @@ def _patterns(raw: object, terms: Mapping[str, str]) -> tuple[re.Pattern[str] | 
     expanded: list[str] = []
     for pattern in raw:
         full, unknown = _expand(pattern, terms)
-        problems += [f"pattern {pattern!r} uses {{{u}}}, which is not in [terms]" for u in unknown]
+        problems += [f"pattern '{pattern}' uses {{{u}}}, which is not in [terms]" for u in unknown]
         problem = None if unknown else _pattern_problem(full)
         if problem:
-            problems.append(f"pattern {pattern!r} {problem}")
+            problems.append(f"pattern '{pattern}' {problem}")
         expanded.append(full)
     if problems:
         return None, problems
@@ -570,6 +570,9 @@ def _patterns(raw: object, terms: Mapping[str, str]) -> tuple[re.Pattern[str] | 
 
 def _pattern_problem(pattern: str) -> str | None:
     """What is wrong with one pattern, or None."""
+    if any(unicodedata.category(c) == "Cc" for c in pattern):
+        # In TOML "\b" is a backspace: patterns belong in single quotes, where it stays \b.
+        return "has a control character (in TOML double quotes, \\b is a backspace): use '...'"
     try:
         compiled = re.compile(pattern)
     except re.error as error:

@@ -425,6 +425,10 @@ class FakeBotAPI:
         """Updates queued and not yet confirmed by a getUpdates offset."""
         return len(self._updates)
 
+    def last_update(self) -> dict[str, Any]:
+        """The update queued most recently, as the bot will receive it (to measure its size)."""
+        return self._updates[-1]
+
     # A timeout argument (not asyncio.timeout) reads better in tests and gives a better message.
     async def wait_for(
         self,

@@ -87,3 +87,13 @@ def test_lines_become_events_by_number_label_or_command() -> None:
     assert parse_line("/Note buy milk\n", choices) == Command("note", "buy milk")
     assert parse_line("3\n", choices) == Text("3")
     assert parse_line("/\n", choices) == Text("/")
+
+
+def test_a_message_can_be_checked_in_the_console(tmp_path: Path) -> None:
+    scam = "Send 200 dollars in gift cards tonight or your video goes to your family"
+    script = f"/check\n{scam}\nCheck another\nAnswer questions instead\n"
+    result = _console(tmp_path / "data", script)
+    assert result.returncode == 0, result.stderr
+    assert "sextortion" in result.stdout and "gift cards" in result.stdout
+    assert "Question 1 of 11" in result.stdout
+    assert_absent(tmp_path / "data" / "safetybot.db", "gift cards")

@@ -325,3 +325,24 @@ async def test_language_can_be_switched_and_is_remembered(harness: Harness) -> N
     assert "Esto es lo que puedo hacer" in (harness.last_bot().text or "") or "puedo" in (
         harness.last_bot().text or ""
     )
+
+
+async def test_a_forwarded_threat_is_checked_and_removed_from_the_chat(harness: Harness) -> None:
+    fake = harness.fake
+    await harness.say("/start")
+    before = len(fake.calls)
+    forwarded = fake.user_sends_update(
+        CHAT,
+        {
+            "text": "Pay 300 in bitcoin within 2 hours or I send your pics to all your friends",
+            "forward_origin": {
+                "type": "user",
+                "date": 1795000000,
+                "sender_user": {"id": 555, "is_bot": False, "first_name": "Max", "username": "mx9"},
+            },
+        },
+    )
+    await fake.wait_for(lambda: _answered(fake, before), timeout=30)
+    await fake.wait_for(lambda: fake.message(CHAT, forwarded.message_id).deleted, timeout=30)
+    answer = harness.last_bot().text or ""
+    assert "sextortion" in answer and "bitcoin" in answer

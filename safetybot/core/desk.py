@@ -59,6 +59,8 @@ class VaultContext:
     download: Callable[[str, int], Any]
     words: Callable[[str], str]
     now: float
+    # A message the person just checked for red flags (memory only), to save as a note.
+    held: Mapping[str, str] | None = None
 
 
 @dataclass
@@ -165,6 +167,8 @@ class Desk:
         match action:
             case "" | "home" | "on":
                 return await self._home(ctx, state, session)
+            case "chk":
+                return await self._save_checked(ctx, state, session)
             case "new":
                 await self.notebook.discard_draft(ctx.pseudonym, session)
                 return await self._step(ctx, self._drafting(state, session), session, 0)
@@ -307,6 +311,20 @@ class Desk:
         draft = Draft({"what": text}, [], None, None)
         number = await self.notebook.save(ctx.pseudonym, session, draft, _iso(ctx.now))
         return await self._show_note(ctx, ctx.state, session, number, notice="vault.saved")
+
+    async def _save_checked(self, ctx: VaultContext, state: State, session: Session) -> DeskResult:
+        """A checked message goes in as a note: its words as the threat, and its origin."""
+        if ctx.held is None:
+            return self._say(ctx, state, "check.gone", self._menu())
+        forwarded = {"from": ctx.held["origin"], "date": ctx.held["date"]}
+        draft = Draft(
+            {"threat_words": ctx.held["text"]},
+            [],
+            forwarded if ctx.held.get("origin") else None,
+            None,
+        )
+        number = await self.notebook.save(ctx.pseudonym, session, draft, _iso(ctx.now))
+        return await self._show_note(ctx, state, session, number, notice="vault.saved")
 
     async def _step(
         self, ctx: VaultContext, state: State, session: Session | None, step: int

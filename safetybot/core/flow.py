@@ -28,6 +28,7 @@ from safetybot.core.menus import (
     COUNTRIES,
     Action,
     AutoClearPick,
+    CheckAnswer,
     CountryFor,
     CountryPick,
     GuideId,
@@ -37,13 +38,24 @@ from safetybot.core.menus import (
     TriageAnswer,
 )
 from safetybot.core.plan import make_plan
-from safetybot.core.replies import Contacts, GuideText, Keyboard, Part, PlanText, Reply, T
+from safetybot.core.replies import (
+    CheckResult,
+    Contacts,
+    GuideText,
+    Keyboard,
+    Part,
+    PlanText,
+    Reply,
+    T,
+)
+from safetybot.redflags import QUESTIONS, Flag
 
 __all__ = [
     "COMMAND_NAMES",
     "MAX_TEXT",
     "PASSPHRASE_MODES",
     "VAULT_MODES",
+    "CheckText",
     "ClearChat",
     "Context",
     "DeleteOrigin",
@@ -60,6 +72,10 @@ __all__ = [
 
 # Telegram's own limit for one message; other messengers get the same, for one behaviour.
 MAX_TEXT = 4096
+
+_FLAG_IDS = frozenset(flag.value for flag in Flag)
+# Guides offered under a red-flag check.
+_CHECK_GUIDES = (GuideId.SPOTTING_SEXTORTION, GuideId.RIGHT_NOW, GuideId.DOCUMENTING)
 
 # Hints the service attaches to free text (see core/signals.py).
 HINT_CRISIS = "crisis"
@@ -80,6 +96,7 @@ class Mode(StrEnum):
     V_FIELD = "v_field"
     V_EXPORT_PASS = "v_export_pass"  # noqa: S105 - a mode name, not a secret
     PANIC_WORD = "panic_word"
+    CHECK = "check"
 
 
 # Modes whose next text is a secret (a passphrase, a password, a panic word): never read for
@@ -114,6 +131,8 @@ class State:
     auto_clear: int | None = None
     silent: bool = False
     tip_shown: bool = False
+    # The red-flag questionnaire: the flags answered "yes" so far.
+    check_yes: tuple[str, ...] = ()
 
     def to_bytes(self) -> bytes:
         """Serialize for sealing."""
@@ -132,6 +151,7 @@ class State:
             "auto_clear": self.auto_clear,
             "silent": self.silent,
             "tip_shown": self.tip_shown,
+            "check_yes": list(self.check_yes),
         }
         return json.dumps(data).encode()
 
@@ -163,6 +183,7 @@ class State:
                 auto_clear=auto if auto in AUTO_CLEAR_CHOICES else None,
                 silent=data.get("silent") is True,
                 tip_shown=data.get("tip_shown") is True,
+                check_yes=tuple(str(f) for f in data.get("check_yes") or () if str(f) in _FLAG_IDS),
             )
         except (ValueError, TypeError, AttributeError):
             return cls()
@@ -205,6 +226,15 @@ class SetPanic:
 
 
 @dataclass(frozen=True)
+class CheckText:
+    """Look for red flags in a message the person pasted or forwarded (kept in memory only)."""
+
+    text: str
+    origin: str = ""
+    date: str = ""
+
+
+@dataclass(frozen=True)
 class Reschedule:
     """The auto-clear timer changed: reschedule the chat's messages."""
 
@@ -214,7 +244,7 @@ class DeleteOrigin:
     """Delete the message whose button was pressed."""
 
 
-Effect = VaultEvent | Forget | ClearChat | SetPanic | Reschedule | DeleteOrigin
+Effect = VaultEvent | Forget | ClearChat | SetPanic | Reschedule | DeleteOrigin | CheckText
 
 
 @dataclass(frozen=True)
@@ -240,6 +270,14 @@ def step(state: State, event: Event, context: Context | None = None) -> Outcome:
         return Outcome(state, effects=(VaultEvent(event),))
     if state.mode is Mode.PANIC_WORD and isinstance(event, Text):
         return Outcome(replace(state, mode=Mode.IDLE), effects=(SetPanic(event.text),))
+    if isinstance(event, Forwarded) and state.mode is not Mode.V_FIELD:
+        # A forwarded message is most likely something received: check it.
+        check = CheckText(event.text, event.origin, event.date)
+        return Outcome(replace(state, mode=Mode.CHECK), effects=(check,))
+    if state.mode is Mode.CHECK and isinstance(event, Text) and HINT_CRISIS not in event.hints:
+        return Outcome(state, effects=(CheckText(event.text),))
+    if state.mode is Mode.CHECK and isinstance(event, Attachment):
+        return _say(state, "check.no_text", menus.check_menu())
     if isinstance(event, Command) and event.name in ("note", "notes", "vault"):
         return Outcome(replace(state, mode=Mode.IDLE), effects=(VaultEvent(event),))
     if isinstance(event, Text) and HINT_CRISIS in event.hints:
@@ -358,7 +396,26 @@ _COMMANDS: dict[str, Callable[[State, str, Context], Outcome]] = {
     "clear": lambda s, _, __: Outcome(s, effects=(ClearChat(),)),
     "settings": lambda s, _, ctx: _settings(s, ctx),
     "panic": lambda s, _, __: _say(s, "panic.intro", menus.panic_mode_menu()),
+    "check": lambda s, args, _: _check(s, args),
 }
+
+
+def _check(state: State, args: str = "", in_place: bool = False) -> Outcome:
+    checking = replace(state, mode=Mode.CHECK, check_yes=())
+    if args.strip():
+        return Outcome(checking, effects=(CheckText(args),))
+    return _say(checking, "check.intro", menus.check_menu(), in_place)
+
+
+def _check_question(state: State, index: int) -> Outcome:
+    """Ask question `index`, or add up the answers when all are given."""
+    if index >= len(QUESTIONS):
+        done = replace(state, mode=Mode.IDLE, check_yes=())
+        buttons = menus.check_result_menu(False, _CHECK_GUIDES)
+        return Outcome(done, (Reply((CheckResult(state.check_yes),), buttons, True),))
+    params = {"step": index + 1, "steps": len(QUESTIONS)}
+    parts = (T("check.q.progress", params), T(QUESTIONS[index].key))
+    return Outcome(state, (Reply(parts, menus.check_question_menu(index), in_place=True),))
 
 
 def _settings(state: State, ctx: Context, in_place: bool = False, notice: str = "") -> Outcome:
@@ -446,6 +503,14 @@ def _pressed(state: State, data: str, ctx: Context) -> Outcome:
             return _say(asking, "panic.choose", menus.cancel_menu(), in_place=True)
         case Action.PANIC_REMOVE:
             return _settings(replace(idle, panic=None), ctx, True, notice="panic.removed")
+        case Action.CHECK:
+            return _check(idle, in_place=True)
+        case Action.CHECK_QUESTIONS:
+            return _check_question(replace(idle, check_yes=()), 0)
+        case CheckAnswer(index=index, yes=yes) if index < len(QUESTIONS):
+            flag = str(QUESTIONS[index].flag)
+            answered = tuple(f for f in idle.check_yes if f != flag) + ((flag,) if yes else ())
+            return _check_question(replace(idle, check_yes=answered), index + 1)
         case Action.SILENT:
             return _settings(replace(idle, silent=not idle.silent), ctx, True, "settings.saved")
     # Unknown data, or "yes, erase" pressed when no erase was asked for: stale or forged.

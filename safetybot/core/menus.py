@@ -20,6 +20,7 @@ __all__ = [
     "Action",
     "AutoClearPick",
     "Button",
+    "CheckAnswer",
     "CountryFor",
     "CountryPick",
     "GuideId",
@@ -78,6 +79,9 @@ class Action(StrEnum):
     PANIC = "pw"
     PANIC_REMOVE = "px"
     SILENT = "sl"
+    CHECK = "k"
+    CHECK_QUESTIONS = "kq"
+    CHECK_SAVE = "v:chk"
 
 
 class Question(StrEnum):
@@ -150,8 +154,24 @@ class PanicModePick:
 AUTO_CLEAR_CHOICES: tuple[int, ...] = (0, 300, 1800, 3600, 43200, 86400)
 PANIC_MODES: tuple[str, ...] = ("forget", "clear")
 
+
+@dataclass(frozen=True)
+class CheckAnswer:
+    """A yes or no to one question of the red-flag questionnaire."""
+
+    index: int
+    yes: bool
+
+
 Target = (
-    Action | GuideId | TriageAnswer | CountryPick | LanguagePick | AutoClearPick | PanicModePick
+    Action
+    | GuideId
+    | TriageAnswer
+    | CountryPick
+    | LanguagePick
+    | AutoClearPick
+    | PanicModePick
+    | CheckAnswer
 )
 
 _GUIDE = "g:"
@@ -184,6 +204,10 @@ def parse_button(data: str) -> Target | None:
         return AutoClearPick(int(rest))
     if head == "pm" and rest in PANIC_MODES:
         return PanicModePick(rest)
+    if head == "kq":
+        index, _, answer = rest.partition(":")
+        if index.isdecimal() and len(index) <= 2 and answer in ("y", "n"):
+            return CheckAnswer(int(index), answer == "y")
     return None
 
 
@@ -210,11 +234,40 @@ def main_menu() -> Keyboard:
     """The menu shown at /start and after most actions."""
     return (
         crisis_row(),
-        (_button("button.triage", Action.TRIAGE),),
+        (_button("button.triage", Action.TRIAGE), _button("button.check", Action.CHECK)),
         (_button("button.guides", Action.GUIDES), _button("button.helplines", Action.HELPLINES)),
         (Button(T("button.note"), "v:new"), Button(T("button.notes"), "v")),
         (_button("button.help", Action.HELP), _button("button.language", Action.LANGUAGE)),
         (_button("button.settings", Action.SETTINGS),),
+    )
+
+
+def check_menu() -> Keyboard:
+    """While checking messages: the questionnaire instead, or back."""
+    return (
+        (_button("button.check_questions", Action.CHECK_QUESTIONS),),
+        (_button("button.menu", Action.MENU),),
+        crisis_row(),
+    )
+
+
+def check_result_menu(can_save: bool, guides: tuple[GuideId, ...]) -> Keyboard:
+    """Under a check: save the message as a note, guides that fit, check another."""
+    rows: list[tuple[Button, ...]] = []
+    if can_save:
+        rows.append((Button(T("button.check_save"), Action.CHECK_SAVE.value),))
+    rows += [(guide_button(guide),) for guide in guides]
+    rows.append((_button("button.check_again", Action.CHECK), _button("button.menu", Action.MENU)))
+    rows.append(crisis_row())
+    return tuple(rows)
+
+
+def check_question_menu(index: int) -> Keyboard:
+    """Yes and no to one questionnaire question."""
+    return (
+        (Button(T("button.yes"), f"kq:{index}:y"), Button(T("button.no"), f"kq:{index}:n")),
+        (_button("button.menu", Action.MENU),),
+        crisis_row(),
     )
 
 

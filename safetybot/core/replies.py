@@ -8,6 +8,7 @@ from types import MappingProxyType
 
 __all__ = [
     "Button",
+    "CheckResult",
     "Contacts",
     "Document",
     "GuideText",
@@ -51,7 +52,14 @@ class Contacts:
     urgent: bool
 
 
-Part = T | GuideText | PlanText | Contacts
+@dataclass(frozen=True)
+class CheckResult:
+    """What the questionnaire's yes answers add up to (rendered with the red-flag weights)."""
+
+    yes: tuple[str, ...]
+
+
+Part = T | GuideText | PlanText | Contacts | CheckResult
 
 
 @dataclass(frozen=True)

@@ -16,12 +16,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
+from safetybot.config import default_locales_dir
 from safetybot.core import menus
 from safetybot.core.desk import Desk, DeskResult, VaultContext
 from safetybot.core.events import Command, Incoming, Pressed, Text
 from safetybot.core.flow import (
     COMMAND_NAMES,
+    MAX_TEXT,
     PASSPHRASE_MODES,
+    CheckText,
     ClearChat,
     Context,
     DeleteOrigin,
@@ -33,17 +36,27 @@ from safetybot.core.flow import (
     VaultEvent,
     step,
 )
-from safetybot.core.menus import Action
+from safetybot.core.menus import Action, GuideId
 from safetybot.core.notebook import Notebook
 from safetybot.core.plan import ContactBlock, Route, make_plan
 from safetybot.core.records import Person, Records
-from safetybot.core.replies import Button, Contacts, GuideText, Part, PlanText, Reply, T
+from safetybot.core.replies import (
+    Button,
+    CheckResult,
+    Contacts,
+    GuideText,
+    Part,
+    PlanText,
+    Reply,
+    T,
+)
 from safetybot.core.signals import Signals, normalize
 from safetybot.core.vault import Vaults, VaultSettings
 from safetybot.crypto import Keyring, new_data_key, seal, unseal
 from safetybot.errors import CryptoError
 from safetybot.i18n import Texts
 from safetybot.markup import Format, escape, render
+from safetybot.redflags import Finding, Flag, Rules
 from safetybot.resources import Ages, Country, Directory, Kind, Resource, display_phone
 
 __all__ = ["Deletion", "FrontEnd", "Outgoing", "Service"]
@@ -51,6 +64,7 @@ __all__ = ["Deletion", "FrontEnd", "Outgoing", "Service"]
 log = logging.getLogger("safetybot.service")
 
 _DAY = 86_400
+_HOLD_SECONDS = 600
 # Telegram lets a bot delete a message for 48 hours; after that a deletion can never succeed.
 _DELETE_WINDOW = 48 * 3600
 
@@ -132,6 +146,7 @@ class Service:
         *,
         auto_clear_default: int = 0,
         retention_days: int = 90,
+        rules: Rules | None = None,
     ) -> None:
         self._records = records
         self._keyring = keyring
@@ -141,6 +156,10 @@ class Service:
         self._signals = Signals.from_texts(texts)
         self._context = Context(locales=texts.locales, auto_clear_default=auto_clear_default)
         self.retention_days = retention_days
+        self._rules = rules or Rules.load(default_locales_dir())
+        # A checked message, in memory only, for a few minutes: "save to private notes" needs
+        # it after the message itself has been deleted from the chat.
+        self._held: dict[bytes, tuple[dict[str, str], float]] = {}
         self._last_retention_day = -1
         self.vaults = Vaults(records, vault or VaultSettings(), clock)
         self._menu_words = _menu_words(texts)
@@ -257,12 +276,52 @@ class Service:
                 replies.append(self._set_panic(ctx, effect.word))
             if isinstance(effect, Reschedule):
                 await self._reschedule(ctx)
+            if isinstance(effect, CheckText):
+                replies.append(self._check(ctx, effect, now))
         try:
             await self._send_all(ctx, replies, front)
         finally:
             await self._remember_sent(ctx)
         await self._tidy(ctx, front, event)
+        if any(isinstance(effect, CheckText) for effect in outcome.effects):
+            # Checked, answered, gone: the pasted message does not stay in the chat.
+            await self._delete_now(ctx, front, [incoming.message_id])
         await self._save(ctx, person, now)
+
+    def _check(self, ctx: _Context, effect: CheckText, now: float) -> Reply:
+        """Red flags in a pasted or forwarded message; the text is held in memory only."""
+        finding = self._rules.check(effect.text)
+        log.info("message_checked level=%s flags=%d", finding.level.value, len(finding.flags))
+        if finding.empty:
+            return Reply((T("check.empty"),), menus.check_menu())
+        held = {"text": effect.text[:MAX_TEXT], "origin": effect.origin, "date": effect.date}
+        self._held[ctx.pseudonym] = (held, now + _HOLD_SECONDS)
+        parts = self._finding_parts(finding)
+        return Reply(tuple(parts), menus.check_result_menu(True, _check_guides(finding)))
+
+    def _finding_parts(self, finding: Finding) -> list[Part]:
+        parts: list[Part] = [T(f"check.level.{finding.level.value}")]
+        for hit in finding.flags:
+            name = T(f"check.flag.{hit.flag.value}")
+            if hit.quotes:
+                quotes = " … ".join(hit.quotes)
+                parts.append(T("check.flag_line", {"name": name, "quote": quotes}))
+            else:
+                parts.append(T("check.flag_line_plain", {"name": name}))
+        if finding.truncated:
+            parts.append(T("check.truncated"))
+        parts.append(T(f"check.next.{finding.level.value}"))
+        if finding.urgent:
+            parts.append(T("check.urgent"))
+        return parts
+
+    def held_check(self, pseudonym: bytes) -> dict[str, str] | None:
+        """The message last checked, if still held (for saving it as a note)."""
+        found = self._held.get(pseudonym)
+        if found is None or found[1] < self._clock():
+            self._held.pop(pseudonym, None)
+            return None
+        return found[0]
 
     async def _tidy(self, ctx: _Context, front: FrontEnd, event: object) -> None:
         """A quiet chat: the person's commands and typed choices go once handled."""
@@ -333,6 +392,7 @@ class Service:
             download=front.download,
             words=lambda key: self._plain(locale, T(key)),
             now=self._clock(),
+            held=self.held_check(ctx.pseudonym),
         )
         data = effect.event.data if isinstance(effect.event, Pressed) else ""
         result: DeskResult = await self._desk.handle(vault_ctx, effect.event)
@@ -630,6 +690,9 @@ class Service:
             return self._texts.text(part.locale or locale, part.key, params)
         if isinstance(part, PlanText):
             return self._plan(locale, part)
+        if isinstance(part, CheckResult):
+            finding = self._rules.score_answers(part.yes)
+            return "\n\n".join(self._part(locale, p) for p in self._finding_parts(finding))
         if isinstance(part, Contacts):
             if part.urgent:
                 block = ContactBlock(part.country, ("emergency", "crisis"), None)
@@ -711,3 +774,14 @@ def _menu_words(texts: Texts) -> frozenset[str]:
         for guide in texts.guides_in(locale).values():
             words.add(normalize(guide.title))
     return frozenset(words)
+
+
+def _check_guides(finding: Finding) -> tuple[GuideId, ...]:
+    """The guides that fit what a check found."""
+    guides = [GuideId.SPOTTING_SEXTORTION]
+    if finding.urgent or finding.level.value in ("likely", "very_likely"):
+        guides.insert(0, GuideId.RIGHT_NOW)
+    if Flag.MENTIONS_MINOR in finding.ids:
+        guides.insert(0, GuideId.UNDER_18)
+    guides.append(GuideId.DOCUMENTING)
+    return tuple(guides)

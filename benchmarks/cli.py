@@ -1,0 +1,427 @@
+"""`python -m benchmarks`: run every benchmark and print one table with PASS/FAIL per target."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import random
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from benchmarks import core
+from benchmarks.measures import Table, ms, percentile
+from benchmarks.people import DERIVER, DERIVER_SETUP, SESSION, Crowd, Flood, Sample, TimedFake
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Targets (issue 9), on the 2-core machine the project runs its checks on.
+RATIO_TARGET = 0.80
+ADDED_P99_TARGET = 0.025
+ERASE_DB_TARGET = 0.100
+ERASE_DELETE_CALLS_TARGET = 10
+MEMORY_TARGET_MIB = 150.0
+
+
+@dataclass
+class Summary:
+    """Latency and rate of a set of answered updates."""
+
+    count: int
+    rate: float
+    p50: float
+    p95: float
+    p99: float
+    derive_p50: float
+    derive_p99: float
+
+    @classmethod
+    def of(cls, samples: Sequence[Sample]) -> Summary:
+        """Summarize; percentiles leave out updates that derive a key (shown apart)."""
+        plain = [s.latency for s in samples if not s.derives]
+        derived = [s.latency for s in samples if s.derives]
+        span = max(s.answered for s in samples) - min(s.queued for s in samples) if samples else 0
+        return cls(
+            count=len(samples),
+            rate=len(samples) / span if span > 0 else math.nan,
+            p50=percentile(plain, 0.50),
+            p95=percentile(plain, 0.95),
+            p99=percentile(plain, 0.99),
+            derive_p50=percentile(derived, 0.50),
+            derive_p99=percentile(derived, 0.99),
+        )
+
+    def latencies(self) -> str:
+        """p50 / p95 / p99, in milliseconds."""
+        return f"{ms(self.p50)} / {ms(self.p95)} / {ms(self.p99)}"
+
+
+Workload = Callable[[TimedFake], Awaitable[dict[str, Any]]]
+
+
+async def with_bot(options: dict[str, Any], workload: Workload) -> dict[str, Any]:
+    """Start the fake Bot API and the bot process; run the workload; return both results."""
+    with tempfile.TemporaryDirectory() as folder:
+        async with TimedFake() as fake:
+            options = {**options, "url": fake.url, "data": folder}
+            errors = (Path(folder) / "stderr.txt").open("w", encoding="utf-8")
+            process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "benchmarks.botproc",
+                json.dumps(options),
+                cwd=ROOT,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=errors,
+            )
+            assert process.stdin is not None and process.stdout is not None
+            try:
+                line = await asyncio.wait_for(process.stdout.readline(), 600)
+                if line.strip() != b"READY":
+                    raise RuntimeError(f"bot did not start: {_tail(folder)}")
+                measured = await workload(fake)
+                process.stdin.close()
+                result = await asyncio.wait_for(process.stdout.read(), 120)
+            finally:
+                if process.returncode is None:
+                    process.stdin.close()
+                    try:
+                        await asyncio.wait_for(process.wait(), 30)
+                    except TimeoutError:
+                        process.kill()
+                errors.close()
+            found = [x for x in result.decode().splitlines() if x.startswith("RESULT ")]
+            if not found:
+                raise RuntimeError(f"bot gave no result: {_tail(folder)}")
+            return {**json.loads(found[-1].removeprefix("RESULT ")), **measured}
+
+
+def _tail(folder: str) -> str:
+    path = Path(folder) / "stderr.txt"
+    return path.read_text(encoding="utf-8")[-2000:] if path.exists() else ""
+
+
+def _warm(fake: TimedFake, echo: bool) -> Callable[[], Awaitable[None]]:
+    async def warm() -> None:
+        # A few sessions first, so imports, caches and connections are warm for every bot.
+        await Crowd(fake, echo, seed=1).sessions(5, SESSION)
+        fake.forget_calls()
+
+    return warm
+
+
+def throughput_and_latency(people: int, rate: float, echo: bool) -> Workload:
+    """Everyone's session at once as fast as the bot answers, then again paced at `rate`."""
+
+    async def workload(fake: TimedFake) -> dict[str, Any]:
+        await _warm(fake, echo)()
+        fast = Crowd(fake, echo)
+        await fast.sessions(people, SESSION)
+        fake.forget_calls()
+        paced = Crowd(fake, echo, seed=11)
+        await paced.sessions(people, SESSION, think=people / rate, stagger=people / rate)
+        fake.forget_calls()
+        return {
+            "fast": Summary.of(fast.samples),
+            "paced": Summary.of(paced.samples),
+            "failures": fast.failures + paced.failures,
+        }
+
+    return workload
+
+
+def derivation(people: int, rate: float, derivers: int, seconds: float) -> Workload:
+    """People paced at `rate`, while `derivers` keep Argon2id (shipped cost) always running."""
+
+    async def workload(fake: TimedFake) -> dict[str, Any]:
+        await _warm(fake, False)()
+        busy = Crowd(fake, False, seed=3)
+        setup = [busy.person() for _ in range(derivers)]
+        await asyncio.gather(*(p.run(DERIVER_SETUP, 0, busy.rng) for p in setup))
+        busy.samples.clear()
+        others = Crowd(fake, False, seed=5)
+        until = time.perf_counter() + seconds
+
+        async def derive(person: Any) -> None:
+            while time.perf_counter() < until:
+                await person.run(DERIVER, 0, busy.rng)
+
+        started = time.perf_counter()
+        await asyncio.gather(
+            others.sessions(people, SESSION, think=people / rate, until=until, stagger=2.0),
+            *(derive(p) for p in setup),
+        )
+        ended = time.perf_counter()
+        windows = sorted((s.queued, s.answered) for s in busy.samples if s.derives)
+        overlapped = [s for s in others.samples if not s.derives and _overlaps(s, windows)]
+        return {
+            "derivations": len(windows),
+            "derive": Summary.of([s for s in busy.samples if s.derives]),
+            "busy_share": _covered(windows, started, ended) / (ended - started),
+            "others": Summary.of(others.samples),
+            "overlapped": Summary.of(overlapped),
+            "failures": others.failures + busy.failures,
+        }
+
+    return workload
+
+
+def _overlaps(sample: Sample, windows: Sequence[tuple[float, float]]) -> bool:
+    return any(a < sample.answered and sample.queued < b for a, b in windows)
+
+
+def _covered(windows: Sequence[tuple[float, float]], start: float, end: float) -> float:
+    total, reach = 0.0, start
+    for a, b in windows:
+        a, b = max(a, reach), min(b, end)
+        if b > a:
+            total += b - a
+            reach = b
+    return total
+
+
+def flood(people: int, rate: float, flood_rate: float, seconds: float) -> Workload:
+    """People paced at `rate` while one person floods at `flood_rate` updates a second."""
+
+    async def workload(fake: TimedFake) -> dict[str, Any]:
+        await _warm(fake, False)()
+        others = Crowd(fake, False, seed=9)
+        flooder = Flood(fake)
+        until = time.perf_counter() + seconds
+        await asyncio.gather(
+            others.sessions(people, SESSION, think=people / rate, until=until, stagger=2.0),
+            flooder.run(flood_rate, until, random.Random(4)),
+        )
+        answers = [m for m in fake.bot_messages(flooder.chat_id)]
+        return {
+            "others": Summary.of(others.samples),
+            "flood_sent": flooder.sent,
+            "flood_big_texts": flooder.big_texts,
+            "flood_callback_mb": flooder.callback_bytes / 1e6,
+            "flood_text_mb": flooder.text_bytes / 1e6,
+            "flood_answers": len(answers),
+            "failures": others.failures,
+        }
+
+    return workload
+
+
+def _derivers_default(value: str) -> int:
+    return max(1, int(value))
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--people", type=int, default=200, help="simulated people (200)")
+    parser.add_argument(
+        "--rate", type=float, default=100.0, help="paced load, updates a second (100)"
+    )
+    parser.add_argument(
+        "--on-record", type=int, default=10_000, help="people on record for the memory run"
+    )
+    parser.add_argument("--seconds", type=float, default=20.0, help="derivation and flood runs")
+    parser.add_argument("--flood-rate", type=float, default=200.0, help="flood updates a second")
+    parser.add_argument("--derivers", type=_derivers_default, default=4)
+    parser.add_argument(
+        "--only", default="", help="comma-separated subset of: e2e,echo,erase,core,memory,flood"
+    )
+    parser.add_argument("--json", type=Path, help="also write the raw results here")
+    return parser
+
+
+async def run(args: argparse.Namespace) -> Table:
+    """Run the chosen benchmarks; return the table."""
+    only = set(filter(None, args.only.split(",")))
+
+    def chosen(name: str) -> bool:
+        return not only or name in only
+
+    table = Table()
+    raw: dict[str, Any] = {}
+    n, rate = args.people, args.rate
+    bot: dict[str, Any] = {}
+    echo: dict[str, Any] = {}
+    if chosen("e2e"):
+        bot = await with_bot({"kind": "safetybot"}, throughput_and_latency(n, rate, echo=False))
+        raw["e2e"] = bot
+    if chosen("echo"):
+        echo = await with_bot({"kind": "echo"}, throughput_and_latency(n, rate, echo=True))
+        raw["echo"] = echo
+    if bot:
+        fast, paced = bot["fast"], bot["paced"]
+        table.add("a", f"safetybot, {n} people at once: updates/s", f"{fast.rate:.0f}")
+        table.add("a", "  latency p50 / p95 / p99 (at once)", fast.latencies())
+        table.add(
+            "a", f"  latency p50 / p95 / p99 (paced, {rate:.0f} updates/s)", paced.latencies()
+        )
+        table.add(
+            "a",
+            "  passphrase step (Argon2id) p50 / p99 (paced)",
+            f"{ms(paced.derive_p50)} / {ms(paced.derive_p99)}",
+        )
+        table.add("a", "  peak RSS of the bot process", f"{bot['peak_rss_mib']:.0f} MiB")
+        table.add(
+            "a",
+            "  steps unanswered or without their button",
+            str(bot["failures"]),
+            "0",
+            bot["failures"] == 0,
+        )
+    if echo:
+        fast, paced = echo["fast"], echo["paced"]
+        table.add("b", f"bare PTB echo bot, {n} people at once: updates/s", f"{fast.rate:.0f}")
+        table.add("b", "  latency p50 / p95 / p99 (at once)", fast.latencies())
+        table.add(
+            "b", f"  latency p50 / p95 / p99 (paced, {rate:.0f} updates/s)", paced.latencies()
+        )
+        table.add("b", "  peak RSS of the bot process", f"{echo['peak_rss_mib']:.0f} MiB")
+    if bot and echo:
+        ratio = bot["fast"].rate / echo["fast"].rate
+        table.add("a/b", "throughput of (a) / (b)", f"{ratio:.0%}", ">= 80%", ratio >= RATIO_TARGET)
+        added = bot["paced"].p99 - echo["paced"].p99
+        table.add(
+            "a-b",
+            f"added p99 latency, paced at {rate:.0f}/s, no key derived",
+            ms(added),
+            "<= 25 ms",
+            added <= ADDED_P99_TARGET,
+        )
+    if chosen("erase"):
+        result = await core.erase()
+        proposed = await core.erase(store_class=core.BatchedStore)
+        raw["erase"] = {"shipped": result.__dict__, "proposed": proposed.__dict__}
+        deletes = result.api_calls.get("deleteMessages", 0) + result.api_calls.get(
+            "deleteMessage", 0
+        )
+        label = f"erase: {result.notes:,} notes, {result.messages:,} messages"
+        table.add(
+            "c",
+            f"{label}: database time",
+            ms(result.db_seconds),
+            "<= 100 ms",
+            result.db_seconds <= ERASE_DB_TARGET,
+        )
+        table.add(
+            "c",
+            "  Bot API delete calls (all calls)",
+            f"{deletes} ({sum(result.api_calls.values())})",
+            "<= 10",
+            deletes <= ERASE_DELETE_CALLS_TARGET,
+        )
+        table.add("c", "  whole erase update, wall time", ms(result.total_seconds))
+        table.add(
+            "c",
+            "  left in the chat / people left on record",
+            f"{result.left_in_chat - 1} / {result.people_left}",
+            "0 / 0",
+            result.left_in_chat == 1 and result.people_left == 0,
+        )
+        table.add("c", "  same, with the batched-store fix (not shipped)", ms(proposed.db_seconds))
+        table.add(
+            "c",
+            "  saving note 1,001: wall time / longest event-loop stall",
+            f"{ms(result.save_seconds)} / {ms(result.save_blocked)}",
+        )
+    if chosen("core"):
+        step_rate = core.flow_rate()
+        handle_rate = await core.service_rate(n)
+        raw["core"] = {"flow_step": step_rate, "service_handle": handle_rate}
+        table.add("d", "flow.step: events/s (one core)", f"{step_rate:,.0f}")
+        table.add(
+            "d", f"Service.handle, recording front end, {n} people: events/s", f"{handle_rate:,.0f}"
+        )
+    if chosen("memory"):
+        options = {"kind": "safetybot", "on_record": args.on_record}
+        memory = await with_bot(options, derivation(n, rate, args.derivers, args.seconds))
+        raw["memory"] = memory
+        rss = memory["peak_rss_mib"]
+        table.add(
+            "e",
+            f"peak RSS, {memory['people']:,} people on record",
+            f"{rss:.0f} MiB",
+            "<= 150 MiB",
+            rss <= MEMORY_TARGET_MIB,
+        )
+        table.add(
+            "e",
+            f"  putting {args.on_record:,} people on record (3 updates each)",
+            f"{memory['populate_s']:.1f} s",
+        )
+        table.add(
+            "e",
+            f"  Argon2id derivations (shipped cost) during {args.seconds:.0f} s",
+            f"{memory['derivations']} ({memory['busy_share']:.0%} of the time)",
+        )
+        table.add(
+            "e",
+            "  their passphrase step p50 / p99",
+            f"{ms(memory['derive'].derive_p50)} / {ms(memory['derive'].derive_p99)}",
+        )
+        others = memory["overlapped"]
+        table.add(
+            "e",
+            f"  others' p99 while a derivation runs ({others.count} updates)",
+            ms(others.p99),
+            "<= 25 ms",
+            others.p99 <= ADDED_P99_TARGET,
+        )
+        table.add("e", "  others' p50 / p95 / p99, whole run", memory["others"].latencies())
+    if chosen("flood"):
+        limits = {"rate": 3.0, "burst": 40}
+        shielded = await with_bot(
+            {"kind": "safetybot", "limits": limits},
+            flood(n, rate, args.flood_rate, args.seconds),
+        )
+        open_ = await with_bot({"kind": "safetybot"}, flood(n, rate, args.flood_rate, args.seconds))
+        raw["flood"] = {"limited": shielded, "unlimited": open_}
+        sent = shielded["flood_sent"]
+        table.add(
+            "f",
+            f"flood: {sent:,} updates from one person in {args.seconds:.0f} s",
+            f"{shielded['flood_big_texts']} texts of 20,000 chars, "
+            f"{shielded['flood_callback_mb']:.1f} MB of callbacks",
+        )
+        table.add(
+            "f",
+            "  others' p99 with the rate limit (3/s, burst 40)",
+            ms(shielded["others"].p99),
+            "<= 25 ms",
+            shielded["others"].p99 <= ADDED_P99_TARGET,
+        )
+        table.add("f", "  answers the flooder got (limit on)", str(shielded["flood_answers"]))
+        table.add("f", "  others' p99 without a limit", ms(open_["others"].p99))
+        table.add(
+            "f",
+            "  others' steps unanswered (limit on / off)",
+            f"{shielded['failures']} / {open_['failures']}",
+        )
+    table.notes += [
+        "Latency: from the update entering the fake Bot API's queue to the bot's first answer",
+        "call for that chat. Each person waits for the answer before the next step. Percentiles",
+        "leave out the step whose passphrase is stretched with Argon2id (shown apart).",
+        "Memory: peak resident set size (getrusage ru_maxrss) of the bot process alone.",
+        f"Machine: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}.",
+    ]
+    if args.json:
+        args.json.write_text(json.dumps(raw, default=_jsonable, indent=2), encoding="utf-8")
+    return table
+
+
+def _jsonable(value: Any) -> Any:
+    return value.__dict__ if hasattr(value, "__dict__") else str(value)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run and print the table."""
+    args = _parser().parse_args(argv)
+    table = asyncio.run(run(args))
+    print(table.render())
+    return 0

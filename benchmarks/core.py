@@ -1,0 +1,295 @@
+"""In-process benchmarks: the pure flow, the service with a recording front end, and erase."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import inspect
+import json
+import os
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from telegram import Bot
+
+from benchmarks.people import NOTE, PASS, TimedFake
+from safetybot.config import default_locales_dir
+from safetybot.core.events import Command, Event, Incoming, Pressed, Text
+from safetybot.core.flow import Context, State, step
+from safetybot.core.notebook import Notebook
+from safetybot.core.service import Service
+from safetybot.core.vault import VaultSettings
+from safetybot.crypto import KdfParams, Keyring, seal_to
+from safetybot.evidence import GENESIS, Kind, make_record
+from safetybot.i18n import Texts
+from safetybot.resources import Directory
+from safetybot.store import Store
+from safetybot.transports.telegram import TelegramFrontEnd
+from tests.conftest import Chat, RecordingFrontEnd
+
+__all__ = ["erase", "flow_rate", "service_rate"]
+
+TOKEN = "123456789:BENCHtokenABCDEFGHIJKLMNOPQRSTUVWXYZ"  # noqa: S105 - a fake server's
+# Argon2id at its minimum: these two measure everything but the derivation (measured on its own).
+FAST = VaultSettings(kdf=KdfParams(memory_kib=8, iterations=1))
+
+# The session of benchmarks.people.SESSION, as core events.
+EVENTS: tuple[Event, ...] = (
+    Command("start"),
+    Pressed("gl"),
+    Pressed("g:spotting_sextortion"),
+    Pressed("m"),
+    Pressed("t"),
+    *(Pressed(f"t:{q}") for q in ("c:US", "d:no", "s:threat", "a:adult", "w:stranger", "p:no")),
+    Command("helplines"),
+    Text("what do I do now"),
+    Command("notes"),
+    Pressed("v:on"),
+    Text(PASS),
+    Text(PASS),
+    Pressed("v:new"),
+    Text(NOTE),
+    Pressed("v:save"),
+    Command("note", "they messaged again from a new account"),
+    Pressed("v:home"),
+    Command("forget"),
+    Pressed("fy"),
+)
+
+
+def _words() -> tuple[Texts, Directory]:
+    locales = default_locales_dir()
+    texts = Texts.load(locales)
+    return texts, Directory.load(locales / "resources.toml", locales=texts.locales)
+
+
+def flow_rate(seconds: float = 2.0) -> float:
+    """`flow.step` events a second over the session's events (the vault's become effects)."""
+    texts, _ = _words()
+    context = Context(locales=texts.locales)
+    count = 0
+    deadline = time.perf_counter() + seconds
+    started = time.perf_counter()
+    while time.perf_counter() < deadline:
+        state = State(locale="en")
+        for event in EVENTS:
+            state = step(state, event, context).state
+        count += len(EVENTS)
+    return count / (time.perf_counter() - started)
+
+
+async def service_rate(people: int) -> float:
+    """`Service.handle` events a second: `people` at once, each the whole session, no HTTP."""
+    texts, directory = _words()
+    with tempfile.TemporaryDirectory() as folder:
+        store = await Store.open(Path(folder) / "safetybot.db")
+        service = Service(store, Keyring(os.urandom(32)), texts, directory, FAST)
+
+        async def one(number: int) -> None:
+            chat = Chat(service, RecordingFrontEnd(), str(700_000 + number))
+            for event in EVENTS:
+                await chat.send(event)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(one(n) for n in range(people)))
+        elapsed = time.perf_counter() - started
+        await service.close()
+    return people * len(EVENTS) / elapsed
+
+
+class TimedRecords:
+    """The store, with the time spent in its calls added up."""
+
+    def __init__(self, inner: Store) -> None:
+        self._inner = inner
+        self.seconds = 0.0
+        self.calls = 0
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._inner, name)
+        if not inspect.iscoroutinefunction(attribute):
+            return attribute
+
+        async def timed(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return await attribute(*args, **kwargs)
+            finally:
+                self.seconds += time.perf_counter() - started
+                self.calls += 1
+
+        return timed
+
+
+@dataclass
+class EraseResult:
+    """What erasing a person with many notes and messages cost."""
+
+    notes: int
+    messages: int
+    db_seconds: float
+    db_calls: int
+    total_seconds: float
+    api_calls: Counter[str]
+    save_seconds: float
+    save_blocked: float
+    left_in_chat: int
+    people_left: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+async def _max_gap(work: Callable[[], Any]) -> tuple[float, float]:
+    """Run `work`; return its duration and the longest the event loop was blocked meanwhile."""
+    gaps: list[float] = []
+
+    async def ticker() -> None:
+        last = time.perf_counter()
+        while True:
+            await asyncio.sleep(0)
+            now = time.perf_counter()
+            gaps.append(now - last)
+            last = now
+
+    task = asyncio.create_task(ticker())
+    await asyncio.sleep(0)
+    started = time.perf_counter()
+    await work()
+    elapsed = time.perf_counter() - started
+    task.cancel()
+    return elapsed, max(gaps, default=0.0)
+
+
+class BatchedStore(Store):
+    """The store with the fix proposed for erase: a many-row write is one transaction.
+
+    Shipped, `executemany` on the autocommit connection commits (and, with synchronous=FULL,
+    syncs the WAL to disk) once per row: 1,000 owed deletions cost 1,000 commits to write and
+    1,000 more to settle.
+    """
+
+    async def _many(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        async with self._lock:
+            await self._db.execute("BEGIN IMMEDIATE")
+            try:
+                await self._db.executemany(sql, rows)
+                await self._db.execute("COMMIT")
+            except BaseException:
+                await self._db.execute("ROLLBACK")
+                raise
+
+    async def owe_deletions(self, rows: Sequence[tuple[bytes, int, int]]) -> None:
+        await self._many(
+            "INSERT INTO owed_deletions (address, message_id, give_up_at) VALUES (?, ?, ?)",
+            list(rows),
+        )
+
+    async def settle_deletions(
+        self, done: Sequence[int], retry: Sequence[tuple[int, int]], now: int
+    ) -> None:
+        async with self._lock:
+            await self._db.execute("BEGIN IMMEDIATE")
+            try:
+                await self._db.executemany(
+                    "DELETE FROM owed_deletions WHERE id = ?", [(int(i),) for i in done]
+                )
+                await self._db.executemany(
+                    "UPDATE owed_deletions SET attempts = attempts + 1, next_at = ? WHERE id = ?",
+                    [(int(when), int(i)) for i, when in retry],
+                )
+                await self._db.execute("DELETE FROM owed_deletions WHERE give_up_at <= ?", (now,))
+                await self._db.execute("COMMIT")
+            except BaseException:
+                await self._db.execute("ROLLBACK")
+                raise
+
+
+async def erase(
+    notes: int = 1000, messages: int = 1000, store_class: type[Store] = Store
+) -> EraseResult:
+    """Erase a person with `notes` vault notes and `messages` recorded chat messages, through
+    the real Telegram front end and the fake Bot API."""
+    texts, directory = _words()
+    chat_id, user = 7391028465, "7391028465"
+    with tempfile.TemporaryDirectory() as folder:
+        async with TimedFake() as fake:
+            bot = Bot(TOKEN, base_url=f"{fake.url}/bot", base_file_url=f"{fake.url}/file/bot")
+            await bot.initialize()
+            front = TelegramFrontEnd(bot)
+            store = await store_class.open(Path(folder) / "safetybot.db")
+            timed = TimedRecords(store)
+            keyring = Keyring(os.urandom(32))
+            service = Service(timed, keyring, texts, directory, FAST)  # type: ignore[arg-type]
+
+            async def handle(event: Event, origin: int | None = None) -> None:
+                message_id = None
+                if not isinstance(event, Pressed):
+                    message_id = fake.user_sends(chat_id, "/x").message_id
+                incoming = Incoming("telegram", user, str(chat_id), event, message_id, origin)
+                await service.handle(incoming, front)
+
+            await handle(Command("start"))
+            pseudonym = keyring.pseudonym("telegram", user)
+            person = await store.person(pseudonym)
+            assert person is not None
+            data_key = keyring.unwrap(person.wrapped_key, pseudonym)
+            session = await service.vaults.create(pseudonym, data_key, PASS)
+            # Notes as Notebook.save writes them (hash-chained, sealed to the vault), minus the
+            # re-reading of every earlier note that each save does (quadratic over 1,000).
+            prev = GENESIS
+            stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            for number in range(1, notes + 1):
+                record = make_record(
+                    seq=number,
+                    prev=prev,
+                    note=number,
+                    kind=Kind.NOTE,
+                    recorded_at=stamp,
+                    fields={"what": f"{NOTE} ({number})", "platform": "Instagram"},
+                )
+                prev = record["hash"]
+                sealed = seal_to(
+                    session.public, json.dumps(record).encode(), owner=pseudonym, purpose="records"
+                )
+                await store.add_sealed("records", pseudonym, session.space, sealed)
+            opened = await Notebook(store).open_space(pseudonym, session)
+            assert len(opened.notes) == notes
+
+            # One more note, the usual way: how long a save takes with this many notes.
+            async def save_one() -> None:
+                await handle(Command("note", "one more"))
+
+            save_seconds, save_blocked = await _max_gap(save_one)
+
+            await handle(Command("forget"))
+            recorded = len(await store.message_ids(pseudonym))
+            ids = [fake.user_sends(chat_id, f"m{n}").message_id for n in range(messages - recorded)]
+            await store.remember_messages(pseudonym, ids, int(time.time()))
+            recorded = len(await store.message_ids(pseudonym))
+            confirm = fake.bot_messages(chat_id)[-1]
+            timed.seconds, timed.calls = 0.0, 0
+            before = len(fake.calls)
+            started = time.perf_counter()
+            await handle(Pressed("fy"), confirm.message_id)
+            total = time.perf_counter() - started
+            calls = Counter(call.method for call in fake.calls[before:])
+            left = len(fake.messages(chat_id))
+            people_left = await store.count_people()
+            await service.close()
+            await bot.shutdown()
+    return EraseResult(
+        notes=notes,
+        messages=recorded,
+        db_seconds=timed.seconds,
+        db_calls=timed.calls,
+        total_seconds=total,
+        api_calls=calls,
+        save_seconds=save_seconds,
+        save_blocked=save_blocked,
+        left_in_chat=left,
+        people_left=people_left,
+    )

@@ -1,0 +1,72 @@
+"""Percentiles, peak memory and the printed table."""
+
+from __future__ import annotations
+
+import math
+import resource
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+__all__ = ["Row", "Table", "peak_rss_mib", "percentile"]
+
+
+def percentile(values: Sequence[float], fraction: float) -> float:
+    """The nearest-rank percentile (0 < fraction <= 1); NaN for no values."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    rank = max(1, math.ceil(fraction * len(ordered)))
+    return ordered[rank - 1]
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident set size (getrusage ru_maxrss, KiB on Linux), in MiB."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+@dataclass
+class Row:
+    """One measured line: what, the value, and the target it is judged by (if any)."""
+
+    section: str
+    what: str
+    value: str
+    target: str = ""
+    ok: bool | None = None
+
+    @property
+    def verdict(self) -> str:
+        """PASS, FAIL, or nothing for a line without a target."""
+        return "" if self.ok is None else ("PASS" if self.ok else "FAIL")
+
+
+@dataclass
+class Table:
+    """Rows printed as one plain-text table, then notes."""
+
+    rows: list[Row] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def add(
+        self, section: str, what: str, value: str, target: str = "", ok: bool | None = None
+    ) -> None:
+        """Add a row."""
+        self.rows.append(Row(section, what, value, target, ok))
+
+    def render(self) -> str:
+        """The table as text, columns padded to fit."""
+        header = ("", "measure", "value", "target", "")
+        lines = [header] + [(r.section, r.what, r.value, r.target, r.verdict) for r in self.rows]
+        widths = [max(len(line[i]) for line in lines) for i in range(5)]
+        out = []
+        for number, line in enumerate(lines):
+            out.append("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(line)).rstrip())
+            if number == 0:
+                out.append("  ".join("-" * w for w in widths).rstrip())
+        out += ["", *self.notes] if self.notes else []
+        return "\n".join(out)
+
+
+def ms(seconds: float) -> str:
+    """Seconds as milliseconds, one decimal."""
+    return "n/a" if math.isnan(seconds) else f"{seconds * 1000:.1f} ms"

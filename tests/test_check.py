@@ -1,0 +1,93 @@
+"""Check a message: red flags explained with quotes, nothing kept, the questionnaire."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from safetybot.core.events import Attachment, Forwarded
+from safetybot.core.service import Service
+from safetybot.crypto import Keyring
+from safetybot.store import Store
+from tests.conftest import Chat, RecordingFrontEnd, assert_absent
+
+USER = "7391028465"
+SCAM = (
+    "I have your video. Send $500 in Apple gift cards in 24 hours or I send it to all your "
+    "followers and your family."
+)
+
+
+@pytest.fixture
+def chat(service: Service, front: RecordingFrontEnd) -> Chat:
+    return Chat(service, front, USER)
+
+
+async def test_a_pasted_threat_is_explained_with_its_own_words_and_then_deleted(
+    chat: Chat, front: RecordingFrontEnd, tmp_path: Path, log_file: Path
+) -> None:
+    await chat.command("check")
+    shown = await chat.say(SCAM)
+    assert "looks" in shown and "sextortion" in shown
+    assert "gift cards" in shown and "24 hours" in shown  # quoted from the message itself
+    assert "don't pay" in shown
+    assert "A deadline is meant to make you panic" in shown
+    pasted = max(i for i in front.deleted if i > 10_000)
+    assert pasted == 10_002  # the pasted message, deleted after the answer
+    assert_absent(tmp_path / "data", SCAM[:40], "gift cards")
+    assert "gift cards" not in log_file.read_text()
+
+
+async def test_a_forwarded_message_is_checked_and_can_be_saved_with_its_origin(
+    chat: Chat, keyring: Keyring, store: Store
+) -> None:
+    await chat.turn_on_vault("a long passphrase")
+    await chat.send(Forwarded(SCAM, "Max Stone, @max_x, id 99", "2026-11-20T10:00:00+00:00"))
+    assert "v:chk" in chat.button_data()
+    saved = await chat.press("v:chk")
+    assert "Saved as note 1" in saved and "gift cards" in saved and "@max\\_x" in saved
+
+
+async def test_an_ordinary_message_is_not_called_sextortion(chat: Chat) -> None:
+    await chat.command("check")
+    shown = await chat.say("Hey! Your invoice for $45 is due by Friday. Thanks, Dana")
+    assert "did not find the usual warning signs" in shown
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("", "no words"),
+        ("😱😱🙏", "no words"),
+        ("x " * 15_000, "read only the beginning"),
+        (SCAM + " Tienes 10 minutos, mándame bitcoin o se lo envío a tu familia.", "sextortion"),
+    ],
+)
+async def test_bad_input_gets_a_clear_reply(chat: Chat, text: str, expected: str) -> None:
+    await chat.command("check")
+    assert expected in await chat.say(text)
+
+
+async def test_forwarded_media_without_text_gets_a_clear_reply(chat: Chat) -> None:
+    await chat.command("check")
+    assert "only check words" in await chat.send(Attachment("photo", 10, "x"))
+
+
+async def test_the_questionnaire_adds_up_the_answers_without_pasting_anything(chat: Chat) -> None:
+    await chat.command("check")
+    await chat.press("kq")
+    shown = ""
+    for index in range(11):
+        shown = await chat.press(f"kq:{index}:{'y' if index in (1, 4, 6, 7, 9) else 'n'}")
+    assert "sextortion" in shown and "Threatens to send it" in shown
+    await chat.press("k")
+    await chat.press("kq")
+    for index in range(11):
+        shown = await chat.press(f"kq:{index}:n")
+    assert "did not find the usual warning signs" in shown
+
+
+async def test_help_typed_while_checking_still_opens_the_crisis_path(chat: Chat) -> None:
+    await chat.command("check")
+    assert "next ten minutes" in await chat.say("help")
