@@ -2,22 +2,25 @@
 
     python -m benchmarks.botproc '{"kind": "safetybot", "url": "http://127.0.0.1:PORT", ...}'
 
-Options (JSON): kind ("safetybot" or "echo"), url (the fake Bot API), data (a folder),
+Options (JSON): kind ("safetybot"; "echo": one sendMessage per update; "mirror": the Bot API
+calls safetybot makes for an update, and nothing else), url (the fake Bot API), data (a folder),
 kdf ("default": Argon2id as shipped; "fast": its minimum), on_record (people to put on record
 through the service before polling starts), limits (null, or {"rate": r, "burst": b}).
 
-Prints READY once polling, serves until its standard input closes, then prints one line of
-JSON: peak resident memory and how many people are on record.
+Prints READY once polling; then each line "MARK" on its standard input is answered with one
+line of JSON counters (how long the store was busy, and how often); when standard input closes
+it stops and prints one line "RESULT {json}": peak resident memory, people on record.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,18 +35,38 @@ from telegram.ext import (
 )
 
 from benchmarks.measures import peak_rss_mib
-from safetybot import logs
-from safetybot.config import default_locales_dir
-from safetybot.core.events import Command, Incoming, Pressed
-from safetybot.core.limits import Limits, LimitSettings
-from safetybot.core.service import Deletion, Outgoing, Service
-from safetybot.core.vault import VaultSettings
-from safetybot.crypto import KdfParams, Keyring
-from safetybot.i18n import Texts
-from safetybot.resources import Directory
-from safetybot.store import Store
-from safetybot.transports.telegram import TelegramBot
-from tests.limited import LimitedService
+
+
+class TimedLock(asyncio.Lock):
+    """The store's lock, adding up how long it was held: the store serves one call at a time."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.held = 0.0
+        self.count = 0
+        self._since = 0.0
+
+    async def acquire(self) -> bool:
+        """Wait for the lock; note when it was taken."""
+        taken = await super().acquire()
+        self._since = time.perf_counter()
+        return taken
+
+    def release(self) -> None:
+        """Release; add the time held."""
+        self.held += time.perf_counter() - self._since
+        self.count += 1
+        super().release()
+
+
+async def _serve(counters: Callable[[], dict[str, Any]]) -> None:
+    """Answer MARK lines with the counters until standard input closes."""
+    while True:
+        line = await asyncio.to_thread(sys.stdin.readline)
+        if not line:
+            return
+        print("MARK " + json.dumps(counters()), flush=True)
+
 
 TOKEN = "123456789:BENCHtokenABCDEFGHIJKLMNOPQRSTUVWXYZ"  # noqa: S105 - a fake server's
 # The production defaults of TelegramBot (cli.py passes none): 10 s polls and requests.
@@ -51,51 +74,21 @@ POLL_TIMEOUT = 10.0
 REQUEST_TIMEOUT = 10.0
 
 
-class NullFrontEnd:
-    """A messenger that accepts everything (for putting people on record quickly)."""
-
-    transport = "telegram"
-
-    def __init__(self) -> None:
-        self._next = 10**9
-
-    async def send(self, address: str, message: Outgoing) -> list[int]:
-        self._next += 1
-        return [self._next]
-
-    async def edit(self, address: str, message_id: int, message: Outgoing) -> bool:
-        return True
-
-    async def delete(self, address: str, message_ids: Sequence[int]) -> Deletion:
-        return Deletion(deleted=tuple(message_ids))
-
-    async def send_document(
-        self, address: str, filename: str, data: bytes, caption: Outgoing
-    ) -> list[int]:
-        return await self.send(address, caption)
-
-    async def download(self, ref: str, limit: int) -> bytes:
-        return b""
-
-
-async def _on_record(service: Service, count: int) -> None:
-    """Put `count` people on record the way they arrive: /start, then a menu or two."""
-    front = NullFrontEnd()
-
-    async def person(number: int) -> None:
-        user = str(900_000_000 + number)
-        for step, event in enumerate((Command("start"), Pressed("gl"), Pressed("st"))):
-            origin = None if step == 0 else 1
-            message_id = step + 1 if step == 0 else None
-            await service.handle(
-                Incoming("telegram", user, user, event, message_id, origin, "en"), front
-            )
-
-    for start in range(0, count, 50):
-        await asyncio.gather(*(person(n) for n in range(start, min(count, start + 50))))
-
-
 async def _safetybot(options: dict[str, Any]) -> dict[str, Any]:
+    # Imported here, so that the echo bot's memory is python-telegram-bot's alone.
+    from benchmarks.populate import on_record
+    from safetybot import logs
+    from safetybot.config import default_locales_dir
+    from safetybot.core.limits import Limits, LimitSettings
+    from safetybot.core.service import Service
+    from safetybot.core.vault import VaultSettings
+    from safetybot.crypto import KdfParams, Keyring
+    from safetybot.i18n import Texts
+    from safetybot.resources import Directory
+    from safetybot.store import Store
+    from safetybot.transports.telegram import TelegramBot
+    from tests.limited import LimitedService, LimitedTelegramBot
+
     data = Path(options["data"])
     with (data / "bot.log").open("w", encoding="utf-8") as log_stream:
         logs.setup("INFO", log_stream)  # as shipped: one line per update, at INFO
@@ -104,6 +97,7 @@ async def _safetybot(options: dict[str, Any]) -> dict[str, Any]:
         directory = Directory.load(locales / "resources.toml", locales=texts.locales)
         kdf = KdfParams() if options.get("kdf", "default") == "default" else KdfParams(8, 1)
         store = await Store.open(data / "safetybot.db")
+        lock = store._lock = TimedLock()
         keyring = Keyring(os.urandom(32))
         vault = VaultSettings(kdf=kdf)
         service: Service
@@ -113,9 +107,10 @@ async def _safetybot(options: dict[str, Any]) -> dict[str, Any]:
         else:
             service = Service(store, keyring, texts, directory, vault)
         started = time.perf_counter()
-        await _on_record(service, int(options.get("on_record", 0)))
+        await on_record(service, int(options.get("on_record", 0)))
         populated = time.perf_counter() - started
-        bot = TelegramBot(
+        kind = LimitedTelegramBot if options.get("limits") else TelegramBot
+        bot = kind(
             service,
             TOKEN,
             options["url"],
@@ -124,7 +119,7 @@ async def _safetybot(options: dict[str, Any]) -> dict[str, Any]:
         )
         await bot.start()
         print("READY", flush=True)
-        await asyncio.to_thread(sys.stdin.read)
+        await _serve(lambda: {"db_held": lock.held, "db_calls": lock.count})
         await bot.stop()
         people = await store.count_people()
         await service.close()
@@ -138,6 +133,29 @@ async def _echo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await context.bot.send_message(chat.id, "echo")
 
 
+_EDITS = itertools.count()
+
+
+async def _mirror_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Answer with one message; delete a command once answered (safetybot's quiet chat)."""
+    message = update.message
+    if message is None:
+        return
+    await context.bot.send_message(message.chat_id, "mirror")
+    if (message.text or "").startswith("/"):
+        await context.bot.delete_messages(message.chat_id, [message.message_id])
+
+
+async def _mirror_press(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Stop the button's spinner and edit the message in place, as safetybot's menus do."""
+    query = update.callback_query
+    if query is None or query.message is None:
+        return
+    context.application.create_task(query.answer())
+    chat, message_id = query.message.chat.id, query.message.message_id
+    await context.bot.edit_message_text(f"pressed {next(_EDITS)}", chat, message_id)
+
+
 async def _echo_bot(options: dict[str, Any]) -> dict[str, Any]:
     application: Application[Any, Any, Any, Any, Any, Any] = (
         ApplicationBuilder()
@@ -149,8 +167,12 @@ async def _echo_bot(options: dict[str, Any]) -> dict[str, Any]:
         .concurrent_updates(True)
         .build()
     )
-    application.add_handler(MessageHandler(filters.ALL, _echo))
-    application.add_handler(CallbackQueryHandler(_echo))
+    if options["kind"] == "mirror":
+        application.add_handler(MessageHandler(filters.ALL, _mirror_message))
+        application.add_handler(CallbackQueryHandler(_mirror_press))
+    else:
+        application.add_handler(MessageHandler(filters.ALL, _echo))
+        application.add_handler(CallbackQueryHandler(_echo))
     await application.initialize()
     await application.start()
     assert application.updater is not None
@@ -160,16 +182,29 @@ async def _echo_bot(options: dict[str, Any]) -> dict[str, Any]:
         allowed_updates=[Update.MESSAGE, Update.CALLBACK_QUERY],
     )
     print("READY", flush=True)
-    await asyncio.to_thread(sys.stdin.read)
+    await _serve(dict)
     await application.updater.stop()
     await application.stop()
     await application.shutdown()
     return {}
 
 
+def _pool(size: int | None) -> None:
+    """Build every Application with this many Bot API connections (PTB's default: 256)."""
+    if not size:
+        return
+    build = ApplicationBuilder.build
+
+    def sized(self: ApplicationBuilder[Any, Any, Any, Any, Any, Any]) -> Any:
+        return build(self.connection_pool_size(size))
+
+    ApplicationBuilder.build = sized  # type: ignore[method-assign]
+
+
 async def main(options: dict[str, Any]) -> None:
     """Run the bot until standard input closes; print the result line."""
-    if options["kind"] == "echo":
+    _pool(options.get("pool"))
+    if options["kind"] in ("echo", "mirror"):
         result = await _echo_bot(options)
     else:
         result = await _safetybot(options)

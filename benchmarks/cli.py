@@ -11,13 +11,14 @@ import random
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from benchmarks import core
-from benchmarks.measures import Table, ms, percentile
+from benchmarks.measures import CpuMeter, Table, ms, percentile
 from benchmarks.people import DERIVER, DERIVER_SETUP, SESSION, Crowd, Flood, Sample, TimedFake
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,14 +57,41 @@ class Summary:
             p99=percentile(plain, 0.99),
             derive_p50=percentile(derived, 0.50),
             derive_p99=percentile(derived, 0.99),
+            steps={
+                name: percentile([s.latency for s in samples if s.step == name], 0.99)
+                for name in {s.step for s in samples if not s.derives}
+            },
         )
+
+    steps: dict[str, float] = field(default_factory=dict)
+
+    def slowest(self, count: int = 3) -> str:
+        """The steps with the highest p99, e.g. "fy 40.1 ms"."""
+        ranked = sorted(self.steps.items(), key=lambda item: -item[1])[:count]
+        return ", ".join(f"{name} {ms(value)}" for name, value in ranked)
 
     def latencies(self) -> str:
         """p50 / p95 / p99, in milliseconds."""
         return f"{ms(self.p50)} / {ms(self.p95)} / {ms(self.p99)}"
 
 
-Workload = Callable[[TimedFake], Awaitable[dict[str, Any]]]
+@dataclass
+class Probe:
+    """The bot process: its pid (for CPU time) and its counters (the store's busy time)."""
+
+    pid: int
+    process: asyncio.subprocess.Process
+
+    async def mark(self) -> dict[str, Any]:
+        """The bot's counters now (empty for the echo bot)."""
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write(b"MARK\n")
+        await self.process.stdin.drain()
+        line = await asyncio.wait_for(self.process.stdout.readline(), 60)
+        return dict(json.loads(line.decode().removeprefix("MARK ")))
+
+
+Workload = Callable[[TimedFake, Probe], Awaitable[dict[str, Any]]]
 
 
 async def with_bot(options: dict[str, Any], workload: Workload) -> dict[str, Any]:
@@ -87,7 +115,7 @@ async def with_bot(options: dict[str, Any], workload: Workload) -> dict[str, Any
                 line = await asyncio.wait_for(process.stdout.readline(), 600)
                 if line.strip() != b"READY":
                     raise RuntimeError(f"bot did not start: {_tail(folder)}")
-                measured = await workload(fake)
+                measured = await workload(fake, Probe(process.pid, process))
                 process.stdin.close()
                 result = await asyncio.wait_for(process.stdout.read(), 120)
             finally:
@@ -118,21 +146,30 @@ def _warm(fake: TimedFake, echo: bool) -> Callable[[], Awaitable[None]]:
     return warm
 
 
-def throughput_and_latency(people: int, rate: float, echo: bool) -> Workload:
+def throughput_and_latency(people: int, rate: float, echo: bool, paced: bool = True) -> Workload:
     """Everyone's session at once as fast as the bot answers, then again paced at `rate`."""
 
-    async def workload(fake: TimedFake) -> dict[str, Any]:
+    async def workload(fake: TimedFake, probe: Probe) -> dict[str, Any]:
         await _warm(fake, echo)()
         fast = Crowd(fake, echo)
-        await fast.sessions(people, SESSION)
+        before = await probe.mark()
+        with CpuMeter(probe.pid) as cpu:
+            await fast.sessions(people, SESSION)
+        after = await probe.mark()
+        db = {k: after[k] - before[k] for k in after}
+        calls = Counter(call.method for call in fake.calls)
         fake.forget_calls()
-        paced = Crowd(fake, echo, seed=11)
-        await paced.sessions(people, SESSION, think=people / rate, stagger=people / rate)
+        slow = Crowd(fake, echo, seed=11)
+        if paced:
+            await slow.sessions(people, SESSION, think=people / rate, stagger=people / rate)
         fake.forget_calls()
         return {
             "fast": Summary.of(fast.samples),
-            "paced": Summary.of(paced.samples),
-            "failures": fast.failures + paced.failures,
+            "paced": Summary.of(slow.samples),
+            "cpu": cpu,
+            "db": db,
+            "calls": calls,
+            "failures": fast.failures + slow.failures,
         }
 
     return workload
@@ -141,12 +178,15 @@ def throughput_and_latency(people: int, rate: float, echo: bool) -> Workload:
 def derivation(people: int, rate: float, derivers: int, seconds: float) -> Workload:
     """People paced at `rate`, while `derivers` keep Argon2id (shipped cost) always running."""
 
-    async def workload(fake: TimedFake) -> dict[str, Any]:
+    async def workload(fake: TimedFake, probe: Probe) -> dict[str, Any]:
         await _warm(fake, False)()
         busy = Crowd(fake, False, seed=3)
         setup = [busy.person() for _ in range(derivers)]
         await asyncio.gather(*(p.run(DERIVER_SETUP, 0, busy.rng) for p in setup))
         busy.samples.clear()
+        calm = Crowd(fake, False, seed=4)
+        until = time.perf_counter() + seconds
+        await calm.sessions(people, SESSION, think=people / rate, until=until, stagger=2.0)
         others = Crowd(fake, False, seed=5)
         until = time.perf_counter() + seconds
 
@@ -167,6 +207,7 @@ def derivation(people: int, rate: float, derivers: int, seconds: float) -> Workl
             "derive": Summary.of([s for s in busy.samples if s.derives]),
             "busy_share": _covered(windows, started, ended) / (ended - started),
             "others": Summary.of(others.samples),
+            "calm": Summary.of(calm.samples),
             "overlapped": Summary.of(overlapped),
             "failures": others.failures + busy.failures,
         }
@@ -191,7 +232,7 @@ def _covered(windows: Sequence[tuple[float, float]], start: float, end: float) -
 def flood(people: int, rate: float, flood_rate: float, seconds: float) -> Workload:
     """People paced at `rate` while one person floods at `flood_rate` updates a second."""
 
-    async def workload(fake: TimedFake) -> dict[str, Any]:
+    async def workload(fake: TimedFake, probe: Probe) -> dict[str, Any]:
         await _warm(fake, False)()
         others = Crowd(fake, False, seed=9)
         flooder = Flood(fake)
@@ -214,6 +255,33 @@ def flood(people: int, rate: float, flood_rate: float, seconds: float) -> Worklo
     return workload
 
 
+def _bot_rows(table: Table, section: str, what: str, result: dict[str, Any], rate: float) -> None:
+    fast, paced = result["fast"], result["paced"]
+    table.add(section, f"{what}: updates/s", f"{fast.rate:.0f}")
+    table.add(section, "  latency p50 / p95 / p99 (at once)", fast.latencies())
+    if paced.count:
+        table.add(section, f"  latency p50 / p95 / p99 (paced, {rate:.0f}/s)", paced.latencies())
+    table.add(section, "  bot CPU per update; Bot API calls per update", _per_update(result))
+    table.add(section, "  busy (at once)", _busy(result))
+    table.add(section, "  peak RSS of the bot process", f"{result['peak_rss_mib']:.0f} MiB")
+
+
+def _per_update(result: dict[str, Any]) -> str:
+    count, cpu = result["fast"].count, result["cpu"]
+    calls = sum(n for method, n in result["calls"].items() if method != "getUpdates")
+    return f"{cpu.bot / count * 1000:.2f} ms; {calls / count:.2f}"
+
+
+def _busy(result: dict[str, Any]) -> str:
+    cpu, db = result["cpu"], result["db"]
+    store = ""
+    if db:
+        share = db["db_held"] / cpu.wall
+        per_update = db["db_calls"] / result["fast"].count
+        store = f"; store lock held {share:.0%}, {per_update:.1f} store calls/update"
+    return f"bot {cpu.bot / cpu.wall:.0%} of a core, fake+people {cpu.driver / cpu.wall:.0%}{store}"
+
+
 def _derivers_default(value: str) -> int:
     return max(1, int(value))
 
@@ -222,7 +290,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--people", type=int, default=200, help="simulated people (200)")
     parser.add_argument(
-        "--rate", type=float, default=100.0, help="paced load, updates a second (100)"
+        "--rate", type=float, default=50.0, help="paced load, updates a second (50)"
     )
     parser.add_argument(
         "--on-record", type=int, default=10_000, help="people on record for the memory run"
@@ -249,43 +317,37 @@ async def run(args: argparse.Namespace) -> Table:
     n, rate = args.people, args.rate
     bot: dict[str, Any] = {}
     echo: dict[str, Any] = {}
+    mirror: dict[str, Any] = {}
     if chosen("e2e"):
         bot = await with_bot({"kind": "safetybot"}, throughput_and_latency(n, rate, echo=False))
         raw["e2e"] = bot
-    if chosen("echo"):
-        echo = await with_bot({"kind": "echo"}, throughput_and_latency(n, rate, echo=True))
-        raw["echo"] = echo
-    if bot:
-        fast, paced = bot["fast"], bot["paced"]
-        table.add("a", f"safetybot, {n} people at once: updates/s", f"{fast.rate:.0f}")
-        table.add("a", "  latency p50 / p95 / p99 (at once)", fast.latencies())
-        table.add(
-            "a", f"  latency p50 / p95 / p99 (paced, {rate:.0f} updates/s)", paced.latencies()
-        )
+        _bot_rows(table, "a", f"safetybot, {n} people at once", bot, rate)
+        table.add("a", "  slowest steps, p99 (paced)", bot["paced"].slowest())
         table.add(
             "a",
             "  passphrase step (Argon2id) p50 / p99 (paced)",
-            f"{ms(paced.derive_p50)} / {ms(paced.derive_p99)}",
+            f"{ms(bot['paced'].derive_p50)} / {ms(bot['paced'].derive_p99)}",
         )
-        table.add("a", "  peak RSS of the bot process", f"{bot['peak_rss_mib']:.0f} MiB")
+        failures = bot["failures"]
         table.add(
-            "a",
-            "  steps unanswered or without their button",
-            str(bot["failures"]),
-            "0",
-            bot["failures"] == 0,
+            "a", "  steps unanswered or without their button", str(failures), "0", not failures
         )
-    if echo:
-        fast, paced = echo["fast"], echo["paced"]
-        table.add("b", f"bare PTB echo bot, {n} people at once: updates/s", f"{fast.rate:.0f}")
-        table.add("b", "  latency p50 / p95 / p99 (at once)", fast.latencies())
-        table.add(
-            "b", f"  latency p50 / p95 / p99 (paced, {rate:.0f} updates/s)", paced.latencies()
+    if chosen("echo"):
+        echo = await with_bot({"kind": "echo"}, throughput_and_latency(n, rate, echo=True))
+        raw["echo"] = echo
+        _bot_rows(table, "b", f"bare PTB echo bot, {n} people at once", echo, rate)
+        mirror = await with_bot(
+            {"kind": "mirror"}, throughput_and_latency(n, rate, echo=True, paced=False)
         )
-        table.add("b", "  peak RSS of the bot process", f"{echo['peak_rss_mib']:.0f} MiB")
+        raw["mirror"] = mirror
+        _bot_rows(table, "b'", "bare PTB bot making safetybot's Bot API calls", mirror, rate)
     if bot and echo:
         ratio = bot["fast"].rate / echo["fast"].rate
         table.add("a/b", "throughput of (a) / (b)", f"{ratio:.0%}", ">= 80%", ratio >= RATIO_TARGET)
+        if mirror:
+            table.add(
+                "a/b'", "throughput of (a) / (b')", f"{bot['fast'].rate / mirror['fast'].rate:.0%}"
+            )
         added = bot["paced"].p99 - echo["paced"].p99
         table.add(
             "a-b",
@@ -352,7 +414,7 @@ async def run(args: argparse.Namespace) -> Table:
         )
         table.add(
             "e",
-            f"  putting {args.on_record:,} people on record (3 updates each)",
+            f"  putting {args.on_record:,} people on record (2 updates each)",
             f"{memory['populate_s']:.1f} s",
         )
         table.add(
@@ -374,6 +436,7 @@ async def run(args: argparse.Namespace) -> Table:
             others.p99 <= ADDED_P99_TARGET,
         )
         table.add("e", "  others' p50 / p95 / p99, whole run", memory["others"].latencies())
+        table.add("e", "  same people, no derivations running", memory["calm"].latencies())
     if chosen("flood"):
         limits = {"rate": 3.0, "burst": 40}
         shielded = await with_bot(
@@ -407,7 +470,7 @@ async def run(args: argparse.Namespace) -> Table:
         "Latency: from the update entering the fake Bot API's queue to the bot's first answer",
         "call for that chat. Each person waits for the answer before the next step. Percentiles",
         "leave out the step whose passphrase is stretched with Argon2id (shown apart).",
-        "Memory: peak resident set size (getrusage ru_maxrss) of the bot process alone.",
+        "Memory: peak resident set size (VmHWM) of the bot process alone.",
         f"Machine: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}.",
     ]
     if args.json:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+import os
 import resource
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-__all__ = ["Row", "Table", "peak_rss_mib", "percentile"]
+__all__ = ["CpuMeter", "Row", "Table", "peak_rss_mib", "percentile"]
 
 
 def percentile(values: Sequence[float], fraction: float) -> float:
@@ -20,8 +22,46 @@ def percentile(values: Sequence[float], fraction: float) -> float:
 
 
 def peak_rss_mib() -> float:
-    """This process's peak resident set size (getrusage ru_maxrss, KiB on Linux), in MiB."""
+    """This process's peak resident set size, in MiB: VmHWM from /proc (Linux).
+
+    Not getrusage's ru_maxrss: Linux carries that across exec, so a process started from a
+    bigger one reports its parent's size.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system, all threads) a process has used, from /proc (Linux)."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+        fields = handle.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class CpuMeter:
+    """CPU used by the bot process and by this one (the fake and the people) over a phase."""
+
+    pid: int
+    bot: float = 0.0
+    driver: float = 0.0
+    wall: float = 0.0
+
+    def __enter__(self) -> CpuMeter:
+        self._start = (process_cpu(self.pid), time.process_time(), time.perf_counter())
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        bot, driver, wall = self._start
+        self.bot = process_cpu(self.pid) - bot
+        self.driver = time.process_time() - driver
+        self.wall = time.perf_counter() - wall
 
 
 @dataclass

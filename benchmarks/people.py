@@ -107,6 +107,7 @@ class Sample:
     derives: bool
     queued: float
     answered: float
+    step: str = ""
 
     @property
     def latency(self) -> float:
@@ -176,11 +177,20 @@ class Person:
     timeout: float = 30.0
     failures: int = 0
 
-    async def run(self, steps: Sequence[Step], think: float, rng: random.Random) -> None:
-        """Do the steps, pausing about `think` seconds (exponentially distributed) between."""
+    async def run(
+        self,
+        steps: Sequence[Step],
+        think: float,
+        rng: random.Random,
+        until: float | None = None,
+    ) -> None:
+        """Do the steps, pausing about `think` seconds (exponentially distributed) between;
+        stop early once `until` has passed."""
         for step in steps:
             if think:
                 await asyncio.sleep(rng.expovariate(1 / think))
+            if until is not None and time.perf_counter() >= until:
+                return
             await self.do(step)
 
     async def do(self, step: Step) -> None:
@@ -210,8 +220,12 @@ class Person:
                 await asyncio.wait_for(watch.changed.wait(), remaining)
             except TimeoutError:
                 continue
-        kind = "press" if step.kind == "press" else ("command" if step.value[:1] == "/" else "text")
-        self.samples.append(Sample(kind, step.derives, queued, watch.answer))
+        command = step.value[:1] == "/"
+        kind = "press" if step.kind == "press" else ("command" if command else "text")
+        name = (
+            step.value if step.kind == "press" else (step.value.split()[0] if command else "text")
+        )
+        self.samples.append(Sample(kind, step.derives, queued, watch.answer, name))
 
     async def _button(self, data: str) -> Message | None:
         """The newest bot message offering `data`, waiting for it to be shown."""
@@ -269,7 +283,7 @@ class Crowd:
             if stagger:
                 await asyncio.sleep(stagger * number / count)
             while True:
-                await person.run(steps, think, self.rng)
+                await person.run(steps, think, self.rng, until)
                 if until is None or time.perf_counter() >= until:
                     return
 

@@ -1,23 +1,36 @@
-"""The `safetybot` command: run, console, keygen, check-locales. The only reader of os.environ."""
+"""The `safetybot` command: run, check, console and the operator commands.
+
+The only reader of os.environ, and of the config file named by SAFETYBOT_CONFIG (or --config);
+both are handed to Config.from_mapping as mappings.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
+import secrets
 import signal
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
+from typing import Protocol
 
-from safetybot import logs
+from safetybot import admin, health, logs
+from safetybot.backup import RunLock
 from safetybot.config import Config
 from safetybot.core.service import Service
 from safetybot.crypto import Keyring, new_master_key, parse_master_key
 from safetybot.errors import ConfigError, CryptoError, SafetybotError
-from safetybot.i18n import Texts, check_locales
+from safetybot.i18n import Texts
 from safetybot.markup import Format, render
-from safetybot.resources import Directory, check_directory
+from safetybot.metrics import Metrics, MetricsHandler
+from safetybot.preflight import check_words, diagnose, organization_values
+from safetybot.redflags import Rules
+from safetybot.resources import Directory
+from safetybot.settings import parse_config_file
 from safetybot.store import Store
 
 __all__ = ["main"]
@@ -25,7 +38,13 @@ __all__ = ["main"]
 
 def _load_words(config: Config) -> tuple[Texts, Directory]:
     """Texts, guides and resources: checked before anything is created on disk."""
-    texts = Texts.load(config.locales_dir, config.default_locale)
+    texts = Texts.load(
+        config.locales_dir,
+        config.default_locale,
+        overrides=config.overrides_dir,
+        languages=config.languages,
+        organization=organization_values(config),
+    )
     directory = Directory.load(
         config.resources,
         config.resources_file,
@@ -35,8 +54,12 @@ def _load_words(config: Config) -> tuple[Texts, Directory]:
     return texts, directory
 
 
-async def _open(config: Config, master: bytes, words: tuple[Texts, Directory]) -> Service:
-    store = await Store.open(config.database)
+async def _open(
+    config: Config, master: bytes, words: tuple[Texts, Directory], store: Store | None = None
+) -> Service:
+    # The organization's own locales folder may carry its own red-flag rules.
+    rules = Rules.load(config.locales_dir)
+    store = store or await Store.open(config.database)
     try:
         keyring = await _keyring(store, master)
     except BaseException:
@@ -49,6 +72,7 @@ async def _open(config: Config, master: bytes, words: tuple[Texts, Directory]) -
         vault=config.vault,
         auto_clear_default=config.auto_clear_seconds,
         retention_days=config.retention_days,
+        rules=rules,
     )
 
 
@@ -84,34 +108,72 @@ async def _rotate_key(config: Config, new_key_file: Path) -> int:
     return 0
 
 
-async def _run_telegram(config: Config) -> None:
+async def _run_telegram(config: Config, metrics: Metrics | None) -> None:
     from safetybot.transports.telegram import TelegramBot  # only `run` needs Telegram
 
     master = config.require_master_key()
     token = config.require_token()
+    webhook, secret = (None, None)
+    if config.telegram_mode == "webhook":
+        webhook, secret = config.require_webhook()
     words = _load_words(config)
-    service = await _open(config, master, words)
-    bot = TelegramBot(service, token, config.telegram_api_url)
+    store = await Store.open(config.database)
+    service = await _open(config, master, words, store)
+    bot = TelegramBot(
+        service,
+        token,
+        config.telegram_api_url,
+        webhook=webhook,
+        webhook_secret=secret,
+        ready=store.ping,
+    )
+    await _serve(config, bot, service, bot.ready, metrics)
+
+
+class _Bot(Protocol):
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+
+
+async def _serve(
+    config: Config,
+    bot: _Bot,
+    service: Service,
+    ready: Callable[[], Awaitable[bool]],
+    metrics: Metrics | None,
+) -> None:
+    """Start the bot, the heartbeat and metrics; on SIGINT or SIGTERM stop them in order."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    beat = asyncio.create_task(health.beat(health.heartbeat_file(config), ready))
+    exporter = None
     try:
         await bot.start()
+        if metrics is not None and config.metrics_listen is not None:
+            from safetybot.metrics import serve
+
+            exporter = await serve(metrics, *config.metrics_listen)
         await stop.wait()
     finally:
-        await bot.stop()
+        beat.cancel()
+        await asyncio.gather(beat, return_exceptions=True)
+        if exporter is not None:
+            await exporter.cleanup()
+        await bot.stop()  # finishes the updates in flight
         await service.close()
 
 
-async def _run_signal(config: Config) -> None:
+async def _run_signal(config: Config, metrics: Metrics | None) -> None:
     from safetybot.transports.jsonrpc import Endpoint
     from safetybot.transports.signal import SignalBot
 
     master = config.require_master_key()
     daemon = config.require_signal_daemon()
     words = _load_words(config)
-    service = await _open(config, master, words)
+    store = await Store.open(config.database)
+    service = await _open(config, master, words, store)
     endpoint = Endpoint(socket=daemon) if isinstance(daemon, Path) else Endpoint(None, *daemon)
     bot = SignalBot(
         service,
@@ -119,16 +181,7 @@ async def _run_signal(config: Config) -> None:
         account=config.signal_account,
         attachments_dir=config.signal_attachments_dir,
     )
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        await bot.start()
-        await stop.wait()
-    finally:
-        await bot.stop()
-        await service.close()
+    await _serve(config, bot, service, store.ping, metrics)
 
 
 def _console_key(config: Config) -> tuple[bytes, bool]:
@@ -184,20 +237,41 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="safetybot", description="A private helper bot for people facing sextortion or NCII."
     )
+    parser.add_argument(
+        "--config", type=Path, default=None, help="the TOML config file (else SAFETYBOT_CONFIG)"
+    )
     commands = parser.add_subparsers(dest="command", required=True)
-    run = commands.add_parser("run", help="run the bot on Telegram (long polling) or Signal")
+    run = commands.add_parser("run", help="run the bot on Telegram (polling or webhook) or Signal")
     run.add_argument("--transport", choices=["telegram", "signal"], default="telegram")
+    run.add_argument("--webhook", action="store_true", help="webhook mode, whatever the config")
+    check = commands.add_parser(
+        "check", help="check config, secrets, data folder, texts, overrides and resources"
+    )
+    check.add_argument("--transport", choices=["telegram", "signal"], default="telegram")
+    check.add_argument("--webhook", action="store_true", help="check for webhook mode")
+    commands.add_parser("health", help="exit 0 if the running bot is alive (container checks)")
     commands.add_parser("console", help="talk to the bot in this terminal (no token, no network)")
-    commands.add_parser("keygen", help="print a new master key (base64 of 32 bytes)")
+    keygen = commands.add_parser("keygen", help="print a new master key (base64 of 32 bytes)")
+    keygen.add_argument(
+        "--webhook-secret", action="store_true", help="print a webhook secret instead"
+    )
+    backup = commands.add_parser("backup", help="copy the database, while the bot runs")
+    backup.add_argument("file", type=Path, help="a new file for the copy")
+    restore = commands.add_parser("restore", help="replace the database with a backup")
+    restore.add_argument("file", type=Path, help="the backup")
+    restore.add_argument("--force", action="store_true", help="replace an existing database")
+    commands.add_parser("purge", help="erase people inactive for longer than retention_days")
+    commands.add_parser("stats", help="counts: people, active this week, vaults, notes")
+    commands.add_parser("migrate", help="bring the database schema up to date")
     rotate = commands.add_parser(
         "rotate-key", help="re-wrap every key under a new master key (stop the bot first)"
     )
     rotate.add_argument("new_key_file", type=Path, help="file holding the new key (from keygen)")
-    check = commands.add_parser(
+    locales = commands.add_parser(
         "check-locales",
-        help="check every locale has every text and guide (same placeholders) and the resources",
+        help="the texts part of `check`, for translators: texts, guides, overrides, resources",
     )
-    check.add_argument("--locales", type=Path, default=None, help="locales folder to check")
+    locales.add_argument("--locales", type=Path, default=None, help="locales folder to check")
     verify = commands.add_parser(
         "verify-export", help="check that a vault export (ZIP) was not changed; names what was"
     )
@@ -217,18 +291,31 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     """Entry point of the `safetybot` command; returns the exit status."""
     args = _parser().parse_args(argv)
     environ = dict(os.environ if env is None else env)
+    if args.config is not None:
+        environ["SAFETYBOT_CONFIG"] = str(args.config)
     if args.command == "keygen":
-        print(new_master_key())
+        print(secrets.token_urlsafe(32) if args.webhook_secret else new_master_key())
         return 0
     if args.command == "verify-export":  # needs no settings: advocates run it on their own
         return _verify_export(args.file, args.password_file, args.head)
+    if args.command == "check":
+        return _check(environ, args.transport, args.webhook)
     try:
-        config = Config.from_mapping(environ)
+        config = _config(environ)
+        if args.command in ("run", "check") and args.webhook:
+            config = replace(config, telegram_mode="webhook")
+        if args.command == "health":
+            alive, why = health.check(config)
+            print(why)
+            return 0 if alive else 1
         if args.command == "rotate-key":
-            return asyncio.run(_rotate_key(config, args.new_key_file))
+            with RunLock(config.data_dir):
+                return asyncio.run(_rotate_key(config, args.new_key_file))
+        if args.command in _OPERATOR:
+            return _operate(args, config)
         if args.command == "check-locales":
             root = args.locales or config.locales_dir
-            return _check_locales(root, config.default_locale, config.resources_file)
+            return _check_locales(replace(config, locales_dir=root))
         if args.command == "evaluate-check":
             from safetybot.evaluation import DEFAULT_DATA, run
 
@@ -236,14 +323,13 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         if args.command == "console":
             # The terminal is the conversation: only warnings and errors go to stderr.
             level = config.log_level if "SAFETYBOT_LOG_LEVEL" in environ else "WARNING"
-            logs.setup(level, sys.stderr)
+            logs.setup(level, sys.stderr, config.log_format)
             asyncio.run(_run_console(config, environ))
             return 0
-        logs.setup(config.log_level, sys.stderr)
-        asyncio.run(_run_signal(config) if args.transport == "signal" else _run_telegram(config))
-        return 0
+        return _run(config, args.transport)
     except ConfigError as error:
-        print(f"safetybot: {error}", file=sys.stderr)
+        for problem in error.problems:
+            print(f"safetybot: {problem}", file=sys.stderr)
         return 2
     except SafetybotError as error:
         # Our errors name a setting, file or entry and never hold personal data.
@@ -253,12 +339,75 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         return 130
 
 
-def _check_locales(root: Path, default: str, own_resources: Path | None) -> int:
-    problems = [str(p) for p in check_locales(root, default)]
-    locales = sorted(p.name for p in root.iterdir() if (p / "messages.po").is_file())
-    problems += check_directory(
-        root / "resources.toml", own_resources, locales, default_locale=default
-    )
+def _config(environ: Mapping[str, str]) -> Config:
+    """The settings: the config file SAFETYBOT_CONFIG names (if any), under the environment."""
+    name = environ.get("SAFETYBOT_CONFIG")
+    file = None
+    if name:
+        path = Path(name)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            reason = getattr(error, "strerror", None) or "not UTF-8 text"
+            raise ConfigError(f"SAFETYBOT_CONFIG: cannot read {path} ({reason})") from None
+        file = parse_config_file(path, text)
+    return Config.from_mapping(environ, file=file)
+
+
+def _run(config: Config, transport: str) -> int:
+    """Check everything, then run until SIGINT or SIGTERM; nothing starts half-configured."""
+    metrics = Metrics() if config.metrics_listen is not None else None
+    handlers = [MetricsHandler(metrics)] if metrics is not None else []
+    logs.setup(config.log_level, sys.stderr, config.log_format, handlers)
+    findings = diagnose(config, transport)
+    errors = [f for f in findings if not f.warning]
+    for finding in errors:
+        print(f"safetybot: {finding}", file=sys.stderr)
+    if errors:
+        return 2
+    if findings:  # missing translations: those texts are shown in the default language
+        logging.getLogger("safetybot.cli").warning("texts_incomplete count=%d", len(findings))
+    with RunLock(config.data_dir):
+        runner = _run_signal if transport == "signal" else _run_telegram
+        asyncio.run(runner(config, metrics))
+    return 0
+
+
+def _check(environ: Mapping[str, str], transport: str, webhook: bool) -> int:
+    """`safetybot check`: print every problem, with file and line or setting; 1 if any."""
+    try:
+        config = _config(environ)
+        if webhook:
+            config = replace(config, telegram_mode="webhook")
+        findings = [str(f) for f in diagnose(config, transport, deep=True)]
+    except ConfigError as error:
+        findings = list(error.problems)
+    for finding in findings:
+        print(finding)
+    if findings:
+        print(f"{len(findings)} problem(s)", file=sys.stderr)
+        return 1
+    print("Config, secrets, data folder, texts, guides, overrides and resources are in order.")
+    return 0
+
+
+_OPERATOR = ("backup", "restore", "purge", "stats", "migrate")
+
+
+def _operate(args: argparse.Namespace, config: Config) -> int:
+    if args.command == "backup":
+        return admin.backup(config, args.file, sys.stdout)
+    if args.command == "restore":
+        return admin.restore(config, args.file, args.force, sys.stdout)
+    if args.command == "purge":
+        return asyncio.run(admin.purge(config, sys.stdout))
+    if args.command == "stats":
+        return asyncio.run(admin.stats(config, sys.stdout))
+    return asyncio.run(admin.migrate(config, sys.stdout))
+
+
+def _check_locales(config: Config) -> int:
+    problems = [str(p) for p in check_words(config)]
     for problem in problems:
         print(problem)
     if problems:

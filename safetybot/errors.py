@@ -28,7 +28,11 @@ class SafetybotError(Exception):
 
 
 class ConfigError(SafetybotError):
-    """A setting is missing or malformed."""
+    """Settings are missing or malformed; `problems` has one line for each, naming it."""
+
+    def __init__(self, *problems: str) -> None:
+        super().__init__("\n".join(problems))
+        self.problems: tuple[str, ...] = problems
 
 
 class CryptoError(SafetybotError):

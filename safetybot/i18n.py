@@ -4,63 +4,49 @@ Layout of a locale folder (`locales/<code>/`):
     messages.po          short texts; msgid is a stable key such as "start.intro"
     guides/<id>.md       one guide, TOML front matter between +++ lines, then Markdown
 
-Texts are Markdown (see markup.py). Placeholders are `{name}`; values are escaped before they
-are inserted, so text a person typed can never turn into formatting or links.
+An organization's overrides folder has the same layout; its entries win (locales.py reads and
+checks the layers). Texts are Markdown (see markup.py). Placeholders are `{name}`; values are
+escaped before they are inserted, so text a person typed can never turn into formatting or links.
+When the organization is named, its name and contact are values every text may use, and two
+texts carry them to people: `org.start` under the welcome, `org.privacy` under /privacy.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import re
-import tomllib
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping
 from pathlib import Path
-
-from babel.messages.pofile import read_po
+from typing import Final
 
 from safetybot.errors import LocaleError
+from safetybot.locales import (
+    Guide,
+    Problem,
+    Source,
+    check_locales,
+    placeholders,
+    read_guide,
+    read_layers,
+)
 from safetybot.markup import escape
 
-__all__ = ["Guide", "Problem", "Texts", "check_locales", "placeholders"]
+__all__ = [
+    "ORGANIZATION_TEXTS",
+    "Guide",
+    "Problem",
+    "Source",
+    "Texts",
+    "check_locales",
+    "placeholders",
+    "read_guide",
+]
 
 _PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
-_FRONT_MATTER = re.compile(r"\A\+\+\+\n(.*?)\n\+\+\+\n(.*)\Z", re.DOTALL)
-
-
-@dataclass(frozen=True)
-class Source:
-    """Where a guide's facts come from."""
-
-    name: str
-    url: str
-
-
-@dataclass(frozen=True)
-class Guide:
-    """One guide in one locale."""
-
-    id: str
-    title: str
-    body: str
-    reviewed: dt.date
-    sources: tuple[Source, ...]
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong with the locale files, with the file it is in."""
-
-    file: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.file}: {self.message}"
-
-
-def placeholders(text: str) -> frozenset[str]:
-    """Return the placeholder names used in a text."""
-    return frozenset(_PLACEHOLDER.findall(text))
+# Shown text -> the organization's text added below it, when the organization is named.
+ORGANIZATION_TEXTS: Final[Mapping[str, str]] = {
+    "start.intro": "org.start",
+    "privacy.retention": "org.privacy",
+}
 
 
 class Texts:
@@ -71,29 +57,33 @@ class Texts:
         messages: Mapping[str, Mapping[str, str]],
         guides: Mapping[str, Mapping[str, Guide]],
         default: str,
+        values: Mapping[str, str] | None = None,
     ) -> None:
         if default not in messages:
             raise LocaleError(f"default locale {default!r} has no messages.po")
         self._messages = messages
         self._guides = guides
         self.default = default
+        self._values = dict(values or {})  # filled into every text: the organization's
 
     @classmethod
-    def load(cls, root: Path, default: str = "en") -> Texts:
-        """Read every locale folder under `root`."""
-        messages: dict[str, dict[str, str]] = {}
-        guides: dict[str, dict[str, Guide]] = {}
-        if not root.is_dir():
-            raise LocaleError(f"{root}: locale folder not found")
-        for folder in sorted(p for p in root.iterdir() if p.is_dir()):
-            catalog = folder / "messages.po"
-            if not catalog.is_file():
-                continue
-            messages[folder.name] = _read_catalog(catalog)
-            guides[folder.name] = {
-                path.stem: read_guide(path) for path in sorted((folder / "guides").glob("*.md"))
-            }
-        return cls(messages, guides, default)
+    def load(
+        cls,
+        root: Path,
+        default: str = "en",
+        *,
+        overrides: Path | None = None,
+        languages: Collection[str] | None = None,
+        organization: Mapping[str, str] | None = None,
+    ) -> Texts:
+        """Read every locale folder under `root`, the overrides over them; raise on an error.
+
+        `organization` ({"org_name": …, "org_contact": …}) adds the organization's texts.
+        """
+        layers = read_layers(root, default, overrides, languages, given=organization or {})
+        if layers.errors:
+            raise LocaleError(str(layers.errors[0]))
+        return cls(layers.messages, layers.guides, default, organization)
 
     @property
     def locales(self) -> tuple[str, ...]:
@@ -111,10 +101,13 @@ class Texts:
 
     def text(self, locale: str, key: str, params: Mapping[str, object] | None = None) -> str:
         """Return the Markdown text for `key`, with escaped parameters filled in."""
-        template = self._messages.get(locale, {}).get(key) or self._messages[self.default].get(key)
+        template = self._template(locale, key)
         if template is None:
             raise LocaleError(f"no text for key {key!r}")
-        values = params or {}
+        added = ORGANIZATION_TEXTS.get(key) if self._values else None
+        if added is not None:
+            template = f"{template}\n\n{self._template(locale, added) or ''}".rstrip()
+        values = {**self._values, **(params or {})}
 
         def fill(match: re.Match[str]) -> str:
             name = match.group(1)
@@ -123,6 +116,9 @@ class Texts:
             return escape(str(values[name]))
 
         return _PLACEHOLDER.sub(fill, template)
+
+    def _template(self, locale: str, key: str) -> str | None:
+        return self._messages.get(locale, {}).get(key) or self._messages[self.default].get(key)
 
     def has(self, key: str) -> bool:
         """Whether the default locale defines `key`."""
@@ -152,85 +148,3 @@ class Texts:
     def guides_in(self, locale: str) -> Mapping[str, Guide]:
         """The guides of exactly one locale."""
         return self._guides.get(locale, {})
-
-
-def _read_catalog(path: Path) -> dict[str, str]:
-    try:
-        with path.open("rb") as handle:
-            catalog = read_po(handle, abort_invalid=True)
-    except Exception as error:  # Babel raises several types for one cause: a broken file
-        raise LocaleError(f"{path}: cannot be read ({type(error).__name__})") from None
-    texts: dict[str, str] = {}
-    for message in catalog:
-        key, text = message.id, message.string
-        # Plural entries (tuples) are not used; empty or fuzzy translations count as missing.
-        if isinstance(key, str) and isinstance(text, str) and key and text and not message.fuzzy:
-            texts[key] = text
-    return texts
-
-
-def read_guide(path: Path) -> Guide:
-    """Parse one guide file: TOML front matter (title, reviewed, sources) and Markdown."""
-    text = path.read_text(encoding="utf-8").replace("\r\n", "\n")
-    match = _FRONT_MATTER.match(text)
-    if match is None:
-        raise LocaleError(f"{path}: must start with +++ front matter +++")
-    try:
-        meta = tomllib.loads(match.group(1))
-    except tomllib.TOMLDecodeError as error:
-        raise LocaleError(f"{path}: front matter is not valid TOML ({error})") from None
-    title, reviewed, sources = meta.get("title"), meta.get("reviewed"), meta.get("sources")
-    if not isinstance(title, str) or not title.strip():
-        raise LocaleError(f"{path}: front matter needs a title")
-    if not isinstance(reviewed, dt.date):
-        raise LocaleError(f"{path}: front matter needs reviewed = YYYY-MM-DD")
-    if not isinstance(sources, list) or not sources:
-        raise LocaleError(f"{path}: front matter needs at least one source")
-    parsed: list[Source] = []
-    for index, source in enumerate(sources, start=1):
-        if not isinstance(source, dict):
-            raise LocaleError(f"{path}: source {index} must be {{ name = …, url = … }}")
-        name, url = source.get("name"), source.get("url")
-        if not isinstance(name, str) or not isinstance(url, str) or not url.startswith("https://"):
-            raise LocaleError(f"{path}: source {index} needs a name and an https url")
-        parsed.append(Source(name, url))
-    body = match.group(2).strip()
-    if not body:
-        raise LocaleError(f"{path}: guide has no body")
-    return Guide(path.stem, title.strip(), body, reviewed, tuple(parsed))
-
-
-def check_locales(root: Path, default: str = "en") -> list[Problem]:
-    """Check that every locale has every text and guide of the default, same placeholders."""
-    problems: list[Problem] = []
-    try:
-        texts = Texts.load(root, default)
-    except LocaleError as error:
-        return [Problem(str(root), str(error))]
-    base_keys = texts.keys(default)
-    base_guides = texts.guides_in(default)
-    for locale in texts.locales:
-        catalog = str(root / locale / "messages.po")
-        keys = texts.keys(locale)
-        for key in sorted(base_keys - keys):
-            problems.append(Problem(catalog, f"missing text {key!r}"))
-        for key in sorted(keys - base_keys):
-            problems.append(Problem(catalog, f"text {key!r} is not in the {default} catalog"))
-        for key in sorted(base_keys & keys):
-            want = placeholders(texts.raw(default, key) or "")
-            have = placeholders(texts.raw(locale, key) or "")
-            if want != have:
-                problems.append(
-                    Problem(
-                        catalog,
-                        f"text {key!r} has placeholders {sorted(have)}, expected {sorted(want)}",
-                    )
-                )
-        guides = texts.guides_in(locale)
-        for guide_id in sorted(set(base_guides) - set(guides)):
-            problems.append(Problem(str(root / locale / "guides"), f"missing guide {guide_id!r}"))
-        for guide_id in sorted(set(guides) - set(base_guides)):
-            problems.append(
-                Problem(str(root / locale / "guides"), f"guide {guide_id!r} is not in {default}")
-            )
-    return problems

@@ -233,6 +233,17 @@ def _iban_ok(token: str) -> bool:
     return int(digits) % 97 == 1
 
 
+def _iban_length(token: str) -> int:
+    """How much of the token is a valid IBAN: a word after it ("... 1332 now") may be caught."""
+    for _ in range(3):
+        if _iban_ok(token):
+            return len(token)
+        if " " not in token:
+            break
+        token = token.rsplit(" ", 1)[0]
+    return 0
+
+
 def _luhn_ok(token: str) -> bool:
     digits = [int(c) for c in token if c.isdigit()]
     total = sum(
@@ -241,30 +252,31 @@ def _luhn_ok(token: str) -> bool:
     return total % 10 == 0 and len(set(digits)) > 1
 
 
-def _always(_token: str) -> bool:
-    return True
+def _whole(valid: Callable[[str], bool]) -> Callable[[str], int]:
+    return lambda token: len(token) if valid(token) else 0
 
 
-_SHAPES: tuple[tuple[re.Pattern[str], Callable[[str], bool]], ...] = (
-    (re.compile(rf"{_L}[13][{_BASE58}]{{25,34}}{_R}"), _looks_random),  # Bitcoin, legacy
-    (re.compile(rf"{_L}(?:bc|ltc|tb)1[02-9ac-hj-np-z]{{25,87}}{_R}", re.I), _always),  # bech32
-    (re.compile(rf"{_L}0x[0-9a-fA-F]{{40}}{_R}"), _always),  # Ethereum and its tokens
-    (re.compile(rf"{_L}T[{_BASE58}]{{33}}{_R}"), _looks_random),  # Tron (USDT on TRC-20)
+_SHAPES: tuple[tuple[re.Pattern[str], Callable[[str], int]], ...] = (
+    (re.compile(rf"{_L}[13][{_BASE58}]{{25,34}}{_R}"), _whole(_looks_random)),  # Bitcoin
+    (re.compile(rf"{_L}(?:bc|ltc|tb)1[02-9ac-hj-np-z]{{25,87}}{_R}", re.I), len),  # bech32
+    (re.compile(rf"{_L}0x[0-9a-fA-F]{{40}}{_R}"), len),  # Ethereum and its tokens
+    (re.compile(rf"{_L}T[{_BASE58}]{{33}}{_R}"), _whole(_looks_random)),  # Tron (USDT)
     (
         re.compile(
             rf"{_L}[A-Z]{{2}}[0-9]{{2}}(?: ?[0-9A-Z]{{4}}){{2,7}}(?: ?[0-9A-Z]{{1,3}})?{_R}", re.I
         ),
-        _iban_ok,
+        _iban_length,
     ),
-    (re.compile(r"(?<![0-9])[0-9](?:[ -]?[0-9]){12,18}(?![0-9])"), _luhn_ok),  # card numbers
+    (re.compile(r"(?<![0-9])[0-9](?:[ -]?[0-9]){12,18}(?![0-9])"), _whole(_luhn_ok)),  # cards
 )
 
 
 def _shape_spans(text: str) -> Iterator[tuple[int, int]]:
-    for pattern, valid in _SHAPES:
+    for pattern, valid_length in _SHAPES:
         for found in pattern.finditer(text):
-            if valid(found.group()):
-                yield found.span()
+            length = valid_length(found.group())
+            if length:
+                yield found.start(), found.start() + length
 
 
 # ---------------------------------------------------------------- rules and scoring
@@ -272,7 +284,7 @@ def _shape_spans(text: str) -> Iterator[tuple[int, int]]:
 
 @dataclass(frozen=True)
 class _Rule:
-    match: re.Pattern[str]
+    match: tuple[re.Pattern[str], ...]  # apart, so that overlapping words all count
     near: re.Pattern[str] | None
     unless: re.Pattern[str] | None
     within: int | None  # characters either side of the match; None: the whole message
@@ -284,19 +296,20 @@ class _Rule:
                 return
             if self.unless is not None and self.unless.search(text) is not None:
                 return
-        fired = 0
-        for examined, found in enumerate(self.match.finditer(text)):
-            if examined >= _MATCHES_EXAMINED or fired >= MAX_QUOTES:
-                return
-            start, end = found.span()
-            if self.within is not None:
-                low, high = max(0, start - self.within), end + self.within
-                if self.near is not None and self.near.search(text, low, high) is None:
-                    continue
-                if self.unless is not None and self.unless.search(text, low, high) is not None:
-                    continue
-            fired += 1
-            yield start, end
+        for pattern in self.match:
+            fired = 0
+            for examined, found in enumerate(pattern.finditer(text)):
+                if examined >= _MATCHES_EXAMINED or fired >= MAX_QUOTES:
+                    break
+                start, end = found.span()
+                if self.within is not None:
+                    low, high = max(0, start - self.within), end + self.within
+                    if self.near is not None and self.near.search(text, low, high) is None:
+                        continue
+                    if self.unless is not None and self.unless.search(text, low, high):
+                        continue
+                fired += 1
+                yield start, end
 
 
 @dataclass(frozen=True)
@@ -539,21 +552,28 @@ def _rule(raw: object, terms: Mapping[str, str]) -> tuple[_Rule | None, list[str
         isinstance(within, bool) or not isinstance(within, int) or within < 1
     ):
         problems.append("within must be a whole number of characters, 1 or more")
-    compiled: dict[str, re.Pattern[str] | None] = {}
+    compiled: dict[str, tuple[re.Pattern[str], ...]] = {}
     for key in ("match", "near", "unless"):
         compiled[key], found = _patterns(raw.get(key), terms)
         problems += [f"{key}: {p}" for p in found]
-    match = compiled["match"]
-    if problems or match is None:
+    if problems or not compiled["match"]:
         return None, problems
-    return _Rule(match, compiled["near"], compiled["unless"], within), []
+    return _Rule(
+        compiled["match"], _joined(compiled["near"]), _joined(compiled["unless"]), within
+    ), []
 
 
-def _patterns(raw: object, terms: Mapping[str, str]) -> tuple[re.Pattern[str] | None, list[str]]:
+def _joined(patterns: tuple[re.Pattern[str], ...]) -> re.Pattern[str] | None:
+    return re.compile("|".join(f"(?:{p.pattern})" for p in patterns)) if patterns else None
+
+
+def _patterns(
+    raw: object, terms: Mapping[str, str]
+) -> tuple[tuple[re.Pattern[str], ...], list[str]]:
     if raw is None:
-        return None, []
+        return (), []
     if not isinstance(raw, list) or not raw or not all(isinstance(p, str) for p in raw):
-        return None, ["must be a non-empty list of patterns (text)"]
+        return (), ["must be a non-empty list of patterns (text)"]
     problems: list[str] = []
     expanded: list[str] = []
     for pattern in raw:
@@ -564,8 +584,8 @@ def _patterns(raw: object, terms: Mapping[str, str]) -> tuple[re.Pattern[str] | 
             problems.append(f"pattern '{pattern}' {problem}")
         expanded.append(full)
     if problems:
-        return None, problems
-    return re.compile("|".join(f"(?:{p})" for p in expanded)), []
+        return (), problems
+    return tuple(re.compile(p) for p in expanded), []
 
 
 def _pattern_problem(pattern: str) -> str | None:
@@ -609,7 +629,7 @@ def _cost(items: Any, nested: bool) -> int:
                     "repeats inside a repeat, which can backtrack for a very long time"
                 )
             total *= (high - low + 1 if high > 1 else 1) * _cost(body, nested or high > 1)
-        elif name == "BRANCH":
+        elif name == "BRANCH":  # branches start with different words: one runs far, not all
             total *= max(_cost(branch, nested) for branch in value[1])
         elif name == "SUBPATTERN":
             total *= _cost(value[-1], nested)

@@ -157,7 +157,9 @@ def _problems(raw: dict[str, Any], own: bool, locales: Sequence[str], default: s
     if own and raw.get("hidden") is True:
         extra = sorted(set(raw) - {"id", "hidden"})
         found = [f"a hidden entry takes only an id, not {', '.join(extra)}"] if extra else []
-        return found + (["a hidden entry needs the id it hides"] if "id" not in raw else [])
+        if not isinstance(raw.get("id"), str):
+            found.append("a hidden entry needs the id (text) it hides")
+        return found
     known = {*_FIELDS, *_TEXTS, *(["hidden"] if own else [])}
     found = [f"missing field {k!r}" for k in _REQUIRED if k not in raw]
     found += [f"unknown field {k!r}" for k in raw if k not in known]

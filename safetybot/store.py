@@ -134,14 +134,26 @@ class Store:
         self._lock = asyncio.Lock()
 
     @classmethod
-    async def open(cls, path: Path) -> Store:
-        """Open (creating if needed) the database at `path` and bring its schema up to date."""
+    async def open(cls, path: Path, *, create: bool = True, migrate: bool = True) -> Store:
+        """Open (creating if needed) the database at `path` and bring its schema up to date.
+
+        With create=False a missing file is a StoreError; with migrate=False a schema that is
+        not the current one is (operator commands that must not change the file's layout).
+        """
+        if not create and not await asyncio.to_thread(path.is_file):
+            raise StoreError(f"there is no database at {path}")
         await asyncio.to_thread(_create_private, path)
         connection = await aiosqlite.connect(path, isolation_level=None)
         store = cls(connection, path)
         try:
             await store._configure()
-            await store._migrate()
+            if migrate:
+                await store._migrate()
+            elif (version := await store.schema_version()) != len(MIGRATIONS):
+                raise StoreError(
+                    f"{path.name} has schema {version}, this safetybot uses {len(MIGRATIONS)}: "
+                    "run `safetybot migrate` (after a backup) with the matching version"
+                )
         except BaseException:
             await connection.close()
             raise
@@ -253,6 +265,18 @@ class Store:
         ):
             rows = await cursor.fetchall()
         return [(int(row[0]), int(row[1])) for row in rows]
+
+    async def remember_incoming(self, pseudonym: bytes, message_id: int, at: int) -> bool:
+        """Record a message the person sent; False if it was already recorded (a redelivery)."""
+        async with self._lock:
+            cursor = await self._db.execute(
+                "INSERT OR IGNORE INTO messages (pseudonym, message_id, sent_at, own)"
+                " VALUES (?, ?, ?, 0)",
+                (pseudonym, int(message_id), at),
+            )
+            fresh = cursor.rowcount == 1
+            await cursor.close()
+        return fresh
 
     async def own_message_ids(self, pseudonym: bytes) -> set[int]:
         """The ids of the bot's own messages to a person."""
@@ -537,6 +561,32 @@ class Store:
         for pseudonym, message_id in rows:
             due.setdefault(bytes(pseudonym), []).append(int(message_id))
         return due
+
+    async def ping(self) -> bool:
+        """Whether the database answers a query (for the readiness check)."""
+        try:
+            async with self._lock, self._db.execute("SELECT 1") as cursor:
+                return await cursor.fetchone() is not None
+        except (ValueError, aiosqlite.Error):  # closed, or the file is unusable
+            return False
+
+    async def counts(self, active_since_day: int) -> dict[str, int]:
+        """Aggregate counts for `safetybot stats`: never an id, never anything per person."""
+        queries = {
+            "people": "SELECT count(*) FROM people",
+            "active": "SELECT count(*) FROM people WHERE last_seen_day >= ?",
+            "vaults": "SELECT count(*) FROM vaults",
+            "records": "SELECT count(*) FROM records",
+            "files": "SELECT count(*) FROM files",
+        }
+        found: dict[str, int] = {}
+        async with self._lock:
+            for name, query in queries.items():
+                params = (active_since_day,) if "?" in query else ()
+                async with self._db.execute(query, params) as cursor:
+                    row = await cursor.fetchone()
+                found[name] = int(row[0]) if row else 0
+        return found
 
     async def count_people(self) -> int:
         """Return how many people are on record."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 from collections.abc import AsyncIterator, Iterator, Sequence
@@ -138,12 +139,20 @@ def log_file(tmp_path: Path) -> Iterator[Path]:
     with path.open("w", encoding="utf-8") as stream:
         logs.setup("DEBUG", stream)
         yield path
-        root = logging.getLogger()
-        for handler in list(root.handlers):
-            root.removeHandler(handler)
-        root.setLevel(logging.WARNING)
-        for name in logs.QUIET_LOGGERS:
-            logging.getLogger(name).setLevel(logging.NOTSET)
+        reset_logging()
+
+
+def reset_logging() -> None:
+    """Undo logs.setup: no handlers, levels as Python leaves them."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    root.setLevel(logging.WARNING)
+    for name in (*logs.QUIET_LOGGERS, "safetybot"):
+        logging.getLogger(name).setLevel(logging.NOTSET)
+    ours = logging.getLogger("safetybot")
+    for handler in list(ours.handlers):
+        ours.removeHandler(handler)
 
 
 def data_files(folder: Path) -> list[Path]:
@@ -164,13 +173,17 @@ def assert_absent(folder: Path, *needles: str | bytes) -> None:
             assert raw not in content, f"{path.name} contains {needle!r}"
 
 
+# Message ids unique across Chat objects: a repeated id is a redelivery, and is ignored.
+_MESSAGE_IDS = itertools.count(1)
+
+
 class Chat:
     """One person talking to the service through a recording front end."""
 
     def __init__(self, service: Service, front: RecordingFrontEnd, user: str = "7391028465"):
         self.service, self.front, self.user = service, front, user
         self.language = "en"
-        self._ids = iter(range(1, 1_000_000))
+        self._ids = _MESSAGE_IDS
 
     def _incoming(self, event: Event, origin: int | None = None) -> Incoming:
         message_id = None if isinstance(event, Pressed) else next(self._ids) + 10_000

@@ -14,6 +14,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -51,6 +52,7 @@ _ALLOWED_TAGS = frozenset(
 )  # fmt: skip
 _TAG_RE = re.compile(r"<(/?)([^\s>/]*)([^>]*)>")
 _ENTITY_RE = re.compile(r"&(?:lt|gt|amp|quot|#[0-9]+|#[xX][0-9a-fA-F]+);")
+_BAD_WEBHOOK = "Bad Request: bad webhook"
 _COMMAND_RE = re.compile(r"/[A-Za-z0-9_]+(?:@[A-Za-z0-9_]+)?")
 
 
@@ -221,6 +223,8 @@ class FakeBotAPI:
         self.callback_answers: dict[str, dict[str, Any]] = {}
         self.my_commands: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self.my_texts: dict[tuple[str, str], str] = {}  # (kind, language_code) -> text
+        # setWebhook's parameters while a webhook is set; getUpdates is refused meanwhile.
+        self.webhook: dict[str, Any] | None = None
         self._offset = 0.0
         self._chats: dict[int, _Chat] = {}
         self._updates: list[dict[str, Any]] = []
@@ -239,6 +243,7 @@ class FakeBotAPI:
             "getme": self._get_me,
             "getupdates": self._get_updates,
             "deletewebhook": self._delete_webhook,
+            "setwebhook": self._set_webhook,
             "getwebhookinfo": self._get_webhook_info,
             "setmycommands": self._set_my_commands,
             "getmycommands": self._get_my_commands,
@@ -379,6 +384,36 @@ class FakeBotAPI:
         self._queue_update({"callback_query": query})
         return query_id
 
+    async def deliver_webhook(self, target: str, *, secret: str | None = None) -> list[int]:
+        """Post the pending updates to the bot, in order, as Telegram does to a webhook.
+
+        `target` is the bot's local address (standing in for the public URL behind a proxy);
+        the header carries the secret given at setWebhook, or `secret` if given. An update is
+        dropped once answered 200; at any other answer delivery stops (Telegram retries later).
+        Returns the HTTP statuses.
+        """
+        from aiohttp import ClientSession
+
+        if self.webhook is None:
+            raise AssertionError("no webhook is set")
+        token = self.webhook.get("secret_token") if secret is None else secret
+        headers = {"X-Telegram-Bot-Api-Secret-Token": str(token)} if token else {}
+        statuses: list[int] = []
+        async with ClientSession() as session:
+            while self._updates:
+                update = self._updates[0]
+                if self._allowed_updates is not None and (
+                    _update_type(update) not in self._allowed_updates
+                ):
+                    self._updates.pop(0)
+                    continue
+                async with session.post(target, json=update, headers=headers) as answer:
+                    statuses.append(answer.status)
+                if answer.status != 200:
+                    break
+                self._updates.pop(0)
+        return statuses
+
     def add_file(self, data: bytes, name: str) -> str:
         """Register a file on the 'server' (e.g. for a user's document); return its file_id."""
         return self._store_file(data, name).file_id
@@ -424,6 +459,10 @@ class FakeBotAPI:
     def updates_pending(self) -> int:
         """Updates queued and not yet confirmed by a getUpdates offset."""
         return len(self._updates)
+
+    def redeliver(self, msg: Message) -> None:
+        """Queue a user message again, as Telegram does when the bot never confirmed it."""
+        self._queue_update({"message": self._render(msg)})
 
     def last_update(self) -> dict[str, Any]:
         """The update queued most recently, as the bot will receive it (to measure its size)."""
@@ -717,6 +756,12 @@ class FakeBotAPI:
         return BOT_USER
 
     async def _get_updates(self, params: dict[str, Any]) -> Any:
+        if self.webhook is not None:
+            raise ApiError(
+                409,
+                "Conflict: can't use getUpdates method while webhook is active; "
+                "use deleteWebhook to delete the webhook first",
+            )
         limit = max(1, min(100, _int(params.get("limit", 100))))
         timeout = max(0.0, float(params.get("timeout", 0)))
         allowed = params.get("allowed_updates")
@@ -749,10 +794,45 @@ class FakeBotAPI:
     async def _delete_webhook(self, params: dict[str, Any]) -> Any:
         if params.get("drop_pending_updates"):
             self._updates.clear()
+        self.webhook = None
+        return True
+
+    async def _set_webhook(self, params: dict[str, Any]) -> Any:
+        url = str(params.get("url") or "")
+        if not url:  # an empty url removes the webhook, as deleteWebhook does
+            return await self._delete_webhook(params)
+        parts = urlsplit(url)
+        if parts.scheme != "https" or not parts.hostname:
+            raise ApiError(400, f"{_BAD_WEBHOOK}: An HTTPS URL must be provided for webhook")
+        if parts.port not in (None, 443, 80, 88, 8443):
+            ports = "80, 88, 443 or 8443"
+            raise ApiError(400, f"{_BAD_WEBHOOK}: Webhook can be set up only on ports {ports}")
+        secret = params.get("secret_token")
+        if secret is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", str(secret)):
+            raise ApiError(400, "Bad Request: secret token contains unallowed characters")
+        if params.get("drop_pending_updates"):
+            self._updates.clear()
+        allowed = params.get("allowed_updates")
+        if isinstance(allowed, list):
+            self._allowed_updates = [str(a) for a in allowed] or None
+        self.webhook = {
+            "url": url,
+            "secret_token": secret,
+            "max_connections": _int(params.get("max_connections", 40)),
+            "allowed_updates": allowed,
+        }
+        self._notify()  # a long poll still waiting gets the conflict, as on Telegram
         return True
 
     async def _get_webhook_info(self, params: dict[str, Any]) -> Any:
-        return {"url": "", "has_custom_certificate": False, "pending_update_count": 0}
+        info: dict[str, Any] = {
+            "url": self.webhook["url"] if self.webhook else "",
+            "has_custom_certificate": False,
+            "pending_update_count": len(self._updates),
+        }
+        if self.webhook:
+            info["max_connections"] = self.webhook["max_connections"]
+        return info
 
     def _commands_key(self, params: dict[str, Any]) -> tuple[str, str]:
         scope = params.get("scope") or {"type": "default"}

@@ -8,12 +8,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from telegram import Update
+from telegram.constants import ChatType
+from telegram.ext import ContextTypes
+
 from safetybot.core.events import Incoming
 from safetybot.core.limits import Limits
 from safetybot.core.replies import Reply, T
 from safetybot.core.service import FrontEnd, Outgoing, Service
+from safetybot.transports.telegram import TelegramBot, to_incoming
 
-__all__ = ["LimitedService"]
+__all__ = ["LimitedService", "LimitedTelegramBot"]
 
 FALLBACK_NOTICE = "You are sending messages very fast. Please wait a moment, then try again."
 
@@ -50,3 +55,29 @@ class LimitedService(Service):
         if held and await self._records.person(pseudonym) is not None:
             await self._records.remember_messages(pseudonym, held, int(self._clock()))
         await super()._handle(incoming, pseudonym, front)
+
+
+class LimitedTelegramBot(TelegramBot):
+    """TelegramBot that does not answer the button presses of someone over the limit.
+
+    Wired, this is one condition in `TelegramBot._on_update` (each answerCallbackQuery is a
+    Bot API call, made before the service sees the update); the rest is the shipped method.
+    """
+
+    async def _on_update(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+        query = update.callback_query
+        if query is not None and not self._over(str(query.from_user.id)):
+            self._spawn(self._answer(update))
+        incoming = to_incoming(update)
+        if incoming is not None:
+            await self._service.handle(incoming, self.front)
+            return
+        message = update.message
+        if message is not None and message.chat.type in (ChatType.GROUP, ChatType.SUPERGROUP):
+            await self._leave_group(message)
+
+    def _over(self, user_id: str) -> bool:
+        service = self._service
+        if not isinstance(service, LimitedService):
+            return False
+        return service.limits.over(service._keyring.pseudonym("telegram", user_id))

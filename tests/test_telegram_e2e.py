@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
 from collections.abc import AsyncIterator
@@ -61,7 +62,17 @@ class Harness:
         before = len(self.fake.calls)
         sent = self.fake.user_sends(chat, text, user=dict(user) or None)
         await self.fake.wait_for(lambda: _answered(self.fake, before), timeout=30)
+        await self.settle()
         return sent
+
+    async def settle(self) -> None:
+        """Wait until the bot has gone quiet: after answering it may still tidy the chat."""
+        quiet_rounds, seen = 0, -1
+        while quiet_rounds < 3:
+            await asyncio.sleep(0.03)
+            busy = [c for c in self.fake.calls if c.method != "getUpdates"]
+            quiet_rounds = quiet_rounds + 1 if len(busy) == seen else 0
+            seen = len(busy)
 
     async def turn_on_vault(self) -> list[Message]:
         """Turn private notes on; return the two messages that carried the passphrase."""
@@ -77,6 +88,7 @@ class Harness:
         before = len(self.fake.calls)
         self.fake.user_presses(CHAT, target.message_id, data, require_button=False)
         await self.fake.wait_for(lambda: _answered(self.fake, before, until), timeout=30)
+        await self.settle()
 
 
 def _answered(fake: FakeBotAPI, before: int, until: frozenset[str] = REPLIES) -> bool:

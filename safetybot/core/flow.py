@@ -170,7 +170,7 @@ class State:
             auto = data.get("auto_clear")
             return cls(
                 mode=Mode(data.get("mode", "idle")),
-                locale=data.get("locale"),
+                locale=_optional_str(data.get("locale")),
                 country=country if country in COUNTRIES else None,
                 answers=MappingProxyType(answers),
                 pass_purpose=_optional_str(data.get("pass_purpose")),

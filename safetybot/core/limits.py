@@ -122,6 +122,14 @@ class Limits:
             return Verdict.SLOW_DOWN
         return Verdict.DROP
 
+    def over(self, key: bytes) -> bool:
+        """Whether this person's next update would be refused (takes no token)."""
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            return False
+        elapsed = max(0.0, self._clock() - bucket.stamp)
+        return bucket.tokens + elapsed * self.settings.rate < 1.0
+
     def held(self, key: bytes) -> list[int]:
         """Hand over (and forget) the ids of this person's refused messages."""
         bucket = self._buckets.get(key)

@@ -68,6 +68,9 @@ class Records(Protocol):
     ) -> None:
         """Record chat message ids so that erasing can delete them."""
 
+    async def remember_incoming(self, pseudonym: bytes, message_id: int, at: int) -> bool:
+        """Record a message the person sent; False if it was already recorded."""
+
     async def own_message_ids(self, pseudonym: bytes) -> set[int]:
         """The ids of the bot's own messages to a person."""
 

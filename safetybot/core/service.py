@@ -56,7 +56,7 @@ from safetybot.crypto import Keyring, new_data_key, seal, unseal
 from safetybot.errors import CryptoError
 from safetybot.i18n import Texts
 from safetybot.markup import Format, escape, render
-from safetybot.redflags import Finding, Flag, Rules
+from safetybot.redflags import Finding, Flag, Level, Rules
 from safetybot.resources import Ages, Country, Directory, Kind, Resource, display_phone
 
 __all__ = ["Deletion", "FrontEnd", "Outgoing", "Service"]
@@ -227,7 +227,12 @@ class Service:
         ctx = _Context(incoming, pseudonym, data_key, state)
         if incoming.message_id is not None:
             # Recorded before anything else can fail, so an erase can always find it.
-            await self._records.remember_messages(pseudonym, [incoming.message_id], int(now))
+            fresh = await self._records.remember_incoming(pseudonym, incoming.message_id, int(now))
+            if not fresh:
+                # Telegram redelivers updates whose offset was never confirmed (a crash):
+                # the same message must not save a note twice.
+                log.info("duplicate_update")
+                return
             await self._auto_clear(ctx, [incoming.message_id], now)
         event = incoming.event
         if isinstance(event, Text) and self._is_panic(ctx, event.text):
@@ -241,10 +246,10 @@ class Service:
             return
         if isinstance(event, Text) and state.mode in PASSPHRASE_MODES:
             # A passphrase is never read for hints, and leaves the chat before it is used.
-            await self._delete_now(ctx, front, [incoming.message_id])
+            await self._delete_now(ctx, front, [incoming.message_id], forget=False)
         elif isinstance(event, Text) and self._desk.was_passphrase(pseudonym, event.text, now):
             # The same passphrase sent twice: delete this copy too, and show the open vault.
-            await self._delete_now(ctx, front, [incoming.message_id])
+            await self._delete_now(ctx, front, [incoming.message_id], forget=False)
             event = Pressed("v")
         elif isinstance(event, Text):
             event = replace(event, hints=self._signals.hints(event.text))
@@ -285,7 +290,7 @@ class Service:
         await self._tidy(ctx, front, event)
         if any(isinstance(effect, CheckText) for effect in outcome.effects):
             # Checked, answered, gone: the pasted message does not stay in the chat.
-            await self._delete_now(ctx, front, [incoming.message_id])
+            await self._delete_now(ctx, front, [incoming.message_id], forget=False)
         await self._save(ctx, person, now)
 
     def _check(self, ctx: _Context, effect: CheckText, now: float) -> Reply:
@@ -311,7 +316,8 @@ class Service:
         if finding.truncated:
             parts.append(T("check.truncated"))
         parts.append(T(f"check.next.{finding.level.value}"))
-        if finding.urgent:
+        if finding.urgent and finding.level.at_least(Level.LIKELY):
+            # A deadline on an ordinary bill is no emergency; on a threat, it is the script.
             parts.append(T("check.urgent"))
         return parts
 
@@ -327,7 +333,7 @@ class Service:
         """A quiet chat: the person's commands and typed choices go once handled."""
         typed_choice = isinstance(event, Pressed) and ctx.incoming.message_id is not None
         if isinstance(event, Command) or typed_choice:
-            await self._delete_now(ctx, front, [ctx.incoming.message_id])
+            await self._delete_now(ctx, front, [ctx.incoming.message_id], forget=False)
 
     def _panic_key(self, ctx: _Context) -> bytes:
         return hmac.new(ctx.data_key, b"safetybot/panic/v1", hashlib.sha256).digest()
@@ -440,12 +446,17 @@ class Service:
             await self._records.retime_lock_deletions(ctx.pseudonym, 0)
             await self._run_due(ctx.pseudonym, front, only_for=ctx)
 
-    async def _delete_now(self, ctx: _Context, front: FrontEnd, ids: Sequence[int | None]) -> None:
+    async def _delete_now(
+        self, ctx: _Context, front: FrontEnd, ids: Sequence[int | None], forget: bool = True
+    ) -> None:
+        """Delete messages now. The person's own ids stay on record (forget=False): a
+        redelivered update is then still recognised, and an erase finds them already gone."""
         wanted = [i for i in ids if i is not None]
         if not wanted:
             return
         deletion = await front.delete(ctx.incoming.address, wanted)
-        await self._records.forget_messages(ctx.pseudonym, deletion.deleted)
+        if forget:
+            await self._records.forget_messages(ctx.pseudonym, deletion.deleted)
 
     async def _remember_sent(self, ctx: _Context) -> None:
         if ctx.sent:

@@ -11,6 +11,7 @@ import getpass
 import itertools
 import mimetypes
 import os
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
@@ -36,7 +37,8 @@ class ConsoleFrontEnd:
     def __init__(self, out: TextIO, exports_dir: Path | None = None) -> None:
         self._out = out
         self._exports_dir = exports_dir
-        self._ids = itertools.count(1)
+        # Ids must not repeat across runs: a repeated id is taken for a redelivered message.
+        self._ids = itertools.count(time.time_ns() // 1_000_000)
         self._shown: set[int] = set()
         # Files the bot "sent" (exports), by message id: deleting the message deletes the file.
         self._files: dict[int, Path] = {}

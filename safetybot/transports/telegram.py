@@ -1,5 +1,6 @@
 """The Telegram front end (python-telegram-bot 22): Update -> core event, reply -> Bot API call.
 
+Updates come by long polling, or by webhook (transports/webhook.py) behind a reverse proxy.
 Private chats only. Every message id in and out is recorded by the service, so erasing can
 delete them; pending updates are never dropped, because a dropped update is a message whose id
 the bot never learns and can never delete.
@@ -36,6 +37,7 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Tele
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, Defaults, TypeHandler
 from telegram.warnings import PTBDeprecationWarning
 
+from safetybot.config import Webhook
 from safetybot.core.events import (
     Attachment,
     Command,
@@ -51,6 +53,7 @@ from safetybot.core.flow import COMMAND_NAMES
 from safetybot.core.service import Deletion, Outgoing, Service
 from safetybot.errors import FrontEndError
 from safetybot.markup import Format, render, split
+from safetybot.transports.webhook import WebhookServer
 
 __all__ = ["TelegramBot", "TelegramFrontEnd", "to_incoming"]
 
@@ -63,6 +66,7 @@ DELETE_BATCH = 100
 # Attempts for one call: a 429 is waited out, and idempotent calls (edit, delete) also ride out
 # short outages (waits of 0.5, 1, 2 and 4 s); a send is never repeated after a network error.
 _RETRIES = 5
+_ALLOWED = [Update.MESSAGE, Update.CALLBACK_QUERY]
 _Result = TypeVar("_Result")
 
 
@@ -324,9 +328,16 @@ class TelegramBot:
         *,
         poll_timeout: float = 10.0,
         request_timeout: float = 10.0,
+        webhook: Webhook | None = None,
+        webhook_secret: str | None = None,
+        ready: Callable[[], Awaitable[bool]] | None = None,
     ) -> None:
         self._service = service
         self._poll_timeout = poll_timeout
+        self._webhook = webhook
+        self._webhook_secret = webhook_secret
+        self._ready_check = ready
+        self._running = False
         root = api_url.rstrip("/")
         defaults = Defaults(
             parse_mode=ParseMode.HTML,
@@ -351,28 +362,85 @@ class TelegramBot:
         self.application.add_error_handler(self._on_error)
         self.front = TelegramFrontEnd(self.application.bot)
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.server: WebhookServer | None = None
+        if webhook is not None:
+            if not webhook_secret:
+                raise FrontEndError("webhook mode needs a secret")
+            self.server = WebhookServer(
+                path=webhook.path,
+                secret=webhook_secret,
+                accept=self._accept,
+                ready=self.ready,
+                host=webhook.listen,
+                port=webhook.port,
+            )
 
     async def start(self) -> None:
-        """Connect, publish the command list, and start long polling."""
+        """Connect, publish the command list, and start long polling or the webhook."""
         await self.application.initialize()
         await self._publish_commands()
         await self.application.start()
-        updater = self.application.updater
-        if updater is None:  # pragma: no cover - the builder always makes one
-            raise FrontEndError("no updater")
-        await updater.start_polling(
-            timeout=int(self._poll_timeout),
-            drop_pending_updates=False,
-            allowed_updates=[Update.MESSAGE, Update.CALLBACK_QUERY],
-        )
+        if self.server is not None and self._webhook is not None:
+            # Listen first, so that Telegram's first post after setWebhook finds us.
+            await self.server.start()
+            await self._set_webhook(self._webhook)
+        else:
+            updater = self.application.updater
+            if updater is None:  # pragma: no cover - the builder always makes one
+                raise FrontEndError("no updater")
+            # This also deletes a webhook left from webhook mode (its updates are kept).
+            await updater.start_polling(
+                timeout=int(self._poll_timeout),
+                drop_pending_updates=False,
+                allowed_updates=_ALLOWED,
+            )
         self._spawn(self._service.run_ticks(self.front))
-        log.info("telegram_started")
+        self._running = True
+        log.info("telegram_started mode=%s", "webhook" if self.server else "polling")
+
+    async def ready(self) -> bool:
+        """Started, not stopping, and the database answers (the webhook's /readyz)."""
+        if not self._running or not self.application.running:
+            return False
+        return await self._ready_check() if self._ready_check is not None else True
+
+    async def _set_webhook(self, webhook: Webhook) -> None:
+        try:
+            await _retry(
+                lambda: self.application.bot.set_webhook(
+                    url=webhook.public_url,
+                    secret_token=self._webhook_secret,
+                    allowed_updates=_ALLOWED,
+                    max_connections=webhook.max_connections,
+                    drop_pending_updates=False,
+                ),
+                idempotent=True,
+            )
+        except TelegramError as error:
+            # Telegram's answer names what is wrong with the URL; it holds no personal data.
+            raise FrontEndError(
+                f"Telegram refused the webhook address ({type(error).__name__}: {error.message})"
+            ) from None
+        log.info("telegram_webhook_set")
+
+    async def _accept(self, data: dict[str, Any]) -> None:
+        """Queue an update posted to the webhook, as polling would."""
+        update = Update.de_json(data, self.application.bot)
+        await self.application.update_queue.put(update)
 
     async def stop(self) -> None:
-        """Stop polling, finish updates in flight, and close connections."""
+        """Stop taking updates, finish those in flight, and close connections.
+
+        The webhook stays set at Telegram: updates sent while the bot is down wait there and
+        are delivered when it is back.
+        """
+        self._running = False
+        if self.server is not None:
+            await self.server.stop()
         if self.application.updater is not None and self.application.updater.running:
             await self.application.updater.stop()
         if self.application.running:
+            # Processes every update already queued and waits for those being handled.
             await self.application.stop()
         for task in self._tasks:
             task.cancel()  # the tick loop runs forever; answers in flight end quickly

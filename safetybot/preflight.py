@@ -1,0 +1,163 @@
+"""What `safetybot check` checks, and `safetybot run` checks before it starts anything.
+
+Each finding names its file and line, or its setting. Errors stop `run`; warnings (a missing
+translation, which falls back to the default language) do not, but `check` reports them too.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from safetybot.backup import describe_database
+from safetybot.config import Config
+from safetybot.crypto import Keyring
+from safetybot.errors import ConfigError, CryptoError, StoreError
+from safetybot.locales import check_locales
+from safetybot.redflags import check_rules
+from safetybot.resources import check_directory
+
+__all__ = ["Finding", "check_words", "diagnose", "organization_values"]
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem, in words an operator can act on."""
+
+    text: str
+    warning: bool = False
+
+    def __str__(self) -> str:
+        return f"warning: {self.text}" if self.warning else self.text
+
+
+def organization_values(config: Config) -> dict[str, str] | None:
+    """The values texts may use for the organization, or None when it is not named."""
+    if config.organization is None:
+        return None
+    return {"org_name": config.organization.name, "org_contact": config.organization.contact()}
+
+
+def diagnose(config: Config, transport: str = "telegram", *, deep: bool = False) -> list[Finding]:
+    """Every problem that would stop or weaken the bot; `deep` also opens the database."""
+    found = _secrets(config, transport)
+    found += _data_dir(config.data_dir)
+    found += check_words(config)
+    if deep:
+        found += _database(config)
+    return found
+
+
+def _secrets(config: Config, transport: str) -> list[Finding]:
+    needs: list[Callable[[], object]] = [config.require_master_key]
+    if transport == "signal":
+        needs.append(config.require_signal_daemon)
+    else:
+        needs.append(config.require_token)
+        if config.telegram_mode == "webhook":
+            needs.append(config.require_webhook)
+    found: list[Finding] = []
+    for need in needs:
+        try:
+            need()
+        except ConfigError as error:
+            found += [Finding(problem) for problem in error.problems]
+    return found
+
+
+def _data_dir(folder: Path) -> list[Finding]:
+    """The data folder exists and takes a new file, or can be made."""
+    where = "data_dir (SAFETYBOT_DATA_DIR)"
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        return [Finding(f"{where}: {folder} cannot be a folder: {existing} is a file")]
+    try:
+        descriptor, name = tempfile.mkstemp(dir=existing, prefix=".safetybot-check-")
+        os.close(descriptor)
+        os.unlink(name)
+    except OSError as error:
+        verb = "cannot write in" if existing == folder else "cannot create"
+        return [Finding(f"{where}: {verb} {folder} ({error.strerror})")]
+    return []
+
+
+def check_words(config: Config) -> list[Finding]:
+    """Texts, guides, overrides, resources and red-flag rules (`safetybot check-locales`)."""
+    found = _texts(config)
+    found += [Finding(_with_line(p)) for p in _resources(config)]
+    found += [Finding(p) for p in _rules(config)]
+    return found
+
+
+def _texts(config: Config) -> list[Finding]:
+    problems = check_locales(
+        config.locales_dir,
+        config.default_locale,
+        overrides=config.overrides_dir,
+        languages=config.languages,
+        given=organization_values(config) or {},
+    )
+    return [Finding(str(p), p.warning) for p in problems]
+
+
+def _resources(config: Config) -> list[str]:
+    root = config.locales_dir
+    shipped = sorted(p.parent.name for p in root.glob("*/messages.po"))
+    return check_directory(
+        config.resources,
+        config.resources_file,
+        list(config.languages or shipped),
+        default_locale=config.default_locale,
+    )
+
+
+def _rules(config: Config) -> list[str]:
+    return check_rules(config.locales_dir)
+
+
+_ENTRY = re.compile(r"^(?P<file>.+?): resource '(?P<id>[^']+)': (?P<what>.*)$")
+
+
+def _with_line(problem: str) -> str:
+    """Point a resource problem at the line of its entry's id, when it can be found."""
+    match = _ENTRY.match(problem)
+    if match is None:
+        return problem
+    try:
+        text = Path(match["file"]).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return problem
+    pattern = re.compile(rf"^\s*id\s*=\s*[\"']{re.escape(match['id'])}[\"']", re.MULTILINE)
+    found = pattern.search(text)
+    if found is None:
+        return problem
+    line = text.count("\n", 0, found.start()) + 1
+    return f"{match['file']}:{line}: resource {match['id']!r}: {match['what']}"
+
+
+def _database(config: Config) -> list[Finding]:
+    if not config.database.is_file():
+        return []
+    try:
+        info = describe_database(config.database)
+    except StoreError as error:
+        return [Finding(str(error))]
+    if not info.ok:
+        return [Finding(f"{config.database}: {info.problem}")]
+    if config.master_key is not None and info.pseudonym_key is not None:
+        try:
+            Keyring(config.master_key).with_stored_pseudonym_key(info.pseudonym_key)
+        except CryptoError:
+            return [
+                Finding(
+                    "SAFETYBOT_MASTER_KEY does not open the database in "
+                    f"{config.data_dir} (a different key made it)"
+                )
+            ]
+    return []

