@@ -241,3 +241,18 @@ async def test_ordinary_phrases_are_not_taken_for_crisis_or_age(
     await service.handle(_said(words, "es"), front)
     assert "diez minutos" not in front.texts[-1] and "next ten minutes" not in front.texts[-1]
     assert all(b[1] != f"g:{GuideId.UNDER_18.value}" for row in front.last.buttons for b in row)
+
+
+async def test_the_organizations_default_country_is_assumed_until_the_person_says(
+    store: object, keyring: object, texts: object, directory: object
+) -> None:
+    from safetybot.crypto import Keyring
+    from safetybot.i18n import Texts
+    from safetybot.store import Store
+
+    assert isinstance(store, Store) and isinstance(keyring, Keyring)
+    assert isinstance(texts, Texts) and isinstance(directory, Directory)
+    service = Service(store, keyring, texts, directory, default_country="GB")
+    front = RecordingFrontEnd()
+    await service.handle(Incoming("test", "9", "9", Command("now"), 1, None, "en"), front)
+    assert "Samaritans" in front.texts[-1]

@@ -147,6 +147,7 @@ class Service:
         auto_clear_default: int = 0,
         retention_days: int = 90,
         rules: Rules | None = None,
+        default_country: str | None = None,
     ) -> None:
         self._records = records
         self._keyring = keyring
@@ -156,6 +157,8 @@ class Service:
         self._signals = Signals.from_texts(texts)
         self._context = Context(locales=texts.locales, auto_clear_default=auto_clear_default)
         self.retention_days = retention_days
+        # Where new people are assumed to be until they say (an organization's own country).
+        self._default_country = default_country
         self._rules = rules or Rules.load(default_locales_dir())
         # A checked message, in memory only, for a few minutes: "save to private notes" needs
         # it after the message itself has been deleted from the chat.
@@ -216,7 +219,9 @@ class Service:
         now = self._clock()
         if person is None:
             data_key = new_data_key()
-            state = State(locale=self._texts.pick(incoming.language))
+            state = State(
+                locale=self._texts.pick(incoming.language), country=self._default_country
+            )
             person = Person(
                 pseudonym, self._keyring.wrap(data_key, pseudonym), None, None, int(now // _DAY)
             )
