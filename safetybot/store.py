@@ -7,8 +7,9 @@ timestamps. The store never sees plaintext or keys: sealing happens in the servi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -191,16 +192,22 @@ class Store:
                 f"{self._path.name} was written by a newer safetybot (schema {version}); upgrade"
             )
         for number, migration in enumerate(MIGRATIONS[version:], start=version + 1):
-            await self._db.execute("BEGIN IMMEDIATE")
-            try:
+            async with self._transaction():
                 for statement in migration.statements:
                     await self._db.execute(statement)
                 # PRAGMA takes no parameters; `number` is an int we computed.
                 await self._db.execute(f"PRAGMA user_version = {int(number)}")
-                await self._db.execute("COMMIT")
-            except BaseException:
-                await self._db.execute("ROLLBACK")
-                raise
+
+    @contextlib.asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[None]:
+        """BEGIN IMMEDIATE, then COMMIT, or ROLLBACK on any error (the caller holds the lock)."""
+        await self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            await self._db.execute("ROLLBACK")
+            raise
+        await self._db.execute("COMMIT")
 
     async def schema_version(self) -> int:
         """Return the number of migrations applied."""
@@ -351,8 +358,7 @@ class Store:
                 "UPDATE people SET wrapped_key = zeroblob(length(wrapped_key)) WHERE pseudonym = ?",
                 (pseudonym,),
             )
-            await self._db.execute("BEGIN IMMEDIATE")
-            try:
+            async with self._transaction():
                 tables = ("vaults", *_SPACE_TABLES, "scheduled", "messages", "people")
                 for table in tables:
                     # Table names come from the tuple above, never from input.
@@ -360,10 +366,6 @@ class Store:
                         f"DELETE FROM {table} WHERE pseudonym = ?",  # noqa: S608
                         (pseudonym,),
                     )
-                await self._db.execute("COMMIT")
-            except BaseException:
-                await self._db.execute("ROLLBACK")
-                raise
             # Copy the zeroed pages into the main file and empty the WAL, which still
             # holds the old page images until it is checkpointed and truncated.
             await self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -387,23 +389,17 @@ class Store:
         self, pseudonym_key: bytes, rewrap_person: Callable[[bytes, bytes], bytes]
     ) -> int:
         """Replace the wrapped pseudonym key and every wrapped data key in one transaction."""
-        async with self._lock:
-            await self._db.execute("BEGIN IMMEDIATE")
-            try:
-                async with self._db.execute("SELECT pseudonym, wrapped_key FROM people") as cur:
-                    rows = list(await cur.fetchall())
-                for pseudonym, wrapped in rows:
-                    await self._db.execute(
-                        "UPDATE people SET wrapped_key = ? WHERE pseudonym = ?",
-                        (rewrap_person(bytes(pseudonym), bytes(wrapped)), pseudonym),
-                    )
+        async with self._lock, self._transaction():
+            async with self._db.execute("SELECT pseudonym, wrapped_key FROM people") as cur:
+                rows = list(await cur.fetchall())
+            for pseudonym, wrapped in rows:
                 await self._db.execute(
-                    "UPDATE meta SET value = ? WHERE name = 'pseudonym_key'", (pseudonym_key,)
+                    "UPDATE people SET wrapped_key = ? WHERE pseudonym = ?",
+                    (rewrap_person(bytes(pseudonym), bytes(wrapped)), pseudonym),
                 )
-                await self._db.execute("COMMIT")
-            except BaseException:
-                await self._db.execute("ROLLBACK")
-                raise
+            await self._db.execute(
+                "UPDATE meta SET value = ? WHERE name = 'pseudonym_key'", (pseudonym_key,)
+            )
         return len(rows)
 
     async def vault(self, pseudonym: bytes) -> VaultRow | None:
@@ -499,17 +495,12 @@ class Store:
     async def delete_vault(self, pseudonym: bytes) -> None:
         """Erase a vault and everything in it, then truncate the WAL."""
         async with self._lock:
-            await self._db.execute("BEGIN IMMEDIATE")
-            try:
+            async with self._transaction():
                 for table in ("vaults", *_SPACE_TABLES):
                     await self._db.execute(
                         f"DELETE FROM {table} WHERE pseudonym = ?",  # noqa: S608
                         (pseudonym,),
                     )
-                await self._db.execute("COMMIT")
-            except BaseException:
-                await self._db.execute("ROLLBACK")
-                raise
             await self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     async def checkpoint(self) -> None:
