@@ -5,7 +5,9 @@
 Options (JSON): kind ("safetybot"; "echo": one sendMessage per update; "mirror": the Bot API
 calls safetybot makes for an update, and nothing else), url (the fake Bot API), data (a folder),
 kdf ("default": Argon2id as shipped; "fast": its minimum), on_record (people to put on record
-through the service before polling starts), limits (null, or {"rate": r, "burst": b}).
+through the service before polling starts), limits (null, or {"rate": r, "burst": b}),
+pool and concurrency (python-telegram-bot's connection pool and concurrent updates, to measure
+what they change).
 
 Prints READY once polling; then each line "MARK" on its standard input is answered with one
 line of JSON counters (how long the store was busy, and how often); when standard input closes
@@ -79,7 +81,7 @@ async def _safetybot(options: dict[str, Any]) -> dict[str, Any]:
     from benchmarks.populate import on_record
     from safetybot import logs
     from safetybot.config import default_locales_dir
-    from safetybot.core.limits import Limits, LimitSettings
+    from safetybot.core.limits import LimitSettings
     from safetybot.core.service import Service
     from safetybot.core.vault import VaultSettings
     from safetybot.crypto import KdfParams, Keyring
@@ -87,7 +89,6 @@ async def _safetybot(options: dict[str, Any]) -> dict[str, Any]:
     from safetybot.resources import Directory
     from safetybot.store import Store
     from safetybot.transports.telegram import TelegramBot
-    from tests.limited import LimitedService, LimitedTelegramBot
 
     data = Path(options["data"])
     with (data / "bot.log").open("w", encoding="utf-8") as log_stream:
@@ -100,17 +101,12 @@ async def _safetybot(options: dict[str, Any]) -> dict[str, Any]:
         lock = store._lock = TimedLock()
         keyring = Keyring(os.urandom(32))
         vault = VaultSettings(kdf=kdf)
-        service: Service
-        if options.get("limits"):
-            limit = Limits(LimitSettings(**options["limits"]))
-            service = LimitedService(store, keyring, texts, directory, vault, limits=limit)
-        else:
-            service = Service(store, keyring, texts, directory, vault)
+        limits = LimitSettings(**options["limits"]) if options.get("limits") else None
+        service = Service(store, keyring, texts, directory, vault, limits=limits)
         started = time.perf_counter()
         await on_record(service, int(options.get("on_record", 0)))
         populated = time.perf_counter() - started
-        kind = LimitedTelegramBot if options.get("limits") else TelegramBot
-        bot = kind(
+        bot = TelegramBot(
             service,
             TOKEN,
             options["url"],
@@ -189,21 +185,26 @@ async def _echo_bot(options: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
-def _pool(size: int | None) -> None:
-    """Build every Application with this many Bot API connections (PTB's default: 256)."""
-    if not size:
+def _sizes(pool: int | None, concurrency: int | None) -> None:
+    """Build every Application with this many Bot API connections (PTB's default: 256) and
+    updates handled at once (TelegramBot's: 256), to measure what they change."""
+    if not pool and not concurrency:
         return
     build = ApplicationBuilder.build
 
     def sized(self: ApplicationBuilder[Any, Any, Any, Any, Any, Any]) -> Any:
-        return build(self.connection_pool_size(size))
+        if pool:
+            self.connection_pool_size(pool)
+        if concurrency:
+            self.concurrent_updates(concurrency)
+        return build(self)
 
     ApplicationBuilder.build = sized  # type: ignore[method-assign]
 
 
 async def main(options: dict[str, Any]) -> None:
     """Run the bot until standard input closes; print the result line."""
-    _pool(options.get("pool"))
+    _sizes(options.get("pool"), options.get("concurrency"))
     if options["kind"] in ("echo", "mirror"):
         result = await _echo_bot(options)
     else:

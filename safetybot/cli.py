@@ -73,6 +73,7 @@ async def _open(
         auto_clear_default=config.auto_clear_seconds,
         retention_days=config.retention_days,
         rules=rules,
+        limits=config.limits,
         default_country=config.default_country,
     )
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+from safetybot.core.limits import LimitSettings
 from safetybot.core.menus import AUTO_CLEAR_CHOICES
 from safetybot.core.vault import VaultSettings
 from safetybot.crypto import KdfParams, parse_master_key
@@ -112,6 +113,7 @@ class Config:
     vault: VaultSettings = field(default_factory=VaultSettings)
     auto_clear_seconds: int = 0
     retention_days: int = 90
+    limits: LimitSettings = field(default_factory=LimitSettings)
     config_file: Path | None = None
     overrides_dir: Path | None = None
     languages: tuple[str, ...] | None = None  # None: every shipped locale
@@ -180,6 +182,10 @@ class Config:
             vault=_vault_settings(src),
             auto_clear_seconds=_auto_clear(src),
             retention_days=src.get("SAFETYBOT_RETENTION_DAYS", integer(1, 3650), 90),
+            limits=LimitSettings(
+                rate=src.get("SAFETYBOT_RATE_LIMIT_PER_MINUTE", integer(6, 60_000), 180) / 60,
+                burst=src.get("SAFETYBOT_RATE_LIMIT_BURST", integer(1, 10_000), 40),
+            ),
             config_file=file.path if file is not None else None,
             overrides_dir=overrides_dir,
             languages=languages,

@@ -71,6 +71,8 @@ TABLE: Final[tuple[Setting, ...]] = (
     _s("SAFETYBOT_DEFAULT_COUNTRY", "default_country", "(none)", "country assumed at first"),
     _s("SAFETYBOT_RETENTION_DAYS", "retention_days", "90", "erase people inactive this long"),
     _s("SAFETYBOT_AUTO_CLEAR_MINUTES", "auto_clear_minutes", "0", "default auto-clear"),
+    _s("SAFETYBOT_RATE_LIMIT_PER_MINUTE", "rate_limit.per_minute", "180", "updates a person"),
+    _s("SAFETYBOT_RATE_LIMIT_BURST", "rate_limit.burst", "40", "updates at once, a person"),
     _s("SAFETYBOT_ORGANIZATION_NAME", "organization.name", "(none)", "shown in /start"),
     _s("SAFETYBOT_ORGANIZATION_PHONE", "organization.phone", "(none)", "E.164 phone"),
     _s("SAFETYBOT_ORGANIZATION_URL", "organization.url", "(none)", "https web address"),

@@ -2,25 +2,30 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
 import pytest
 
+from safetybot.config import Config
 from safetybot.core.events import Pressed, Text
 from safetybot.core.limits import Limits, LimitSettings, Verdict
 from safetybot.core.menus import Action
+from safetybot.core.service import Service
 from safetybot.crypto import Keyring
 from safetybot.errors import ConfigError
 from safetybot.i18n import Texts
 from safetybot.resources import Directory
 from safetybot.store import Store
 from tests.conftest import FAST_VAULT, Chat, RecordingFrontEnd
-from tests.limited import FALLBACK_NOTICE, LimitedService
 
 
 class Clock:
     """A monotonic clock moved by hand."""
 
     def __init__(self) -> None:
-        self.now = 1000.0
+        self.now = 1_790_000_000.0
 
     def __call__(self) -> float:
         return self.now
@@ -111,37 +116,150 @@ def test_settings_out_of_range_are_refused_by_name(bad: dict[str, float]) -> Non
         LimitSettings(**bad)  # type: ignore[arg-type]
 
 
+class CountingStore(Store):
+    """The real store, counting reads of a person (a flood must not cost one each)."""
+
+    reads = 0
+
+    async def person(self, pseudonym: bytes) -> Any:
+        CountingStore.reads += 1
+        return await super().person(pseudonym)
+
+
+@pytest.fixture
+async def counting_store(tmp_path: Path) -> AsyncIterator[Store]:
+    opened = await CountingStore.open(tmp_path / "data" / "safetybot.db")
+    yield opened
+    await opened.close()
+
+
 @pytest.fixture
 def limited(
-    store: Store, keyring: Keyring, texts: Texts, directory: Directory, clock: Clock
-) -> LimitedService:
-    limit = Limits(LimitSettings(rate=1, burst=5, notice_seconds=60), clock)
-    return LimitedService(store, keyring, texts, directory, FAST_VAULT, limits=limit)
+    counting_store: Store, keyring: Keyring, texts: Texts, directory: Directory, clock: Clock
+) -> Service:
+    settings = LimitSettings(rate=1, burst=5, notice_seconds=60)
+    return Service(counting_store, keyring, texts, directory, FAST_VAULT, clock, limits=settings)
 
 
-async def test_a_flood_gets_one_calm_reply_and_others_are_served(limited: LimitedService) -> None:
-    flood = Chat(limited, RecordingFrontEnd(), "111")
+SLOW_DOWN = "faster than I can read them"
+
+
+async def flood(chat: Chat, count: int, text: str = "spam") -> list[int]:
+    """Send `count` texts without the clock moving; return their message ids."""
+    ids = []
+    for number in range(count):
+        incoming = chat._incoming(Text(f"{text} {number}"))
+        assert incoming.message_id is not None
+        ids.append(incoming.message_id)
+        await chat.service.handle(incoming, chat.front)
+    return ids
+
+
+async def test_a_flood_gets_one_calm_reply_and_others_are_served(limited: Service) -> None:
+    flooder = Chat(limited, RecordingFrontEnd(), "111")
     other = Chat(limited, RecordingFrontEnd(), "222")
-    await flood.command("start")
-    for number in range(50):
-        await flood.say(f"spam {number}")
+    await flooder.command("start")
+    await flood(flooder, 50)
     assert "not your fault" in await other.command("start")
-    sent = flood.front.texts
-    assert sent.count(FALLBACK_NOTICE) == 1
+    sent = flooder.front.texts
+    assert sum(SLOW_DOWN in text for text in sent) == 1
     assert len(sent) == 5 + 1  # the burst's replies and one notice
 
 
+async def test_the_notice_is_in_the_persons_language(limited: Service) -> None:
+    chat = Chat(limited, RecordingFrontEnd(), "112")
+    await chat.command("language", "es")
+    await flood(chat, 20)
+    assert any("más rápido" in text for text in chat.front.texts)
+
+
 async def test_dropped_messages_are_still_deleted_by_forget_me(
-    limited: LimitedService, clock: Clock
+    limited: Service, clock: Clock
 ) -> None:
     chat = Chat(limited, RecordingFrontEnd(), "333")
     await chat.command("start")
-    dropped: list[int | None] = []
-    for number in range(20):
-        incoming = chat._incoming(Text(f"spam {number}"))
-        dropped.append(incoming.message_id)
-        await limited.handle(incoming, chat.front)
+    dropped = await flood(chat, 20)
     clock.now += 60  # the bucket refills
     await chat.command("forget")
     await chat.send(Pressed(Action.FORGET_YES.value))
     assert set(dropped) <= set(chat.front.deleted)
+
+
+async def test_erasing_is_never_refused_during_a_flood(
+    limited: Service, counting_store: Store, keyring: Keyring
+) -> None:
+    chat = Chat(limited, RecordingFrontEnd(), "444")
+    await chat.command("start")
+    dropped = await flood(chat, 30)
+    # No waiting for the bucket to refill.
+    assert "Erase everything?" in await chat.command("forget")
+    await chat.press(Action.FORGET_YES.value)
+    assert await counting_store.person(keyring.pseudonym("test", "444")) is None
+    assert set(dropped) <= set(chat.front.deleted)
+
+
+async def test_clear_chat_and_the_crisis_path_work_during_a_flood(limited: Service) -> None:
+    chat = Chat(limited, RecordingFrontEnd(), "445")
+    await chat.command("start")
+    await flood(chat, 30)
+    assert "emergency number" in await chat.command("now")
+    await chat.command("clear")
+    assert set(chat.front.deleted) >= {c.message_id for c in chat.front.calls[:-1]}
+
+
+async def test_the_panic_word_works_during_a_flood_without_a_read_per_message(
+    limited: Service, counting_store: Store, keyring: Keyring, clock: Clock
+) -> None:
+    chat = Chat(limited, RecordingFrontEnd(), "555")
+    await chat.command("settings")
+    await chat.press("pw")
+    await chat.press("pm:forget")
+    await chat.say("Tulip")
+    clock.now += 60
+    await flood(chat, 10)
+    reads = CountingStore.reads
+    await flood(chat, 200)
+    # One read to learn the panic word, one for the notice: not one per message.
+    assert CountingStore.reads - reads <= 2
+    await chat.say("  tulip ")
+    assert await counting_store.person(keyring.pseudonym("test", "555")) is None
+    assert {c.message_id for c in chat.front.calls} <= set(chat.front.deleted)
+
+
+async def test_a_new_panic_word_is_the_one_checked_in_the_next_flood(
+    limited: Service, counting_store: Store, keyring: Keyring, clock: Clock
+) -> None:
+    chat = Chat(limited, RecordingFrontEnd(), "556")
+    await chat.command("settings")
+    await chat.press("pw")
+    await chat.press("pm:forget")
+    await chat.say("Tulip")
+    clock.now += 60
+    await flood(chat, 10)  # the old word is now kept in memory
+    clock.now += 60
+    await chat.command("settings")
+    await chat.press("pw")
+    await chat.press("pm:forget")
+    await chat.say("Harbor")
+    clock.now += 60
+    await flood(chat, 10)
+    await chat.say("tulip")
+    assert await counting_store.person(keyring.pseudonym("test", "556")) is not None
+    await chat.say("harbor")
+    assert await counting_store.person(keyring.pseudonym("test", "556")) is None
+
+
+async def test_a_flood_of_urgent_commands_alone_is_still_limited(limited: Service) -> None:
+    chat = Chat(limited, RecordingFrontEnd(), "666")
+    for _ in range(40):
+        await chat.command("now")
+    assert len(chat.front.texts) == 5 + 1
+
+
+def test_the_rate_limit_is_an_organization_setting(tmp_path: Path) -> None:
+    env = {"SAFETYBOT_RATE_LIMIT_PER_MINUTE": "120", "SAFETYBOT_RATE_LIMIT_BURST": "10"}
+    config = Config.from_mapping(env, cwd=tmp_path)
+    assert config.limits == LimitSettings(rate=2.0, burst=10)
+    assert Config.from_mapping({}, cwd=tmp_path).limits == LimitSettings(rate=3.0, burst=40)
+    with pytest.raises(ConfigError, match="SAFETYBOT_RATE_LIMIT_BURST"):
+        Config.from_mapping({"SAFETYBOT_RATE_LIMIT_BURST": "0"}, cwd=tmp_path)

@@ -4,7 +4,8 @@ A person may send `burst` updates at once and `rate` a second after that, far mo
 types or taps. An update over the limit is refused before any work is done (no database, no
 Bot API call, no wait on the person's lock), so one person's flood never queues in front of
 anyone else. The first refusal in each `notice_seconds` earns one calm "slow down" reply (text
-`limits.slow_down`); the rest are dropped silently.
+`limits.slow_down`); the rest are dropped silently. What must never be refused (erasing, the
+panic word, the crisis path) is the service's to decide (`Service.handle`).
 
 A dropped message is still a message in the chat, and erasing must be able to delete it: its id
 is held here (as runs of consecutive ids) and recorded with the person's next update.
@@ -16,17 +17,13 @@ Memory: a bucket that has refilled carries no information and is dropped; at mos
 
 from __future__ import annotations
 
-import asyncio
 import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Protocol
 
-from safetybot.core.events import Incoming
-from safetybot.core.records import Records
 from safetybot.errors import ConfigError
 
 __all__ = ["LimitSettings", "Limits", "Verdict"]
@@ -75,15 +72,8 @@ class _Bucket:
         self.runs: list[list[int]] = []  # [first, last] of consecutive held message ids
 
 
-class Sender(Protocol):
-    """The one front-end call the slow-down notice needs."""
-
-    async def send(self, address: str, message: Any) -> list[int]:
-        """Send a message; return the ids of the messages sent."""
-
-
 class Limits:
-    """Token buckets by pseudonym; every method is synchronous except `admit`."""
+    """Token buckets by pseudonym; every method is synchronous and never suspends."""
 
     def __init__(
         self,
@@ -138,32 +128,6 @@ class Limits:
         ids = [i for first, last in bucket.runs for i in range(first, last + 1)]
         bucket.runs = []
         return ids
-
-    async def admit(
-        self,
-        key: bytes,
-        incoming: Incoming,
-        front: Sender,
-        records: Records,
-        notice: Callable[[], Any],
-        lock: asyncio.Lock,
-        now: float | None = None,
-    ) -> bool:
-        """Whether to handle an update; when refused, send the one notice it may be owed.
-
-        Returns without suspending unless a notice is due, so a caller that takes the person's
-        lock right after still keeps their updates in order. `now` is the service's unix time,
-        for the recorded message ids.
-        """
-        verdict = self.check(key, incoming.message_id)
-        if verdict is Verdict.SLOW_DOWN:
-            async with lock:
-                sent = await front.send(incoming.address, notice())
-                if await records.person(key) is not None:
-                    at = int(time.time() if now is None else now)
-                    await records.remember_messages(key, self.held(key), at)
-                    await records.remember_messages(key, sent, at, own=True)
-        return verdict is Verdict.ALLOW
 
     def _hold(self, bucket: _Bucket, message_id: int) -> None:
         runs = bucket.runs

@@ -2,6 +2,11 @@
 
 One person's updates are handled one at a time (a lock per pseudonym), so an erase can never
 interleave with recording that person's message ids. Different people run concurrently.
+
+A per-person rate limit (`core/limits.py`) refuses a flood before the person's lock, so it never
+queues in front of anyone else. Erasing, the crisis path and the panic word are never refused
+for being too fast: they count against a second bucket of their own, and a refused text is
+compared with the person's panic word (read once per flood, then kept in memory).
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import hmac
 import logging
 import time
 import weakref
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
@@ -36,6 +42,7 @@ from safetybot.core.flow import (
     VaultEvent,
     step,
 )
+from safetybot.core.limits import Limits, LimitSettings, Verdict
 from safetybot.core.menus import Action, GuideId
 from safetybot.core.notebook import Notebook
 from safetybot.core.plan import ContactBlock, Route, make_plan
@@ -67,6 +74,14 @@ _DAY = 86_400
 _HOLD_SECONDS = 600
 # Telegram lets a bot delete a message for 48 hours; after that a deletion can never succeed.
 _DELETE_WINDOW = 48 * 3600
+# Longer texts are never compared with the panic word (which is at most 40 characters).
+_PANIC_MAX = 100
+# The rate limit's bucket for what is never refused with ordinary updates.
+_URGENT = b"urgent:"
+_URGENT_COMMANDS = frozenset({"forget", "clear", "now"})
+_URGENT_PRESSES = frozenset({Action.FORGET, Action.FORGET_YES, Action.CLEAR, Action.CRISIS})
+# People being refused whose panic word is kept in memory at once.
+_MAX_PROBES = 1000
 
 
 @dataclass(frozen=True)
@@ -148,6 +163,7 @@ class Service:
         retention_days: int = 90,
         rules: Rules | None = None,
         default_country: str | None = None,
+        limits: LimitSettings | None = None,
     ) -> None:
         self._records = records
         self._keyring = keyring
@@ -171,6 +187,11 @@ class Service:
         self._locks: weakref.WeakValueDictionary[bytes, asyncio.Lock] = (
             weakref.WeakValueDictionary()
         )
+        # None: no limit (the bot as run always has one: config.py's default).
+        self.rate_limit = None if limits is None else Limits(limits, clock)
+        # The panic key and word hash of people being refused (None: no panic word), so a
+        # flood of texts is checked for the panic word without a database read each.
+        self._probes: OrderedDict[bytes, tuple[bytes, str] | None] = OrderedDict()
 
     async def close(self) -> None:
         """Close the store (checkpointing the database)."""
@@ -196,16 +217,95 @@ class Service:
                 await front.delete(incoming.address, [incoming.origin_id])
             return
         pseudonym = self._keyring.pseudonym(incoming.transport, incoming.user_id)
+        # Decided before anything can suspend, unless a refusal is owed a notice or a text
+        # must be compared with the panic word.
+        if not await self._admitted(incoming, pseudonym, front):
+            return
         started = time.perf_counter()
         # Taken before anything can suspend, so one person's updates keep their order.
         async with self._lock_for(pseudonym):
+            self._probes.pop(pseudonym, None)  # what they do now may change their panic word
             try:
                 await self._handle(incoming, pseudonym, front)
             except Exception as error:
                 log.error("event_failed kind=%s error=%s", kind, type(error).__name__)
                 await self._apologize(incoming, front)
                 return
+            finally:
+                self._probes.pop(pseudonym, None)
         log.info("event_handled kind=%s ms=%.1f", kind, (time.perf_counter() - started) * 1000)
+
+    def over_limit(self, incoming: Incoming) -> bool:
+        """Whether this update will be refused as too fast (a peek: takes nothing).
+
+        A front end asks before spending a messenger call on it (answering a button press).
+        """
+        if self.rate_limit is None or _urgent(incoming.event):
+            return False
+        pseudonym = self._keyring.pseudonym(incoming.transport, incoming.user_id)
+        return self.rate_limit.over(pseudonym)
+
+    async def _admitted(self, incoming: Incoming, pseudonym: bytes, front: FrontEnd) -> bool:
+        """Take a token for this update; False if it is refused (and then say so, once)."""
+        event = incoming.event
+        limit = self.rate_limit
+        if limit is None:
+            return True
+        if _urgent(event):
+            # Never refused with ordinary updates; a flood of these alone still is.
+            verdict = limit.check(_URGENT + pseudonym, incoming.message_id)
+        elif (
+            isinstance(event, Text)
+            and limit.over(pseudonym)
+            and await self._is_panic_word(pseudonym, event.text)
+        ):
+            return True
+        else:
+            verdict = limit.check(pseudonym, incoming.message_id)
+        if verdict is Verdict.SLOW_DOWN:
+            log.info("rate_limited")
+            async with self._lock_for(pseudonym):
+                await self._slow_down(incoming, pseudonym, front)
+        return verdict is Verdict.ALLOW
+
+    async def _is_panic_word(self, pseudonym: bytes, text: str) -> bool:
+        """Whether a refused text is the person's panic word; their state is read once a flood."""
+        if len(text) > _PANIC_MAX:
+            return False
+        if pseudonym not in self._probes:
+            async with self._lock_for(pseudonym):
+                probe = None
+                person = await self._records.person(pseudonym)
+                if person is not None:
+                    data_key = self._keyring.unwrap(person.wrapped_key, pseudonym)
+                    stored = self._open_state(person, data_key).panic
+                    probe = None if stored is None else (_panic_key(data_key), stored)
+            self._probes[pseudonym] = probe
+            while len(self._probes) > _MAX_PROBES:
+                self._probes.popitem(last=False)
+        probe = self._probes.get(pseudonym)
+        return probe is not None and hmac.compare_digest(probe[1], _panic_hash(probe[0], text))
+
+    async def _slow_down(self, incoming: Incoming, pseudonym: bytes, front: FrontEnd) -> None:
+        """The one calm reply a flood gets; the refused messages stay on record for erasing."""
+        person = await self._records.person(pseudonym)
+        state = None
+        if person is not None:
+            state = self._open_state(person, self._keyring.unwrap(person.wrapped_key, pseudonym))
+        locale = state.locale if state and state.locale else self._texts.pick(incoming.language)
+        notice = Reply((T("limits.slow_down"),))
+        sent = await front.send(incoming.address, self._render(locale, notice))
+        if person is not None:
+            at = int(self._clock())
+            await self._records.remember_messages(pseudonym, self._refused_ids(pseudonym), at)
+            await self._records.remember_messages(pseudonym, sent, at, own=True)
+
+    def _refused_ids(self, pseudonym: bytes) -> list[int]:
+        """The ids of this person's refused messages, handed over once."""
+        limit = self.rate_limit
+        if limit is None:
+            return []
+        return [*limit.held(pseudonym), *limit.held(_URGENT + pseudonym)]
 
     async def _apologize(self, incoming: Incoming, front: FrontEnd) -> None:
         locale = self._texts.pick(incoming.language)
@@ -219,9 +319,7 @@ class Service:
         now = self._clock()
         if person is None:
             data_key = new_data_key()
-            state = State(
-                locale=self._texts.pick(incoming.language), country=self._default_country
-            )
+            state = State(locale=self._texts.pick(incoming.language), country=self._default_country)
             person = Person(
                 pseudonym, self._keyring.wrap(data_key, pseudonym), None, None, int(now // _DAY)
             )
@@ -230,6 +328,9 @@ class Service:
             data_key = self._keyring.unwrap(person.wrapped_key, pseudonym)
             state = self._open_state(person, data_key)
         ctx = _Context(incoming, pseudonym, data_key, state)
+        if held := self._refused_ids(pseudonym):
+            # Messages refused as too fast are still in the chat: erasing must find them.
+            await self._records.remember_messages(pseudonym, held, int(now))
         if incoming.message_id is not None:
             # Recorded before anything else can fail, so an erase can always find it.
             fresh = await self._records.remember_incoming(pseudonym, incoming.message_id, int(now))
@@ -340,16 +441,12 @@ class Service:
         if isinstance(event, Command) or typed_choice:
             await self._delete_now(ctx, front, [ctx.incoming.message_id], forget=False)
 
-    def _panic_key(self, ctx: _Context) -> bytes:
-        return hmac.new(ctx.data_key, b"safetybot/panic/v1", hashlib.sha256).digest()
-
     def _panic_hash(self, ctx: _Context, text: str) -> str:
-        word = normalize(text)
-        return hmac.new(self._panic_key(ctx), word.encode(), hashlib.sha256).hexdigest()
+        return _panic_hash(_panic_key(ctx.data_key), text)
 
     def _is_panic(self, ctx: _Context, text: str) -> bool:
         stored = ctx.state.panic
-        if stored is None or len(text) > 100:
+        if stored is None or len(text) > _PANIC_MAX:
             return False
         return hmac.compare_digest(stored, self._panic_hash(ctx, text))
 
@@ -801,3 +898,19 @@ def _check_guides(finding: Finding) -> tuple[GuideId, ...]:
         guides.insert(0, GuideId.UNDER_18)
     guides.append(GuideId.DOCUMENTING)
     return tuple(guides)
+
+
+def _urgent(event: object) -> bool:
+    """Erasing and the crisis path: never refused because other updates came too fast."""
+    if isinstance(event, Command):
+        return event.name in _URGENT_COMMANDS
+    return isinstance(event, Pressed) and event.data in _URGENT_PRESSES
+
+
+def _panic_key(data_key: bytes) -> bytes:
+    return hmac.new(data_key, b"safetybot/panic/v1", hashlib.sha256).digest()
+
+
+def _panic_hash(panic_key: bytes, text: str) -> str:
+    word = normalize(text)
+    return hmac.new(panic_key, word.encode(), hashlib.sha256).hexdigest()

@@ -477,11 +477,14 @@ class TelegramBot:
                 log.warning("telegram_commands_failed error=%s", type(error).__name__)
 
     async def _on_update(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
-        if update.callback_query is not None:
+        incoming = to_incoming(update)
+        if update.callback_query is not None and not (
+            # A press refused as too fast is not worth a Bot API call of its own.
+            incoming is not None and self._service.over_limit(incoming)
+        ):
             # Stop the button's spinner without awaiting here: nothing may suspend before
             # the service takes this person's lock, or their updates could reorder.
             self._spawn(self._answer(update))
-        incoming = to_incoming(update)
         if incoming is not None:
             await self._service.handle(incoming, self.front)
             return
