@@ -18,7 +18,7 @@ demo: $(STAMP)
 
 ## Lint, type-check and run the whole test suite.
 test: $(STAMP)
-	$(BIN)/ruff check safetybot tests
+	$(BIN)/ruff check safetybot tests benchmarks
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 
