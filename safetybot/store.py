@@ -144,6 +144,8 @@ class Store:
         if not create and not await asyncio.to_thread(path.is_file):
             raise StoreError(f"there is no database at {path}")
         await asyncio.to_thread(_create_private, path)
+        # Autocommit: each statement outside `_transaction()` commits and, with synchronous=FULL,
+        # syncs on its own; `executemany` does so per row, so many-row writes open a transaction.
         connection = await aiosqlite.connect(path, isolation_level=None)
         store = cls(connection, path)
         try:
@@ -254,7 +256,7 @@ class Store:
         rows = [(pseudonym, int(message_id), at, int(own)) for message_id in ids]
         if not rows:
             return
-        async with self._lock:
+        async with self._lock, self._transaction():
             await self._db.executemany(
                 "INSERT OR IGNORE INTO messages (pseudonym, message_id, sent_at, own)"
                 " VALUES (?, ?, ?, ?)",
@@ -297,7 +299,9 @@ class Store:
 
     async def owe_deletions(self, rows: Sequence[tuple[bytes, int, int]]) -> None:
         """Keep (sealed address, message id, give-up time) rows until the deletion is done."""
-        async with self._lock:
+        if not rows:
+            return
+        async with self._lock, self._transaction():
             await self._db.executemany(
                 "INSERT INTO owed_deletions (address, message_id, give_up_at) VALUES (?, ?, ?)",
                 rows,
@@ -319,7 +323,7 @@ class Store:
         self, done: Sequence[int], retry: Sequence[tuple[int, int]], now: int
     ) -> None:
         """Drop settled rows and those past their time; put retries off until their next time."""
-        async with self._lock:
+        async with self._lock, self._transaction():
             await self._db.executemany(
                 "DELETE FROM owed_deletions WHERE id = ?", [(int(i),) for i in done]
             )
@@ -343,7 +347,7 @@ class Store:
         """Drop recorded message ids (once they are deleted or can never be)."""
         if not ids:
             return
-        async with self._lock:
+        async with self._lock, self._transaction():
             await self._db.executemany(
                 "DELETE FROM messages WHERE pseudonym = ? AND message_id = ?",
                 [(pseudonym, int(message_id)) for message_id in ids],
@@ -512,7 +516,9 @@ class Store:
         self, pseudonym: bytes, ids: Sequence[int], due_at: int, follows_lock: bool = False
     ) -> None:
         """Ask for chat messages to be deleted at `due_at` (survives a restart)."""
-        async with self._lock:
+        if not ids:
+            return
+        async with self._lock, self._transaction():
             await self._db.executemany(
                 "INSERT INTO scheduled (pseudonym, message_id, due_at, follows_lock)"
                 " VALUES (?, ?, ?, ?) ON CONFLICT (pseudonym, message_id) DO UPDATE SET"
@@ -532,7 +538,9 @@ class Store:
 
     async def cancel_deletion(self, pseudonym: bytes, ids: Sequence[int]) -> None:
         """Keep messages that were scheduled for deletion."""
-        async with self._lock:
+        if not ids:
+            return
+        async with self._lock, self._transaction():
             await self._db.executemany(
                 "DELETE FROM scheduled WHERE pseudonym = ? AND message_id = ?",
                 [(pseudonym, int(i)) for i in ids],

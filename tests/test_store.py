@@ -106,3 +106,93 @@ async def test_scheduled_deletions_survive_a_reopen_and_follow_the_lock(tmp_path
 async def test_only_the_vault_tables_can_be_named(store: Store) -> None:
     with pytest.raises(StoreError):
         await store.add_sealed("people; DROP TABLE people", b"p", b"s", b"x")
+
+
+class Commits:
+    """Counts the transactions a store commits, from SQLite's statement trace.
+
+    A write that runs while the connection is in autocommit mode is a transaction of its own
+    (and, with synchronous=FULL, a sync to disk); writes between BEGIN and COMMIT are one.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self._db = store._db
+        self.count = 0
+        self.writes: list[str] = []
+
+    async def __aenter__(self) -> Commits:
+        await self._db.set_trace_callback(self._trace)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._db.set_trace_callback(None)
+
+    def _trace(self, sql: str) -> None:
+        # Runs on aiosqlite's thread, before the statement: autocommit shows as no transaction.
+        word = sql.lstrip().split(None, 1)[0].upper()
+        if word == "COMMIT":
+            self.count += 1
+        elif word in ("INSERT", "UPDATE", "DELETE"):
+            self.writes.append(" ".join(sql.split()))
+            if not self._db._conn.in_transaction:
+                self.count += 1
+
+
+IDS = list(range(1, 1001))
+
+
+async def test_remembering_a_thousand_message_ids_is_one_transaction(store: Store) -> None:
+    person = _person()
+    await store.save_person(person)
+    async with Commits(store) as commits:
+        await store.remember_messages(person.pseudonym, IDS, at=100, own=True)
+    assert commits.count == 1
+    assert len(await store.message_ids(person.pseudonym)) == len(IDS)
+    async with Commits(store) as commits:
+        await store.forget_messages(person.pseudonym, IDS[:500])
+    assert commits.count == 1
+    assert len(await store.message_ids(person.pseudonym)) == len(IDS) - 500
+
+
+async def test_scheduling_and_cancelling_many_deletions_is_one_transaction_each(
+    store: Store,
+) -> None:
+    person = _person()
+    await store.save_person(person)
+    async with Commits(store) as commits:
+        await store.schedule_deletion(person.pseudonym, IDS, due_at=50)
+    assert commits.count == 1
+    assert len((await store.due_deletions(60))[person.pseudonym]) == len(IDS)
+    async with Commits(store) as commits:
+        await store.cancel_deletion(person.pseudonym, IDS)
+    assert commits.count == 1
+    assert await store.due_deletions(60) == {}
+
+
+async def test_owing_and_settling_many_deletions_is_one_transaction_each(store: Store) -> None:
+    async with Commits(store) as commits:
+        await store.owe_deletions([(b"address", i, 1_000) for i in IDS])
+    assert commits.count == 1
+    owed = await store.owed_deletions(now=10)
+    assert len(owed) == len(IDS)
+    row_ids = [row[0] for row in owed]
+    async with Commits(store) as commits:
+        await store.settle_deletions(row_ids[:600], [(i, 20) for i in row_ids[600:]], now=10)
+    assert commits.count == 1
+    assert [attempts for *_, attempts in await store.owed_deletions(now=20)] == [1] * 400
+
+
+async def test_erasing_commits_the_shredded_key_first_then_everything_else_once(
+    store: Store,
+) -> None:
+    person = _person()
+    await store.save_person(person)
+    await store.remember_messages(person.pseudonym, IDS, at=1)
+    await store.schedule_deletion(person.pseudonym, IDS, due_at=5)
+    async with Commits(store) as commits:
+        await store.erase_person(person.pseudonym)
+    # The shredded key is committed on its own first, so a crash after it leaves nothing readable.
+    assert commits.count == 2
+    assert commits.writes[0].startswith("UPDATE people SET wrapped_key = zeroblob")
+    assert await store.person(person.pseudonym) is None
+    assert await store.message_ids(person.pseudonym) == []
