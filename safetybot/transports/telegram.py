@@ -53,6 +53,7 @@ from safetybot.core.flow import COMMAND_NAMES
 from safetybot.core.service import Deletion, Outgoing, Service
 from safetybot.errors import FrontEndError
 from safetybot.markup import Format, render, split
+from safetybot.transports.aiohttp_request import AiohttpRequest
 from safetybot.transports.webhook import WebhookServer
 
 __all__ = ["TelegramBot", "TelegramFrontEnd", "to_incoming"]
@@ -68,6 +69,16 @@ DELETE_BATCH = 100
 _RETRIES = 5
 _ALLOWED = [Update.MESSAGE, Update.CALLBACK_QUERY]
 _Result = TypeVar("_Result")
+
+
+def _request(timeout: float, connections: int = 64) -> AiohttpRequest:
+    return AiohttpRequest(
+        connections=connections,
+        read_timeout=timeout,
+        connect_timeout=timeout,
+        pool_timeout=timeout,
+        media_write_timeout=max(timeout, 20.0),
+    )
 
 
 def _keyboard(rows: Sequence[Sequence[tuple[str, str]]]) -> InlineKeyboardMarkup | None:
@@ -350,9 +361,9 @@ class TelegramBot:
             .base_url(f"{root}/bot")
             .base_file_url(f"{root}/file/bot")
             .defaults(defaults)
-            .read_timeout(request_timeout)
-            .write_timeout(request_timeout)
-            .connect_timeout(request_timeout)
+            # aiohttp instead of PTB's httpx: a tenth of the CPU per call (aiohttp_request.py).
+            .request(_request(request_timeout))
+            .get_updates_request(_request(request_timeout, connections=1))
             # Different people are served concurrently; the service keeps each person's
             # updates in order with a lock taken before anything in between can suspend.
             .concurrent_updates(True)
