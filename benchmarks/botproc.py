@@ -3,7 +3,8 @@
     python -m benchmarks.botproc '{"kind": "safetybot", "url": "http://127.0.0.1:PORT", ...}'
 
 Options (JSON): kind ("safetybot"; "echo": one sendMessage per update; "mirror": the Bot API
-calls safetybot makes for an update, and nothing else), url (the fake Bot API), data (a folder),
+calls safetybot makes for an update, and nothing else), request (for echo and mirror: "httpx",
+python-telegram-bot's default, or "aiohttp", safetybot's), url (the fake Bot API), data (a folder),
 kdf ("default": Argon2id as shipped; "fast": its minimum), on_record (people to put on record
 through the service before polling starts), limits (null, or {"rate": r, "burst": b}),
 pool and concurrency (python-telegram-bot's connection pool and concurrent updates, to measure
@@ -153,16 +154,22 @@ async def _mirror_press(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
 
 
 async def _echo_bot(options: dict[str, Any]) -> dict[str, Any]:
-    application: Application[Any, Any, Any, Any, Any, Any] = (
-        ApplicationBuilder()
-        .token(TOKEN)
-        .base_url(f"{options['url']}/bot")
-        .read_timeout(REQUEST_TIMEOUT)
-        .write_timeout(REQUEST_TIMEOUT)
-        .connect_timeout(REQUEST_TIMEOUT)
-        .concurrent_updates(True)
-        .build()
-    )
+    builder = ApplicationBuilder().token(TOKEN).base_url(f"{options['url']}/bot")
+    if options.get("request") == "aiohttp":
+        # The same bare bot on safetybot's HTTP layer: how much of a difference is the client.
+        from safetybot.transports.telegram import make_request
+
+        builder = builder.request(make_request(REQUEST_TIMEOUT))
+        builder = builder.get_updates_request(make_request(REQUEST_TIMEOUT, connections=1))
+    else:
+        builder = (
+            builder.read_timeout(REQUEST_TIMEOUT)
+            .write_timeout(REQUEST_TIMEOUT)
+            .connect_timeout(REQUEST_TIMEOUT)
+        )
+    application: Application[Any, Any, Any, Any, Any, Any] = builder.concurrent_updates(
+        True
+    ).build()
     if options["kind"] == "mirror":
         application.add_handler(MessageHandler(filters.ALL, _mirror_message))
         application.add_handler(CallbackQueryHandler(_mirror_press))
