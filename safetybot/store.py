@@ -472,6 +472,21 @@ class Store:
             rows = await cursor.fetchall()
         return [Sealed(int(row[0]), bytes(row[1])) for row in rows]
 
+    async def newest_sealed(
+        self, table: str, pseudonym: bytes, space: bytes, limit: int, below: int | None = None
+    ) -> list[Sealed]:
+        """Up to `limit` sealed rows of one space, newest first (only ids below `below`)."""
+        checked = _space_table(table)
+        query = f"SELECT id, sealed FROM {checked} WHERE pseudonym = ? AND space = ?"  # noqa: S608
+        params: list[object] = [pseudonym, space]
+        if below is not None:
+            query += " AND id < ?"
+            params.append(int(below))
+        params.append(int(limit))
+        async with self._lock, self._db.execute(query + " ORDER BY id DESC LIMIT ?", params) as cur:
+            rows = await cur.fetchall()
+        return [Sealed(int(row[0]), bytes(row[1])) for row in rows]
+
     async def replace_sealed(
         self, table: str, pseudonym: bytes, row_id: int, sealed: bytes
     ) -> None:

@@ -474,8 +474,7 @@ class Desk:
     async def _edit(
         self, ctx: VaultContext, state: State, session: Session, number: int
     ) -> DeskResult:
-        opened = await self.notebook.open_space(ctx.pseudonym, session)
-        note = opened.notes.get(number)
+        note = await self.notebook.note(ctx.pseudonym, session, number)
         if note is None:
             return self._say(ctx, state, "button.stale", self._menu())
         await self.notebook.discard_draft(ctx.pseudonym, session)
@@ -525,8 +524,7 @@ class Desk:
         number: int,
         notice: str | None = None,
     ) -> DeskResult:
-        opened = await self.notebook.open_space(ctx.pseudonym, session)
-        note = opened.notes.get(number)
+        note = await self.notebook.note(ctx.pseudonym, session, number)
         if note is None:
             return await self._home(ctx, state, session)
         parts: list[Part] = [T(notice, {"number": number})] if notice else []

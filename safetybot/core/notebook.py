@@ -4,16 +4,21 @@ Everything is sealed *to* the vault's public key, so evidence that arrives while
 locked (the next field of a note, a screenshot) is stored encrypted all the same; reading needs
 the unlocked private key. Records form a hash chain (evidence.py) so an export can prove nothing
 was changed or removed afterwards. A deleted note leaves tombstones that keep the chain whole.
+
+Records are appended in chain order, so row ids follow `seq`: saving a note, or showing, editing
+or deleting one, opens records from the newest back only as far as it needs (the chain head, the
+record that began the note). Only the list of every note and the export open them all.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from safetybot.core.records import Records
+from safetybot.core.records import Records, Sealed
 from safetybot.core.vault import Session
 from safetybot.crypto import open_box, seal_to, sha256_hex
 from safetybot.errors import CryptoError
@@ -23,6 +28,11 @@ from safetybot.export import AttachmentFile
 __all__ = ["Draft", "Notebook", "Opened"]
 
 RECORDS, FILES, DRAFTS = "records", "files", "drafts"
+# Reading back from the newest record: batches grow, so a long walk takes few queries.
+_FIRST_BATCH = 4
+_BATCH_GROWTH = 4
+# Opening a record costs an X25519 exchange; more than this many go off the event loop.
+_INLINE_OPENS = 16
 
 
 @dataclass(frozen=True)
@@ -128,30 +138,27 @@ class Notebook:
         }
 
     async def open_space(self, pseudonym: bytes, session: Session) -> Opened:
-        """Open every record of the session's space, in chain order."""
+        """Open every record of the session's space, in chain order (for the list and export)."""
         rows = await self._records.sealed(RECORDS, pseudonym, session.space)
-        records: list[dict[str, Any]] = []
-        row_ids: dict[int, int] = {}
-        damaged = 0
-        for row in rows:
-            record = self._open_json(session, row.sealed, pseudonym, RECORDS)
-            if record is None:
-                damaged += 1  # reported to the person; every other note still opens
-                continue
-            records.append(record)
-            row_ids[int(record["seq"])] = row.id
-        records.sort(key=lambda r: int(r["seq"]))
-        return Opened(records, row_ids, damaged)
+        return _collect(rows, await self._open_rows(session, pseudonym, rows))
+
+    async def note(self, pseudonym: bytes, session: Session, number: int) -> dict[str, Any] | None:
+        """A note's latest version (with "versions"), or None if it never was or was deleted."""
+        tail = await self._tail(pseudonym, session, _begins_by(number))
+        return tail.notes.get(number)
 
     async def save(self, pseudonym: bytes, session: Session, draft: Draft, recorded_at: str) -> int:
         """Turn the draft into a record (a new note, or a new version of one); return its number."""
-        opened = await self.open_space(pseudonym, session)
-        seq = max((int(r["seq"]) for r in opened.records), default=0) + 1
-        prev = str(opened.records[-1]["hash"]) if opened.records else GENESIS
+        # An edit needs only the chain head; a new note also the last note begun, for its number.
+        tail = await self._tail(
+            pseudonym, session, _any if draft.edit_of is not None else _begins_note
+        )
+        seq = max((int(r["seq"]) for r in tail.records), default=0) + 1
+        prev = str(tail.records[-1]["hash"]) if tail.records else GENESIS
         if draft.edit_of is not None:
             note, kind = draft.edit_of, Kind.EDIT
         else:
-            note = max((int(r["note"]) for r in opened.records), default=0) + 1
+            note = max((int(r["note"]) for r in tail.records), default=0) + 1
             kind = Kind.NOTE
         record = make_record(
             seq=seq,
@@ -169,7 +176,8 @@ class Notebook:
 
     async def delete_note(self, pseudonym: bytes, session: Session, note: int, when: str) -> bool:
         """Delete a note: its records become tombstones, its files go, the deletion is chained."""
-        opened = await self.open_space(pseudonym, session)
+        # Every record of a note comes after the one that began it, and so does the chain head.
+        opened = await self._tail(pseudonym, session, _begins_by(note))
         if note not in opened.notes:
             return False
         file_ids: list[int] = []
@@ -215,6 +223,35 @@ class Notebook:
             found.append(AttachmentFile(row.id, str(meta["name"]), str(meta["type"]), data))
         return found
 
+    async def _tail(
+        self, pseudonym: bytes, session: Session, far_enough: Callable[[Mapping[str, Any]], bool]
+    ) -> Opened:
+        """Open records from the newest back until one is `far_enough` (or none are left)."""
+        rows: list[Sealed] = []
+        opened: list[dict[str, Any] | None] = []
+        limit, below = _FIRST_BATCH, None
+        while True:
+            batch = await self._records.newest_sealed(
+                RECORDS, pseudonym, session.space, limit, below
+            )
+            records = await self._open_rows(session, pseudonym, batch)
+            rows += batch
+            opened += records
+            if len(batch) < limit or any(r is not None and far_enough(r) for r in records):
+                return _collect(rows, opened)
+            limit, below = limit * _BATCH_GROWTH, batch[-1].id
+
+    async def _open_rows(
+        self, session: Session, pseudonym: bytes, rows: Sequence[Sealed]
+    ) -> list[dict[str, Any] | None]:
+        def open_all() -> list[dict[str, Any] | None]:
+            return [self._open_json(session, row.sealed, pseudonym, RECORDS) for row in rows]
+
+        if len(rows) <= _INLINE_OPENS:
+            return open_all()
+        # A thousand notes take a few hundred milliseconds to open: not on the event loop.
+        return await asyncio.to_thread(open_all)
+
     async def _add_record(
         self, pseudonym: bytes, session: Session, record: Mapping[str, Any]
     ) -> None:
@@ -231,3 +268,37 @@ class Notebook:
         except (CryptoError, ValueError):
             return None
         return value if isinstance(value, dict) else None
+
+
+def _collect(rows: Sequence[Sealed], opened: Sequence[dict[str, Any] | None]) -> Opened:
+    records: list[dict[str, Any]] = []
+    row_ids: dict[int, int] = {}
+    damaged = 0
+    for row, record in zip(rows, opened, strict=True):
+        if record is None:
+            damaged += 1  # reported to the person; every other note still opens
+            continue
+        records.append(record)
+        row_ids[int(record["seq"])] = row.id
+    records.sort(key=lambda r: int(r["seq"]))
+    return Opened(records, row_ids, damaged)
+
+
+def _any(record: Mapping[str, Any]) -> bool:
+    return True
+
+
+def _begins_note(record: Mapping[str, Any]) -> bool:
+    # A tombstone of a NOTE record still holds the number that note took.
+    kind = record.get("kind")
+    return kind == Kind.NOTE or (kind == Kind.DELETED and record.get("was") == Kind.NOTE)
+
+
+def _begins_by(number: int) -> Callable[[Mapping[str, Any]], bool]:
+    # Notes are numbered in chain order: once a note at or below `number` began, every record
+    # of note `number` has been read.
+    def far_enough(record: Mapping[str, Any]) -> bool:
+        note = record.get("note")
+        return _begins_note(record) and isinstance(note, int) and note <= number
+
+    return far_enough

@@ -114,6 +114,11 @@ class Records(Protocol):
     ) -> list[Sealed]:
         """Sealed rows of one space, oldest first."""
 
+    async def newest_sealed(
+        self, table: str, pseudonym: bytes, space: bytes, limit: int, below: int | None = None
+    ) -> list[Sealed]:
+        """Up to `limit` sealed rows of one space, newest first (only ids below `below`)."""
+
     async def replace_sealed(
         self, table: str, pseudonym: bytes, row_id: int, sealed: bytes
     ) -> None:
