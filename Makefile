@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench lock clean
+.PHONY: demo test bench audit lock clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,12 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
 
+## Check every pinned dependency against known vulnerabilities (needs osv.dev or PyPI's API).
+audit:
+	test -x .audit-venv/bin/pip-audit || ($(PYTHON) -m venv .audit-venv && \
+	  .audit-venv/bin/python -m pip install --quiet "pip-audit>=2.7")
+	.audit-venv/bin/pip-audit --strict --no-deps --disable-pip -r constraints.txt
+
 ## Re-pin constraints.txt from a fresh install of the newest allowed versions.
 lock:
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
@@ -34,4 +40,4 @@ lock:
 	rm -rf .lock-venv
 
 clean:
-	rm -rf $(VENV)
+	rm -rf $(VENV) .audit-venv
