@@ -6,6 +6,8 @@ import asyncio
 import hashlib
 import io
 import os
+import sys
+import threading
 import zipfile
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -14,10 +16,11 @@ import pytest
 from pypdf import PdfReader
 
 from safetybot.cli import main
+from safetybot.core import vault as vault_module
 from safetybot.core.events import Attachment, Forwarded
 from safetybot.core.service import Service
 from safetybot.core.vault import DuressMode
-from safetybot.crypto import Keyring, new_master_key, open_box, unseal
+from safetybot.crypto import KdfParams, Keyring, new_master_key, open_box, passphrase_key, unseal
 from safetybot.errors import CryptoError
 from safetybot.export import verify_export
 from safetybot.i18n import Texts
@@ -454,3 +457,49 @@ async def test_each_messenger_says_honestly_what_happens_to_a_typed_secret(
         await chat.command("notes")
         assert promise in await chat.press("v:on"), transport
     assert texts.has("secret.note.signal")
+
+
+class Derivations:
+    """Records where each passphrase derivation ran, around the real `passphrase_key`."""
+
+    def __init__(self) -> None:
+        self.threads: set[str] = set()
+        self.nice: set[int] = set()
+        self.running = 0
+        self.most_at_once = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, passphrase: str, salt: bytes, params: KdfParams, owner: bytes) -> bytes:
+        with self._lock:
+            self.threads.add(threading.current_thread().name)
+            if sys.platform.startswith("linux"):
+                self.nice.add(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+            self.running += 1
+            self.most_at_once = max(self.most_at_once, self.running)
+        try:
+            return passphrase_key(passphrase, salt, params, owner)
+        finally:
+            with self._lock:
+                self.running -= 1
+
+
+async def test_derivations_queue_on_their_own_lower_priority_thread(
+    svc: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    derivations = Derivations()
+    monkeypatch.setattr(vault_module, "passphrase_key", derivations)
+    chats = [Chat(svc, RecordingFrontEnd(), f"50{n}") for n in range(4)]
+    await asyncio.gather(*(c.turn_on_vault(PASS) for c in chats))
+    for c in chats:
+        await c.press("v:lock")
+        await c.command("notes")
+    # Several people unlocking at once (two derivations each, one of them wrong): they queue.
+    await asyncio.gather(*(c.say(PASS if n % 2 else "not it at all") for n, c in enumerate(chats)))
+    for n, c in enumerate(chats):
+        pseudonym = Keyring.pseudonym(svc._keyring, "test", c.user)
+        assert (svc.vaults.session(pseudonym) is not None) == bool(n % 2)
+    assert derivations.threads and all(t.startswith("safetybot-kdf") for t in derivations.threads)
+    assert derivations.most_at_once <= vault_module._KDF_WORKERS
+    if sys.platform.startswith("linux"):
+        loop_nice = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        assert derivations.nice == {min(19, loop_nice + 10)}
