@@ -7,6 +7,7 @@ text. Rendering returns top-level blocks so a long text can be split between blo
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 from collections.abc import Sequence
@@ -15,7 +16,7 @@ from typing import Any
 
 from markdown_it import MarkdownIt
 
-__all__ = ["Format", "escape", "render", "split"]
+__all__ = ["Format", "escape", "render", "render_static", "split"]
 
 
 class Format(StrEnum):
@@ -74,6 +75,20 @@ def render(markdown: str, fmt: Format) -> list[str]:
         elif kind == "hr":
             blocks.append("—")
     return [block for block in blocks if block.strip()]
+
+
+def render_static(markdown: str, fmt: Format) -> list[str]:
+    """`render`, remembered: only for texts holding none of a person's words (menus, guides).
+
+    Parsing the same menu text for every update was a sixth of the bot's CPU (benchmarks/).
+    A text with a person's words must go through `render`, so it is never kept in memory.
+    """
+    return list(_render_remembered(markdown, fmt))
+
+
+@functools.lru_cache(maxsize=1024)
+def _render_remembered(markdown: str, fmt: Format) -> tuple[str, ...]:
+    return tuple(render(markdown, fmt))
 
 
 def split(blocks: Sequence[str], limit: int) -> list[str]:

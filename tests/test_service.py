@@ -135,3 +135,17 @@ async def test_state_survives_a_restart(
     restarted = Service(store, keyring, texts, directory)
     await restarted.handle(said(USER, Pressed("t:d:no")), front)
     assert "What is happening?" in front.texts[-1]
+
+
+async def test_only_texts_without_a_persons_words_are_marked_for_remembered_rendering(
+    service: Service, front: RecordingFrontEnd
+) -> None:
+    chat = Chat(service, front)
+    await chat.command("start")
+    await chat.command("help")
+    assert all(call.message.static for call in front.calls if call.message is not None)
+    await chat.turn_on_vault()
+    await chat.command("note", "He said 9pm tonight")
+    await chat.command("notes")
+    shown = [c.message for c in front.calls if c.message and "9pm tonight" in c.message.markdown]
+    assert shown and not any(message.static for message in shown)

@@ -62,7 +62,7 @@ from safetybot.core.vault import Vaults, VaultSettings
 from safetybot.crypto import Keyring, new_data_key, seal, unseal
 from safetybot.errors import CryptoError
 from safetybot.i18n import Texts
-from safetybot.markup import Format, escape, render
+from safetybot.markup import Format, escape, render, render_static
 from safetybot.redflags import Finding, Flag, Level, Rules
 from safetybot.resources import Ages, Country, Directory, Kind, Resource, display_phone
 
@@ -92,6 +92,8 @@ class Outgoing:
     markdown: str
     buttons: tuple[tuple[tuple[str, str], ...], ...] = ()
     silent: bool = False
+    # None of a person's words (or anything about them) in it: its rendering may be remembered.
+    static: bool = False
 
 
 @dataclass(frozen=True)
@@ -792,7 +794,8 @@ class Service:
         buttons = tuple(
             tuple((self._label(locale, button), button.data) for button in row) for row in rows
         )
-        return Outgoing(body, buttons, silent)
+        static = all(isinstance(part, GuideText) or _fixed(part) for part in reply.parts)
+        return Outgoing(body, buttons, silent, static)
 
     def _part(self, locale: str, part: Part) -> str:
         if isinstance(part, T):
@@ -873,7 +876,12 @@ class Service:
     def _plain(self, locale: str, text: T) -> str:
         """A text as plain words (button labels, values put into other texts)."""
         markdown = self._texts.text(locale, text.key, text.params)
-        return "\n\n".join(render(markdown, Format.PLAIN))
+        blocks = (
+            render_static(markdown, Format.PLAIN)
+            if _fixed(text)
+            else render(markdown, Format.PLAIN)
+        )
+        return "\n\n".join(blocks)
 
 
 def _menu_words(texts: Texts) -> frozenset[str]:
@@ -914,3 +922,8 @@ def _panic_key(data_key: bytes) -> bytes:
 def _panic_hash(panic_key: bytes, text: str) -> str:
     word = normalize(text)
     return hmac.new(panic_key, word.encode(), hashlib.sha256).hexdigest()
+
+
+def _fixed(part: object) -> bool:
+    """A catalog text without parameters: the same words for everyone."""
+    return isinstance(part, T) and not part.params

@@ -42,7 +42,7 @@ from safetybot.core.events import (
 )
 from safetybot.core.service import Deletion, Outgoing, Service
 from safetybot.errors import FrontEndError, SafetybotError
-from safetybot.markup import Format, render, split
+from safetybot.markup import Format, render, render_static, split
 from safetybot.transports.choices import Choice, flatten, numbered, parse_line
 from safetybot.transports.jsonrpc import Endpoint, JsonRpcClient, RpcError, RpcUnavailable
 
@@ -226,7 +226,12 @@ class SignalFrontEnd:
 
     async def send(self, address: str, message: Outgoing) -> list[int]:
         """Send Markdown as plain text, split at paragraphs; choices go on the last part."""
-        blocks = render(message.markdown, Format.PLAIN)
+        markdown = message.markdown
+        blocks = (
+            render_static(markdown, Format.PLAIN)
+            if message.static
+            else render(markdown, Format.PLAIN)
+        )
         flat = flatten(message.buttons)
         if flat:
             blocks.append("\n".join(numbered(flat)))

@@ -52,7 +52,7 @@ from safetybot.core.events import (
 from safetybot.core.flow import COMMAND_NAMES
 from safetybot.core.service import Deletion, Outgoing, Service
 from safetybot.errors import FrontEndError
-from safetybot.markup import Format, render, split
+from safetybot.markup import Format, render, render_static, split
 from safetybot.transports.aiohttp_request import AiohttpRequest
 from safetybot.transports.webhook import WebhookServer
 
@@ -69,6 +69,12 @@ DELETE_BATCH = 100
 _RETRIES = 5
 _ALLOWED = [Update.MESSAGE, Update.CALLBACK_QUERY]
 _Result = TypeVar("_Result")
+
+
+def _html(message: Outgoing) -> list[str]:
+    if message.static:
+        return render_static(message.markdown, Format.TELEGRAM_HTML)
+    return render(message.markdown, Format.TELEGRAM_HTML)
 
 
 def make_request(timeout: float, connections: int = 64) -> AiohttpRequest:
@@ -127,7 +133,7 @@ class TelegramFrontEnd:
 
     async def send(self, address: str, message: Outgoing) -> list[int]:
         """Send Markdown as Telegram HTML, split at paragraphs; buttons go on the last part."""
-        parts = split(render(message.markdown, Format.TELEGRAM_HTML), MESSAGE_LIMIT)
+        parts = split(_html(message), MESSAGE_LIMIT)
         markup = _keyboard(message.buttons)
         sent: list[int] = []
         for index, part in enumerate(parts):
@@ -150,7 +156,7 @@ class TelegramFrontEnd:
 
     async def edit(self, address: str, message_id: int, message: Outgoing) -> bool:
         """Edit a message in place; False when the new text needs more than one message."""
-        parts = split(render(message.markdown, Format.TELEGRAM_HTML), MESSAGE_LIMIT)
+        parts = split(_html(message), MESSAGE_LIMIT)
         if len(parts) != 1:
             return False
         try:
