@@ -384,8 +384,7 @@ async def run(args: argparse.Namespace) -> Table:
         )
     if chosen("erase"):
         result = await core.erase()
-        proposed = await core.erase(store_class=core.BatchedStore)
-        raw["erase"] = {"shipped": result.__dict__, "proposed": proposed.__dict__}
+        raw["erase"] = result.__dict__
         deletes = result.api_calls.get("deleteMessages", 0) + result.api_calls.get(
             "deleteMessage", 0
         )
@@ -412,7 +411,6 @@ async def run(args: argparse.Namespace) -> Table:
             "0 / 0",
             result.left_in_chat == 1 and result.people_left == 0,
         )
-        table.add("c", "  same, with the batched-store fix (not shipped)", ms(proposed.db_seconds))
         table.add(
             "c",
             "  saving note 1,001: wall time / longest event-loop stall",

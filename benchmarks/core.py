@@ -10,7 +10,7 @@ import os
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,7 +29,7 @@ from safetybot.evidence import GENESIS, Kind, make_record
 from safetybot.i18n import Texts
 from safetybot.resources import Directory
 from safetybot.store import Store
-from safetybot.transports.telegram import TelegramFrontEnd
+from safetybot.transports.telegram import TelegramFrontEnd, make_request
 from tests.conftest import Chat, RecordingFrontEnd
 
 __all__ = ["erase", "flow_rate", "service_rate"]
@@ -164,63 +164,22 @@ async def _max_gap(work: Callable[[], Any]) -> tuple[float, float]:
     return elapsed, max(gaps, default=0.0)
 
 
-class BatchedStore(Store):
-    """The store with the fix proposed for erase: a many-row write is one transaction.
-
-    Shipped, `executemany` on the autocommit connection commits (and, with synchronous=FULL,
-    syncs the WAL to disk) once per row: 1,000 owed deletions cost 1,000 commits to write and
-    1,000 more to settle.
-    """
-
-    async def _many(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
-        async with self._lock:
-            await self._db.execute("BEGIN IMMEDIATE")
-            try:
-                await self._db.executemany(sql, rows)
-                await self._db.execute("COMMIT")
-            except BaseException:
-                await self._db.execute("ROLLBACK")
-                raise
-
-    async def owe_deletions(self, rows: Sequence[tuple[bytes, int, int]]) -> None:
-        await self._many(
-            "INSERT INTO owed_deletions (address, message_id, give_up_at) VALUES (?, ?, ?)",
-            list(rows),
-        )
-
-    async def settle_deletions(
-        self, done: Sequence[int], retry: Sequence[tuple[int, int]], now: int
-    ) -> None:
-        async with self._lock:
-            await self._db.execute("BEGIN IMMEDIATE")
-            try:
-                await self._db.executemany(
-                    "DELETE FROM owed_deletions WHERE id = ?", [(int(i),) for i in done]
-                )
-                await self._db.executemany(
-                    "UPDATE owed_deletions SET attempts = attempts + 1, next_at = ? WHERE id = ?",
-                    [(int(when), int(i)) for i, when in retry],
-                )
-                await self._db.execute("DELETE FROM owed_deletions WHERE give_up_at <= ?", (now,))
-                await self._db.execute("COMMIT")
-            except BaseException:
-                await self._db.execute("ROLLBACK")
-                raise
-
-
-async def erase(
-    notes: int = 1000, messages: int = 1000, store_class: type[Store] = Store
-) -> EraseResult:
+async def erase(notes: int = 1000, messages: int = 1000) -> EraseResult:
     """Erase a person with `notes` vault notes and `messages` recorded chat messages, through
     the real Telegram front end and the fake Bot API."""
     texts, directory = _words()
     chat_id, user = 7391028465, "7391028465"
     with tempfile.TemporaryDirectory() as folder:
         async with TimedFake() as fake:
-            bot = Bot(TOKEN, base_url=f"{fake.url}/bot", base_file_url=f"{fake.url}/file/bot")
+            bot = Bot(
+                TOKEN,
+                base_url=f"{fake.url}/bot",
+                base_file_url=f"{fake.url}/file/bot",
+                request=make_request(5.0),
+            )
             await bot.initialize()
             front = TelegramFrontEnd(bot)
-            store = await store_class.open(Path(folder) / "safetybot.db")
+            store = await Store.open(Path(folder) / "safetybot.db")
             timed = TimedRecords(store)
             keyring = Keyring(os.urandom(32))
             service = Service(timed, keyring, texts, directory, FAST)  # type: ignore[arg-type]
@@ -238,8 +197,8 @@ async def erase(
             assert person is not None
             data_key = keyring.unwrap(person.wrapped_key, pseudonym)
             session = await service.vaults.create(pseudonym, data_key, PASS)
-            # Notes as Notebook.save writes them (hash-chained, sealed to the vault), minus the
-            # re-reading of every earlier note that each save does (quadratic over 1,000).
+            # Notes as Notebook.save writes them (hash-chained, sealed to the vault), written
+            # directly: 1,000 saves through the chat would take minutes of Argon2id-free work.
             prev = GENESIS
             stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
             for number in range(1, notes + 1):

@@ -12,7 +12,7 @@ import os
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import aiosqlite
 
@@ -217,19 +217,25 @@ class Store:
             row = await cursor.fetchone()
         return int(row[0]) if row else 0
 
+    async def _select(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
+        """One query, run and read in a single trip to the database thread.
+
+        Every trip waits for that thread to get the interpreter back, which under load costs
+        far more than the query: the hot paths (a person, their message ids) make one trip.
+        """
+        async with self._lock:
+            return list(await self._db.execute_fetchall(sql, params))
+
     async def person(self, pseudonym: bytes) -> Person | None:
         """Return a person's row, or None for a stranger."""
-        async with (
-            self._lock,
-            self._db.execute(
-                "SELECT pseudonym, wrapped_key, address, state, last_seen_day"
-                " FROM people WHERE pseudonym = ?",
-                (pseudonym,),
-            ) as cursor,
-        ):
-            row = await cursor.fetchone()
-        if row is None:
+        rows = await self._select(
+            "SELECT pseudonym, wrapped_key, address, state, last_seen_day"
+            " FROM people WHERE pseudonym = ?",
+            (pseudonym,),
+        )
+        if not rows:
             return None
+        row = rows[0]
         return Person(bytes(row[0]), bytes(row[1]), _opt(row[2]), _opt(row[3]), int(row[4]))
 
     async def save_person(self, person: Person) -> None:
@@ -256,23 +262,23 @@ class Store:
         rows = [(pseudonym, int(message_id), at, int(own)) for message_id in ids]
         if not rows:
             return
+        sql = (
+            "INSERT OR IGNORE INTO messages (pseudonym, message_id, sent_at, own)"
+            " VALUES (?, ?, ?, ?)"
+        )
+        if len(rows) == 1:  # one statement is one transaction already: one trip, not three
+            async with self._lock:
+                await self._db.execute_insert(sql, rows[0])
+            return
         async with self._lock, self._transaction():
-            await self._db.executemany(
-                "INSERT OR IGNORE INTO messages (pseudonym, message_id, sent_at, own)"
-                " VALUES (?, ?, ?, ?)",
-                rows,
-            )
+            await self._db.executemany(sql, rows)
 
     async def message_ids(self, pseudonym: bytes) -> list[tuple[int, int]]:
         """Return (message id, unix time) pairs recorded for a person, oldest first."""
-        async with (
-            self._lock,
-            self._db.execute(
-                "SELECT message_id, sent_at FROM messages WHERE pseudonym = ? ORDER BY message_id",
-                (pseudonym,),
-            ) as cursor,
-        ):
-            rows = await cursor.fetchall()
+        rows = await self._select(
+            "SELECT message_id, sent_at FROM messages WHERE pseudonym = ? ORDER BY message_id",
+            (pseudonym,),
+        )
         return [(int(row[0]), int(row[1])) for row in rows]
 
     async def remember_incoming(self, pseudonym: bytes, message_id: int, at: int) -> bool:
@@ -289,12 +295,9 @@ class Store:
 
     async def own_message_ids(self, pseudonym: bytes) -> set[int]:
         """The ids of the bot's own messages to a person."""
-        async with self._lock:
-            cursor = await self._db.execute(
-                "SELECT message_id FROM messages WHERE pseudonym = ? AND own = 1", (pseudonym,)
-            )
-            rows = await cursor.fetchall()
-            await cursor.close()
+        rows = await self._select(
+            "SELECT message_id FROM messages WHERE pseudonym = ? AND own = 1", (pseudonym,)
+        )
         return {int(row[0]) for row in rows}
 
     async def owe_deletions(self, rows: Sequence[tuple[bytes, int, int]]) -> None:
