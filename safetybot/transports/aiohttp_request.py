@@ -15,7 +15,10 @@ connection failure is `NetworkError`. aiohttp never repeats a POST by itself.
 
 from __future__ import annotations
 
+import ssl
+
 import aiohttp
+import certifi
 from telegram._utils.defaultvalue import DefaultValue
 from telegram._utils.types import ODVInput
 from telegram.error import NetworkError, TimedOut
@@ -51,8 +54,10 @@ class AiohttpRequest(BaseRequest):
     async def initialize(self) -> None:
         """Open the session (again, after a shutdown)."""
         if self._session is None or self._session.closed:
+            # The same certificate authorities httpx trusted (certifi's), whatever the host has.
+            context = ssl.create_default_context(cafile=certifi.where())
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self._connections),
+                connector=aiohttp.TCPConnector(limit=self._connections, ssl=context),
                 # The Bot API sets no cookies; none are kept.
                 cookie_jar=aiohttp.DummyCookieJar(),
                 headers={"User-Agent": self.USER_AGENT},
