@@ -155,6 +155,14 @@ async def flood(chat: Chat, count: int, text: str = "spam") -> list[int]:
     return ids
 
 
+async def set_panic_word(chat: Chat, word: str) -> None:
+    """Choose a panic word that erases everything."""
+    await chat.command("settings")
+    await chat.press("pw")
+    await chat.press("pm:forget")
+    await chat.say(word)
+
+
 async def test_a_flood_gets_one_calm_reply_and_others_are_served(limited: Service) -> None:
     flooder = Chat(limited, RecordingFrontEnd(), "111")
     other = Chat(limited, RecordingFrontEnd(), "222")
@@ -211,10 +219,7 @@ async def test_the_panic_word_works_during_a_flood_without_a_read_per_message(
     limited: Service, counting_store: Store, keyring: Keyring, clock: Clock
 ) -> None:
     chat = Chat(limited, RecordingFrontEnd(), "555")
-    await chat.command("settings")
-    await chat.press("pw")
-    await chat.press("pm:forget")
-    await chat.say("Tulip")
+    await set_panic_word(chat, "Tulip")
     clock.now += 60
     await flood(chat, 10)
     reads = CountingStore.reads
@@ -230,17 +235,11 @@ async def test_a_new_panic_word_is_the_one_checked_in_the_next_flood(
     limited: Service, counting_store: Store, keyring: Keyring, clock: Clock
 ) -> None:
     chat = Chat(limited, RecordingFrontEnd(), "556")
-    await chat.command("settings")
-    await chat.press("pw")
-    await chat.press("pm:forget")
-    await chat.say("Tulip")
+    await set_panic_word(chat, "Tulip")
     clock.now += 60
     await flood(chat, 10)  # the old word is now kept in memory
     clock.now += 60
-    await chat.command("settings")
-    await chat.press("pw")
-    await chat.press("pm:forget")
-    await chat.say("Harbor")
+    await set_panic_word(chat, "Harbor")
     clock.now += 60
     await flood(chat, 10)
     await chat.say("tulip")

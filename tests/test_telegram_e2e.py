@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import time
 from collections.abc import AsyncIterator
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from safetybot.core.limits import LimitSettings
 from safetybot.core.menus import Action
 from safetybot.core.service import Service
 from safetybot.crypto import Keyring
@@ -95,15 +97,19 @@ def _answered(fake: FakeBotAPI, before: int, until: frozenset[str] = REPLIES) ->
     return any(call.method in until for call in fake.calls[before:])
 
 
-@pytest.fixture
-async def harness(
-    tmp_path: Path, keyring: Keyring, texts: Texts, directory: Directory
+@contextlib.asynccontextmanager
+async def running(
+    data_dir: Path,
+    keyring: Keyring,
+    texts: Texts,
+    directory: Directory,
+    limits: LimitSettings | None = None,
 ) -> AsyncIterator[Harness]:
+    """The real bot polling a fresh fake Bot API, with its database in `data_dir`."""
     async with FakeBotAPI() as fake:
-        data_dir = tmp_path / "data"
         store = await Store.open(data_dir / "safetybot.db")
         clock = SharedClock()
-        service = Service(store, keyring, texts, directory, clock=clock)
+        service = Service(store, keyring, texts, directory, clock=clock, limits=limits)
         bot = TelegramBot(service, TOKEN, fake.url, poll_timeout=1, request_timeout=1.0)
         await bot.start()
         try:
@@ -111,6 +117,14 @@ async def harness(
         finally:
             await bot.stop()
             await store.close()
+
+
+@pytest.fixture
+async def harness(
+    tmp_path: Path, keyring: Keyring, texts: Texts, directory: Directory
+) -> AsyncIterator[Harness]:
+    async with running(tmp_path / "data", keyring, texts, directory) as started:
+        yield started
 
 
 async def test_start_guide_vault_note_forget_leaves_nothing(

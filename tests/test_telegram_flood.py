@@ -9,14 +9,10 @@ import pytest
 
 from safetybot.core.limits import LimitSettings
 from safetybot.core.menus import Action
-from safetybot.core.service import Service
 from safetybot.crypto import Keyring
 from safetybot.i18n import Texts
 from safetybot.resources import Directory
-from safetybot.store import Store
-from safetybot.transports.telegram import TelegramBot
-from tests.fakebotapi import FakeBotAPI
-from tests.test_telegram_e2e import CHAT, TOKEN, Harness, SharedClock
+from tests.test_telegram_e2e import CHAT, Harness, running
 
 OTHER = 5550001234
 BURST = 5
@@ -26,19 +22,9 @@ BURST = 5
 async def harness(
     tmp_path: Path, keyring: Keyring, texts: Texts, directory: Directory
 ) -> AsyncIterator[Harness]:
-    async with FakeBotAPI() as fake:
-        data_dir = tmp_path / "data"
-        store = await Store.open(data_dir / "safetybot.db")
-        clock = SharedClock()
-        limits = LimitSettings(rate=0.2, burst=BURST)
-        service = Service(store, keyring, texts, directory, clock=clock, limits=limits)
-        bot = TelegramBot(service, TOKEN, fake.url, poll_timeout=1, request_timeout=1.0)
-        await bot.start()
-        try:
-            yield Harness(fake, store, data_dir, keyring, service, bot, clock)
-        finally:
-            await bot.stop()
-            await store.close()
+    limits = LimitSettings(rate=0.2, burst=BURST)
+    async with running(tmp_path / "data", keyring, texts, directory, limits) as started:
+        yield started
 
 
 async def test_a_flood_of_presses_and_huge_texts_leaves_others_served_and_erase_working(
