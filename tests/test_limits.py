@@ -14,7 +14,7 @@ from safetybot.core.limits import Limits, LimitSettings, Verdict
 from safetybot.core.menus import Action
 from safetybot.core.service import Service
 from safetybot.crypto import Keyring
-from safetybot.errors import ConfigError
+from safetybot.errors import ConfigError, FrontEndError
 from safetybot.i18n import Texts
 from safetybot.resources import Directory
 from safetybot.store import Store
@@ -262,3 +262,25 @@ def test_the_rate_limit_is_an_organization_setting(tmp_path: Path) -> None:
     assert Config.from_mapping({}, cwd=tmp_path).limits == LimitSettings(rate=3.0, burst=40)
     with pytest.raises(ConfigError, match="SAFETYBOT_RATE_LIMIT_BURST"):
         Config.from_mapping({"SAFETYBOT_RATE_LIMIT_BURST": "0"}, cwd=tmp_path)
+
+
+class NoticeFails(RecordingFrontEnd):
+    """A messenger that fails to deliver the "please wait" notice."""
+
+    async def send(self, address: str, message: Any) -> list[int]:
+        if SLOW_DOWN in message.markdown:
+            raise FrontEndError("send failed: NetworkError")
+        return await super().send(address, message)
+
+
+async def test_a_notice_that_cannot_be_sent_changes_nothing_else(
+    limited: Service, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    chat = Chat(limited, NoticeFails(), "777")
+    await chat.command("start")
+    await flood(chat, 20)  # the notice fails: no exception escapes, the flood is still refused
+    assert len(chat.front.texts) == 5
+    assert "slow_down_failed" in caplog.text
+    clock.now += 60  # the bucket refills: the person is served again
+    await chat.command("help")
+    assert len(chat.front.texts) == 6

@@ -266,8 +266,11 @@ class Service:
             verdict = limit.check(pseudonym, incoming.message_id)
         if verdict is Verdict.SLOW_DOWN:
             log.info("rate_limited")
-            async with self._lock_for(pseudonym):
-                await self._slow_down(incoming, pseudonym, front)
+            try:
+                async with self._lock_for(pseudonym):
+                    await self._slow_down(incoming, pseudonym, front)
+            except Exception as error:  # the notice is a courtesy; the refusal stands
+                log.warning("slow_down_failed error=%s", type(error).__name__)
         return verdict is Verdict.ALLOW
 
     async def _is_panic_word(self, pseudonym: bytes, text: str) -> bool:
@@ -275,13 +278,18 @@ class Service:
         if len(text) > _PANIC_MAX:
             return False
         if pseudonym not in self._probes:
-            async with self._lock_for(pseudonym):
-                probe = None
-                person = await self._records.person(pseudonym)
-                if person is not None:
-                    data_key = self._keyring.unwrap(person.wrapped_key, pseudonym)
-                    stored = self._open_state(person, data_key).panic
-                    probe = None if stored is None else (_panic_key(data_key), stored)
+            try:
+                async with self._lock_for(pseudonym):
+                    probe = None
+                    person = await self._records.person(pseudonym)
+                    if person is not None:
+                        data_key = self._keyring.unwrap(person.wrapped_key, pseudonym)
+                        stored = self._open_state(person, data_key).panic
+                        probe = None if stored is None else (_panic_key(data_key), stored)
+            except Exception as error:
+                # Unsure: let it through, so a panic word is never lost to a passing fault.
+                log.warning("panic_probe_failed error=%s", type(error).__name__)
+                return True
             self._probes[pseudonym] = probe
             while len(self._probes) > _MAX_PROBES:
                 self._probes.popitem(last=False)
