@@ -106,7 +106,8 @@ class AiohttpRequest(BaseRequest):
         except TimeoutError as error:  # aiohttp's timeouts are TimeoutErrors too
             raise TimedOut from error
         except (aiohttp.ClientError, OSError) as error:
-            raise NetworkError(f"aiohttp.{type(error).__name__}: {error}") from error
+            # The class only: aiohttp's messages can quote the URL, which holds the bot token.
+            raise NetworkError(f"aiohttp.{type(error).__name__}") from error
 
 
 def _pick(given: ODVInput[float], default: float | None) -> float | None:
