@@ -1,23 +1,40 @@
-"""Operator commands on the data folder: backup, restore, purge, stats, migrate.
+"""Operator commands: backup, restore, purge, stats, migrate, rotate-key, keygen, check-locales
+and verify-export.
 
-Each prints counts and file names only: never an id, a pseudonym or anything about a person.
-Backup, purge and stats work while the bot runs; restore and migrate take the run lock, so they
-refuse while it does.
+Those on the data folder print counts and file names only: never an id, a pseudonym or anything
+about a person. Backup, purge and stats work while the bot runs; restore, migrate and rotate-key
+take the run lock, so they refuse while it does. Verify-export needs no settings: advocates run it
+on an export they were given.
 """
 
 from __future__ import annotations
 
+import asyncio
+import secrets
+import sys
 import time
 from pathlib import Path
 from typing import TextIO
 
 from safetybot.backup import RunLock, backup_database, describe_database, restore_database
 from safetybot.config import Config
-from safetybot.crypto import Keyring
+from safetybot.crypto import Keyring, new_master_key, parse_master_key
 from safetybot.errors import CryptoError, StoreError
+from safetybot.preflight import check_words
 from safetybot.store import MIGRATIONS, Store
+from safetybot.wiring import open_keyring
 
-__all__ = ["backup", "migrate", "purge", "restore", "stats"]
+__all__ = [
+    "backup",
+    "check_locales",
+    "keygen",
+    "migrate",
+    "purge",
+    "restore",
+    "rotate_key",
+    "stats",
+    "verify_export_file",
+]
 
 _DAY = 86_400
 
@@ -101,4 +118,91 @@ async def migrate(config: Config, out: TextIO) -> int:
         finally:
             await store.close()
     print(f"Schema version {after} ({after - before} migration(s) applied).", file=out)
+    return 0
+
+
+async def rotate_key(config: Config, new_key_file: Path) -> int:
+    """Re-wrap every data key and the pseudonym key under a new master key."""
+    old = config.require_master_key()
+    text = await asyncio.to_thread(new_key_file.read_text, encoding="ascii")
+    new = parse_master_key(text, str(new_key_file))
+    store = await Store.open(config.database)
+    try:
+        current = await open_keyring(store, old)
+        rotated = Keyring(new, current.pseudonym_key)
+        count = await store.rewrap(
+            rotated.wrap_pseudonym_key(),
+            lambda pseudonym, wrapped: rotated.wrap(current.unwrap(wrapped, pseudonym), pseudonym),
+        )
+    finally:
+        await store.close()
+    print(f"Re-wrapped {count} data key(s). Now set SAFETYBOT_MASTER_KEY to the new key.")
+    return 0
+
+
+def keygen(webhook_secret: bool) -> int:
+    """Print a new master key (base64 of 32 bytes), or a webhook secret."""
+    print(secrets.token_urlsafe(32) if webhook_secret else new_master_key())
+    return 0
+
+
+def check_locales(config: Config) -> int:
+    """`safetybot check-locales`: print every problem with texts, guides and resources; 1 if any."""
+    problems = [str(p) for p in check_words(config)]
+    for problem in problems:
+        print(problem)
+    if problems:
+        print(f"{len(problems)} problem(s)", file=sys.stderr)
+        return 1
+    print("All texts, guides and resources are complete.")
+    return 0
+
+
+def verify_export_file(path: Path, password_file: Path | None, head: str | None) -> int:
+    """Check an export: 0 intact, 1 altered, 2 not an export or the password is wrong."""
+    import getpass  # only this command asks for anything, and only at a terminal
+    import re
+
+    from safetybot.export import MAX_READ, verify_export
+
+    if head is not None and not re.fullmatch(r"[0-9a-f]{64}", head.strip().lower()):
+        print("safetybot: --head must be a chain head: 64 hex digits", file=sys.stderr)
+        return 2
+    expected = head.strip().lower() if head is not None else None
+    try:
+        if path.stat().st_size > MAX_READ:
+            print(f"safetybot: {path} is larger than any export this checks", file=sys.stderr)
+            return 2
+        data = path.read_bytes()
+        password = None
+        if password_file is not None:
+            password = password_file.read_text(encoding="utf-8").rstrip("\r\n")
+    except OSError as error:
+        print(f"safetybot: {error.strerror}: {error.filename}", file=sys.stderr)
+        return 2
+    except UnicodeDecodeError:
+        print("safetybot: the password file is not UTF-8 text", file=sys.stderr)
+        return 2
+    report = verify_export(data, password, known_head=expected)
+    if report.encrypted and not report.readable and password is None and sys.stdin.isatty():
+        try:
+            password = getpass.getpass("Export password: ")
+        except EOFError:
+            return 2
+        report = verify_export(data, password, known_head=expected)
+    if not report.readable:
+        print(f"safetybot: {path}: {'; '.join(report.problems)}", file=sys.stderr)
+        return 2
+    for problem in report.problems:
+        print(problem)
+    if report.problems:
+        print(f"ALTERED: {len(report.problems)} problem(s) found in {path.name}.")
+        return 1
+    print(
+        f"Intact: every file matches MANIFEST.txt and the chain of {report.records} record(s) "
+        f"links from first to last ({report.notes} note(s), {report.attachments} attachment(s))."
+    )
+    print(f"Chain head: {report.head}")
+    if expected is None:
+        print("To rule out a rewritten export, compare the chain head with one kept elsewhere.")
     return 0

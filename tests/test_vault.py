@@ -415,11 +415,11 @@ async def test_rotate_key_rewraps_and_the_old_key_stops_working(
     data = tmp_path / "data"
     env = {"SAFETYBOT_DATA_DIR": str(data), "SAFETYBOT_MASTER_KEY": old}
     # A person with a note, written through a service opened the way the CLI opens it.
-    from safetybot.cli import _keyring
     from safetybot.crypto import parse_master_key
+    from safetybot.wiring import open_keyring
 
     store = await Store.open(data / "safetybot.db")
-    keyring = await _keyring(store, parse_master_key(old, "x"))
+    keyring = await open_keyring(store, parse_master_key(old, "x"))
     chat = Chat(make_service(store, keyring, texts, directory, clock), RecordingFrontEnd(), USER)
     await chat.turn_on_vault(PASS)
     await write_note(chat)
@@ -429,8 +429,8 @@ async def test_rotate_key_rewraps_and_the_old_key_stops_working(
     assert "Re-wrapped 1" in capsys.readouterr().out
     store = await Store.open(data / "safetybot.db")
     with pytest.raises(Exception, match="does not open"):
-        await _keyring(store, parse_master_key(old, "x"))
-    keyring = await _keyring(store, parse_master_key(new, "x"))
+        await open_keyring(store, parse_master_key(old, "x"))
+    keyring = await open_keyring(store, parse_master_key(new, "x"))
     again = Chat(make_service(store, keyring, texts, directory, clock), RecordingFrontEnd(), USER)
     await again.command("notes")
     assert NOTE[:20] in await again.say(PASS)  # same pseudonym, same notes
