@@ -90,7 +90,8 @@ def read_envelope(envelope: Mapping[str, Any]) -> Received | str:
     timestamp = _timestamp(envelope.get("timestamp"))
     message = data.get("message")
     text = message if isinstance(message, str) else ""
-    attachments = [a for a in data.get("attachments") or () if isinstance(a, dict)]
+    listed = data.get("attachments")
+    attachments = [a for a in listed if isinstance(a, dict)] if isinstance(listed, list) else []
     if attachments:
         view_once = bool(data.get("viewOnce"))
         events = tuple(
