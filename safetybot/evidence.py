@@ -71,6 +71,7 @@ _TOMBSTONE_KEYS = frozenset(
     {"v", "seq", "prev", "note", "kind", "was", "content", "hash", "deleted_at"}
 )
 _CONTENT_KEYS = ("recorded_at", "fields", "attachments", "forwarded", "salt")
+_RECORD_KEYS = frozenset({"v", "seq", "prev", "note", "kind", "hash", *_CONTENT_KEYS})
 
 
 class Kind(StrEnum):
@@ -256,6 +257,10 @@ def _shape_problem(record: object) -> str | None:
             return "is marked deleted but still carries content"
         if record.get("was") not in (Kind.NOTE, Kind.EDIT) or not _is_hash(record.get("content")):
             return "is marked deleted but is not a tombstone"
+    elif set(record) - _RECORD_KEYS:
+        # Its fingerprint would not cover the extra entry, so a reader could be shown words
+        # that were never recorded.
+        return "carries an entry its fingerprint does not cover (added after it was made)"
     return None
 
 

@@ -217,6 +217,13 @@ def test_a_changed_field_names_the_record_and_note() -> None:
     assert _named(records) == "record 3 (note 1) was changed after it was made"
 
 
+def test_an_entry_added_to_a_record_is_named() -> None:
+    # The hash covers the known entries only: an extra one could show words never recorded.
+    records = _story().records
+    records[0]["comment"] = "she agreed to everything"
+    assert "record 1 (note 1) carries an entry its fingerprint does not cover" in _named(records)
+
+
 def test_a_changed_link_names_the_record() -> None:
     records = _story().records
     records[1]["prev"] = GENESIS
