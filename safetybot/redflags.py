@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import math
 import re
 import tomllib
 import unicodedata
@@ -526,7 +527,12 @@ def _flag(raw: object, terms: Mapping[str, str]) -> tuple[float, tuple[_Rule, ..
         return 0.0, (), ["must be a table with weight and [[...rule]]s"]
     problems = [f"unknown key {k!r}" for k in raw if k not in ("weight", "rule")]
     weight = raw.get("weight")
-    if isinstance(weight, bool) or not isinstance(weight, int | float) or weight < 0:
+    if (
+        isinstance(weight, bool)
+        or not isinstance(weight, int | float)
+        or not math.isfinite(weight)  # TOML has nan and inf; a score must stay a number
+        or weight < 0
+    ):
         problems.append("weight must be a number, 0 or more")
         weight = 0.0
     raw_rules = raw.get("rule")
@@ -597,6 +603,10 @@ def _pattern_problem(pattern: str) -> str | None:
         compiled = re.compile(pattern)
     except re.error as error:
         return f"is not a valid regular expression ({error})"
+    except OverflowError:  # a{99999999999}: Python's own limit, not a re.error
+        return "has a repeat count too large for Python (keep repeats at 60 at most)"
+    except RecursionError:  # thousands of nested groups
+        return "nests groups too deeply"
     literal = re.sub(r"\\.", "", pattern)
     if normalize(literal) != literal.strip():
         return "has capital or accented letters: rules see casefolded text without accents"
@@ -648,13 +658,17 @@ def _scoring(raw: object, weights: Mapping[Flag, float]) -> tuple[_Scoring | Non
     problems = [f"unknown key {k!r}" for k in raw if k not in _SCORING_KEYS]
     problems += [f"missing {k!r}" for k in _SCORING_KEYS if k not in raw]
     levels = [raw.get(k) for k in _SCORING_KEYS[:3]]
-    numbers = [v for v in levels if isinstance(v, int | float) and not isinstance(v, bool)]
+    numbers = [
+        v
+        for v in levels
+        if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+    ]
     if len(numbers) != 3 or not 0 < numbers[0] <= numbers[1] <= numbers[2]:
         problems.append(
             "some, likely and very_likely must be numbers with 0 < some <= likely <= very_likely"
         )
     needs = raw.get("likely_needs", [])
-    if not isinstance(needs, list) or not all(n in set(Flag) for n in needs):
+    if not isinstance(needs, list) or not all(isinstance(n, str) and n in set(Flag) for n in needs):
         problems.append(f"likely_needs must list flag ids ({', '.join(Flag)})")
         needs = []
     if problems or len(weights) != len(Flag):
