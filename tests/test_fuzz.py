@@ -1,5 +1,7 @@
-"""Property tests for every parser of outside input: typed lines, button data, Telegram updates,
+"""Property tests for parsers of outside input: typed lines, button data, Telegram updates,
 forwarded origins, settings, resource and locale files, Markdown escaping, stored state.
+(Config and rule files, exports and messages to check: test_fuzz_files.py; signal-cli's
+stream and envelopes: test_fuzz_signal.py.)
 
 Each says what must hold for *any* input: no exception but the documented one, and nothing
 unknown let through.
