@@ -63,13 +63,14 @@ def load_examples(path: Path) -> tuple[Example, ...]:
     """Read the labelled set; ValueError names the line that is wrong."""
     examples: list[Example] = []
     seen: set[str] = set()
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    # JSON lines end at \n only: a text may hold \u2028, which splitlines() would split at.
+    for number, line in enumerate(path.read_text(encoding="utf-8").split("\n"), start=1):
         if not line.strip():
             continue
         try:
             raw = json.loads(line)
             example = _example(raw)
-        except (ValueError, TypeError, KeyError) as error:
+        except (ValueError, TypeError, KeyError, RecursionError) as error:  # RecursionError: [[[[
             raise ValueError(f"{path}:{number}: {error}") from None
         if example.id in seen:
             raise ValueError(f"{path}:{number}: id {example.id!r} is used twice")

@@ -159,7 +159,9 @@ def key_line(text: str, dotted: str) -> int | None:
     table = ""
     best: tuple[int, int] | None = None  # (matched parts, line)
     wanted = dotted.split(".")
-    for number, line in enumerate(text.splitlines(), start=1):
+    # TOML lines end at \n (or \r\n) only; splitlines() would also split at \x85 or \u2028
+    # inside a quoted key or string and count lines the parser does not.
+    for number, line in enumerate(text.split("\n"), start=1):
         header = _HEADER.match(line)
         if header is not None:
             table = header.group(1).replace('"', "").replace(" ", "")

@@ -27,6 +27,7 @@ from hypothesis import strategies as st
 
 from safetybot.config import Config
 from safetybot.errors import ConfigError, LocaleError
+from safetybot.evaluation import load_examples
 from safetybot.evidence import FIELDS, GENESIS, Kind, make_record
 from safetybot.export import AttachmentFile, Labels, build_export, verify_export
 from safetybot.redflags import FILE_NAME, MAX_CHARS, MAX_QUOTE, Level, Rules, check_rules
@@ -118,6 +119,7 @@ def _lines_named(message: str, path: Path) -> list[int]:
     secrets=st.dictionaries(st.sampled_from(SECRET_KEYS), SECRET_VALUES, max_size=2),
 )
 @example(flat={"rate_limit.per_minute": 0, "rate_limit.burst": -1}, secrets={})
+@example(flat={"data_dir": {"\x85": 0, "0\u2028": 0}, "rate_limit.per_minute": []}, secrets={})
 @example(flat={"vault": "ten"}, secrets={"token": "123456789ABCDEFghij"})
 def test_any_config_file_gives_settings_or_one_error_that_never_echoes_a_secret(
     flat: dict[str, Any], secrets: dict[str, str]
@@ -504,3 +506,59 @@ def test_any_evidence_document_gives_a_report(document: Any) -> None:
 def test_an_encrypted_export_needs_its_password(password: str | None) -> None:
     report = verify_export(EXPORTS[PASSWORD], password)
     assert not report.readable and report.encrypted and report.problems
+
+
+# -- the labelled messages evaluate-check reads -----------------------------------------------
+
+GOOD_LINE = json.dumps(
+    {"id": "a1", "lang": "en", "text": "pay or else", "extortion": True, "flags": ["deadline"]}
+)
+lines = st.lists(
+    st.sampled_from([GOOD_LINE, "", "[" * 5000, '{"id": 1}', "null", '{"flags": {}}'])
+    | st.builds(
+        json.dumps,
+        st.fixed_dictionaries(
+            {"id": json_values, "lang": st.sampled_from(["en", "es", "xx"]) | json_values},
+            optional={
+                "text": json_values,
+                "extortion": json_values,
+                "flags": json_values,
+                "split": json_values,
+            },
+        ),
+    )
+    | st.text(max_size=30),
+    max_size=6,
+)
+
+
+@FUZZ
+@given(content=lines)
+@example(content=["[" * 5000])
+def test_any_labelled_file_loads_or_names_its_line(content: list[str]) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "labelled.jsonl"
+        path.write_text("\n".join(content), encoding="utf-8")
+        try:
+            examples = load_examples(path)
+        except ValueError as error:
+            named = re.match(re.escape(str(path)) + r":(\d+): ", str(error))
+            assert named, error
+            # The line named is the first bad one: everything before it loads, it does not.
+            number = int(named.group(1))
+            path.write_text("\n".join(content[: number - 1]), encoding="utf-8")
+            load_examples(path)
+            path.write_text("\n".join(content[:number]), encoding="utf-8")
+            with pytest.raises(ValueError):
+                load_examples(path)
+            return
+        assert len(examples) == len({e.id for e in examples})
+        assert all(isinstance(e.text, str) and isinstance(e.extortion, bool) for e in examples)
+
+
+def test_a_text_holding_a_line_separator_is_one_example(tmp_path: Path) -> None:
+    path = tmp_path / "labelled.jsonl"
+    line = GOOD_LINE.replace("pay or", "pay\u2028or\x85")  # JSON lets both stand unescaped
+    path.write_text(f"{line}\n", encoding="utf-8")
+    (example,) = load_examples(path)
+    assert example.text == "pay\u2028or\x85 else"
