@@ -17,7 +17,7 @@ from pypdf import PdfReader
 
 from safetybot.cli import main
 from safetybot.core import vault as vault_module
-from safetybot.core.events import Attachment, Forwarded
+from safetybot.core.events import Attachment, Forwarded, Pressed
 from safetybot.core.service import Service
 from safetybot.core.vault import DuressMode
 from safetybot.crypto import KdfParams, Keyring, new_master_key, open_box, passphrase_key, unseal
@@ -247,6 +247,33 @@ async def test_a_forwarded_threat_keeps_its_origin(chat: Chat) -> None:
     await chat.send(forwarded)
     saved = await chat.press("v:save")
     assert "pay 500 or everyone sees" in saved and "@max\\_x" in saved
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        "v:n:²",
+        "v:e:¹",
+        "v:d:٣",
+        "v:d:3",
+        "v:dy:²",
+        "v:dy:3",
+        "v:n:99999999999999999999",
+        "v:n:-1",
+        "v:n:",
+        "v:zz:1",
+    ],
+)
+async def test_forged_or_stale_vault_buttons_get_a_calm_answer_and_change_nothing(
+    chat: Chat, data: str
+) -> None:
+    # Digits isdigit() accepts but int() does not, notes that do not exist, unknown actions.
+    await chat.turn_on_vault(PASS)
+    await write_note(chat)
+    shown = await chat.send(Pressed(data))  # not a button the bot offered
+    assert "went wrong" not in shown and "deleted" not in shown and "Delete note" not in shown
+    assert "Private notes: 1" in shown or "no longer active" in shown
+    assert "Private notes: 1" in await chat.command("notes")
 
 
 async def test_edit_keeps_the_earlier_version_and_delete_leaves_a_trace(chat: Chat) -> None:

@@ -163,7 +163,9 @@ class Desk:
     async def _act(
         self, ctx: VaultContext, state: State, session: Session, action: str, arg: str
     ) -> DeskResult:
-        number = int(arg) if arg.isdigit() else 0
+        # ASCII digits only: isdigit() also takes "²", which int() refuses, and "٣", which no
+        # button of ours sends.
+        number = int(arg) if arg.isascii() and arg.isdecimal() else 0
         match action:
             case "" | "home" | "on":
                 return await self._home(ctx, state, session)
@@ -179,14 +181,20 @@ class Desk:
             case "e":
                 return await self._edit(ctx, state, session, number)
             case "d":
+                if await self.notebook.note(ctx.pseudonym, session, number) is None:
+                    return await self._home(ctx, state, session)  # a stale or forged button
                 buttons: Keyboard = (
                     (_b("button.delete_yes", f"v:dy:{number}", {"number": number}),),
                     (_b("button.back", f"v:n:{number}"),),
                 )
                 return self._say(ctx, state, "vault.delete_confirm", buttons, {"number": number})
             case "dy":
-                await self.notebook.delete_note(ctx.pseudonym, session, number, _iso(ctx.now))
-                return await self._home(ctx, state, session, notice="vault.deleted")
+                deleted = await self.notebook.delete_note(
+                    ctx.pseudonym, session, number, _iso(ctx.now)
+                )
+                return await self._home(
+                    ctx, state, session, notice="vault.deleted" if deleted else None
+                )
             case "x":
                 buttons = (
                     (_b("button.export_plain", "v:xn"),),
