@@ -249,6 +249,40 @@ async def test_a_forwarded_threat_keeps_its_origin(chat: Chat) -> None:
     assert "pay 500 or everyone sees" in saved and "@max\\_x" in saved
 
 
+async def test_many_notes_are_listed_a_page_at_a_time_newest_first(chat: Chat) -> None:
+    await chat.turn_on_vault(PASS)
+    for number in range(1, 21):
+        await write_note(chat, f"threat number {number} ok")
+        await chat.press("v:home")
+
+    def listed(shown: str) -> list[int]:
+        return [n for n in range(1, 21) if f"threat number {n} ok" in shown]
+
+    def note_buttons() -> list[str]:
+        return [d for d in chat.button_data() if d.startswith(("v:n:", "v:p:"))]
+
+    home = await chat.command("notes")
+    assert "Private notes: 20" in home and "Page 1 of 3" in home
+    assert listed(home) == list(range(13, 21))
+    assert note_buttons() == [*(f"v:n:{n}" for n in range(13, 21)), "v:p:2"]
+    older = await chat.press("v:p:2")
+    assert "Page 2 of 3" in older and listed(older) == list(range(5, 13))
+    assert note_buttons() == [*(f"v:n:{n}" for n in range(5, 13)), "v:p:3", "v:p:1"]
+    oldest = await chat.press("v:p:3")
+    assert "Page 3 of 3" in oldest and listed(oldest) == [1, 2, 3, 4]
+    assert note_buttons() == ["v:n:1", "v:n:2", "v:n:3", "v:n:4", "v:p:2"]
+    assert listed(await chat.press("v:p:2")) == list(range(5, 13))
+    # Out of range (a stale or forged button): the nearest page.
+    assert listed(await chat.send(Pressed("v:p:99"))) == [1, 2, 3, 4]
+    assert listed(await chat.send(Pressed("v:p:0"))) == list(range(13, 21))
+    # Eight notes or fewer: one page, nothing to turn.
+    for number in range(1, 13):
+        await chat.send(Pressed(f"v:dy:{number}"))
+    home = await chat.command("notes")
+    assert "Private notes: 8" in home and "Page" not in home
+    assert note_buttons() == [f"v:n:{n}" for n in range(13, 21)]
+
+
 @pytest.mark.parametrize(
     "data",
     [

@@ -169,6 +169,8 @@ class Desk:
         match action:
             case "" | "home" | "on":
                 return await self._home(ctx, state, session)
+            case "p":
+                return await self._home(ctx, state, session, page=number)
             case "chk":
                 return await self._save_checked(ctx, state, session)
             case "new":
@@ -497,14 +499,29 @@ class Desk:
         return await self._step(ctx, self._drafting(state, session), session, 0)
 
     async def _home(
-        self, ctx: VaultContext, state: State, session: Session, notice: str | None = None
+        self,
+        ctx: VaultContext,
+        state: State,
+        session: Session,
+        notice: str | None = None,
+        page: int = 1,
     ) -> DeskResult:
         opened = await self.notebook.open_space(ctx.pseudonym, session)
         notes = opened.notes
         minutes = self.vaults.settings.unlock_minutes
         parts: list[Part] = [T(notice)] if notice else []
         parts.append(T("vault.home", {"count": len(notes), "minutes": minutes}))
-        for number, record in notes.items():
+        # Pages of _HOME_BUTTONS notes, page 1 the newest: one short message however many
+        # notes there are. A page out of range (a stale or forged button) shows the nearest.
+        numbers = sorted(notes)
+        pages = max(1, -(-len(numbers) // _HOME_BUTTONS))
+        page = min(max(page, 1), pages)
+        end = len(numbers) - (page - 1) * _HOME_BUTTONS
+        shown = numbers[max(0, end - _HOME_BUTTONS) : end]
+        if pages > 1:
+            parts.append(T("vault.home.page", {"page": page, "pages": pages}))
+        for number in shown:
+            record = notes[number]
             fields = record.get("fields", {})
             summary = (
                 fields.get("what") or fields.get("platform") or fields.get("threat_words") or ""
@@ -517,7 +534,7 @@ class Desk:
             parts.append(T("vault.home.line", line))
         if opened.damaged:
             parts.append(T("vault.damaged", {"count": opened.damaged}))
-        buttons = self._home_buttons(sorted(notes)[-_HOME_BUTTONS:])
+        buttons = self._home_buttons(shown, page, pages)
         return DeskResult(
             replace(state, mode=Mode.IDLE),
             [Reply(tuple(parts), buttons, in_place=True)],
@@ -626,7 +643,7 @@ class Desk:
     def _unlock_buttons(self) -> Keyboard:
         return ((_b("button.cancel", "m"), _b("button.forgot", "v:forgot")), crisis_row())
 
-    def _home_buttons(self, numbers: list[int]) -> Keyboard:
+    def _home_buttons(self, numbers: list[int], page: int = 1, pages: int = 1) -> Keyboard:
         rows: list[tuple[Button, ...]] = [(_b("button.new_note", "v:new"),)]
         row: list[Button] = []
         for number in numbers:
@@ -636,6 +653,13 @@ class Desk:
                 row = []
         if row:
             rows.append(tuple(row))
+        turn = []
+        if page < pages:
+            turn.append(_b("button.older_notes", f"v:p:{page + 1}"))
+        if page > 1:
+            turn.append(_b("button.newer_notes", f"v:p:{page - 1}"))
+        if turn:
+            rows.append(tuple(turn))
         rows.append((_b("button.export", "v:x"), _b("button.lock", "v:lock")))
         rows.append((_b("button.vault_settings", "v:set"), _b("button.menu", "m")))
         rows.append(crisis_row())
