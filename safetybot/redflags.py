@@ -476,6 +476,8 @@ def _load_file(path: Path) -> tuple[dict[Flag, tuple[_Rule, ...]], _Scoring | No
             data = tomllib.load(handle)
     except tomllib.TOMLDecodeError as error:
         return {}, None, [f"{path}: not valid TOML: {error}"]
+    except RecursionError:  # a = [[[[… deeper than tomllib goes
+        return {}, None, [f"{path}: not valid TOML: nested too deeply"]
     except (OSError, UnicodeDecodeError) as error:
         return {}, None, [f"{path}: cannot be read ({type(error).__name__})"]
     problems = [

@@ -139,6 +139,8 @@ def _read(path: Path) -> tuple[dict[str, Any], list[str]]:
         return {}, [f"{path}: file not found"]
     except tomllib.TOMLDecodeError as error:  # its message carries "(at line N, column M)"
         return {}, [f"{path}: not valid TOML: {error}"]
+    except RecursionError:  # a = [[[[… deeper than tomllib goes
+        return {}, [f"{path}: not valid TOML: nested too deeply"]
     except (OSError, UnicodeDecodeError) as error:
         return {}, [f"{path}: cannot be read ({type(error).__name__})"]
 

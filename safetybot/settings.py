@@ -139,6 +139,8 @@ def parse_config_file(path: Path, text: str) -> ConfigFile:
     """Parse TOML text read from `path`; ConfigError naming the line and column if invalid."""
     try:
         data = tomllib.loads(text)
+    except RecursionError:  # a = [[[[… deeper than tomllib goes
+        raise ConfigError(f"{path}: not valid TOML: nested too deeply") from None
     except tomllib.TOMLDecodeError as error:
         message = str(error)
         found = re.search(r"\(at line (\d+), column (\d+)\)", message)

@@ -412,6 +412,7 @@ def test_a_hidden_entry_with_a_list_for_its_id_is_named_as_a_problem(tmp_path: P
 
 @FUZZ
 @given(raw=st.binary(max_size=400))
+@example(raw=b"a = " + b"[" * 3000 + b"]" * 3000)  # deeper than tomllib goes
 def test_any_bytes_as_a_resource_file_give_problems_not_a_crash(raw: bytes) -> None:
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "resources.toml"

@@ -152,6 +152,7 @@ def test_any_config_file_gives_settings_or_one_error_that_never_echoes_a_secret(
 @example(text="[vault]\nunlock_minutes = \n")
 @example(text='token = "abc\n')
 @example(text="a = 1\na = 2\n")
+@example(text="a = " + "[" * 3000 + "]" * 3000)
 def test_any_text_as_a_config_file_parses_or_names_the_file(text: str) -> None:
     path = Path("/etc/safetybot/safetybot.toml")
     try:
@@ -562,3 +563,12 @@ def test_a_text_holding_a_line_separator_is_one_example(tmp_path: Path) -> None:
     path.write_text(f"{line}\n", encoding="utf-8")
     (example,) = load_examples(path)
     assert example.text == "pay\u2028or\x85 else"
+
+
+@pytest.mark.parametrize("value", ["[" * 3000 + "]" * 3000, "{x = " * 3000 + "1" + "}" * 3000])
+def test_a_rule_file_nested_too_deeply_is_a_named_problem(tmp_path: Path, value: str) -> None:
+    (tmp_path / "en").mkdir()
+    (tmp_path / "en" / FILE_NAME).write_text(f"a = {value}\n", encoding="utf-8")
+    assert check_rules(tmp_path) == [
+        f"{tmp_path / 'en' / FILE_NAME}: not valid TOML: nested too deeply"
+    ]

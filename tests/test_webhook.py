@@ -104,7 +104,15 @@ async def test_a_wrong_or_missing_secret_gets_403_and_nothing_is_processed(
 async def test_bodies_that_are_not_updates_are_refused(hook: Hook) -> None:
     headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
     async with ClientSession() as session:
-        for body in (b"not json", b"[1, 2]", b'{"message": {}}', b'{"update_id": "x"}'):
+        bodies = (
+            b"not json",
+            b"[1, 2]",
+            b'{"message": {}}',
+            b'{"update_id": "x"}',
+            b"\xff\xfe",  # not UTF-8
+            b"[" * 100_000 + b"]" * 100_000,  # deeper than Python's JSON reader goes
+        )
+        for body in bodies:
             async with session.post(hook.endpoint, data=body, headers=headers) as answer:
                 assert answer.status == 400, body
         async with session.post(hook.endpoint, data=b"x" * (2 * 1024 * 1024), headers=headers) as a:

@@ -87,7 +87,7 @@ class WebhookServer:
             return web.Response(status=503)
         try:
             data = await request.json()
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: [[[[… deeper than json goes
             log.warning("webhook_rejected reason=not_json")
             return web.Response(status=400)
         if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
