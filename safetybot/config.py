@@ -395,7 +395,10 @@ def _signal(src: Sources) -> dict[str, Any]:
         home = src.env.get("XDG_DATA_HOME") or str(
             Path(src.env.get("HOME") or "~") / ".local/share"
         )
-        folder = Path(home).expanduser() / "signal-cli" / "attachments"
+        try:
+            folder = Path(home).expanduser() / "signal-cli" / "attachments"
+        except RuntimeError:  # no home folder to be found: `check` names the missing folder
+            folder = Path(home) / "signal-cli" / "attachments"
     return {
         "signal_socket": socket,
         "signal_tcp": tcp,

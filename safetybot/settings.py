@@ -233,7 +233,14 @@ class Sources:
     def path(self, name: str) -> Path | None:
         """A path setting, relative to the cwd (environment) or the file's folder."""
         value = self.get(name, text(4096), "")
-        return self.base(name) / Path(value).expanduser() if value else None
+        if not value:
+            return None
+        try:
+            expanded = Path(value).expanduser()
+        except RuntimeError:  # ~name for an account this machine does not have, or no HOME
+            self.note(name, f"starts with {value.split('/')[0]!r}, a home folder not found here")
+            return None
+        return self.base(name) / expanded
 
     def note(self, name: str, problem: str) -> None:
         """Record a problem with one setting."""

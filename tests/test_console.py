@@ -72,7 +72,8 @@ def test_a_scripted_session_reads_a_guide_keeps_evidence_exports_and_forgets(
 
 
 def test_bad_input_in_the_console_gets_calm_replies(tmp_path: Path) -> None:
-    result = _console(tmp_path / "data", "99\n/nope\nhello\n\n" + "x" * 5000 + "\n/attach\n")
+    lines = "99\n/nope\nhello\n\n" + "x" * 5000 + "\n/attach\n/attach ~no_such_account_here/x.png\n"
+    result = _console(tmp_path / "data", lines)
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
     assert "don't know that command" in result.stdout

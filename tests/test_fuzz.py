@@ -315,6 +315,8 @@ environments = st.dictionaries(
 
 @FUZZ
 @given(env=environments)
+@example(env={"SAFETYBOT_DATA_DIR": "~no_such_account_here"})  # expanduser raises RuntimeError
+@example(env={"XDG_DATA_HOME": "~no_such_account_here"})
 def test_any_environment_gives_settings_or_one_config_error(env: dict[str, str]) -> None:
     with tempfile.TemporaryDirectory() as folder:
         try:

@@ -120,7 +120,7 @@ def attachment_from(line: str) -> Attachment | None:
     head, _, rest = line.strip().partition(" ")
     if head.lower() != "/attach" or not rest.strip():
         return None
-    path = Path(rest.strip()).expanduser()
+    path = _expand(Path(rest.strip()))
     try:
         size: int | None = path.stat().st_size
     except OSError:
@@ -129,8 +129,15 @@ def attachment_from(line: str) -> Attachment | None:
     return Attachment("document", size, str(path), "", path.name, mime)
 
 
+def _expand(path: Path) -> Path:
+    try:
+        return path.expanduser()
+    except RuntimeError:  # ~name for an account this machine does not have: not found, later
+        return path
+
+
 def _read_file(ref: str, limit: int) -> bytes:
-    path = Path(ref).expanduser()
+    path = _expand(Path(ref))
     try:
         if not path.is_file():
             raise FrontEndError("not a file")
