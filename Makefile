@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench audit lock clean
+.PHONY: demo test fuzz bench audit lock clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,11 @@ test: $(STAMP)
 	$(BIN)/ruff check safetybot tests benchmarks
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
+
+## The fuzz tests with new random examples, ten times as many (make test runs fixed ones).
+fuzz: $(STAMP)
+	SAFETYBOT_FUZZ=explore $(BIN)/python -m pytest -q --timeout 1800 \
+	  tests/test_fuzz.py tests/test_fuzz_files.py tests/test_fuzz_signal.py tests/test_fuzz_state.py
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks

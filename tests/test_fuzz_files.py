@@ -528,7 +528,7 @@ lines = st.lists(
             },
         ),
     )
-    | st.text(max_size=30),
+    | st.text(alphabet=st.characters(blacklist_characters="\n"), max_size=30),  # one line each
     max_size=6,
 )
 
