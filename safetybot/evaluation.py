@@ -63,8 +63,10 @@ def load_examples(path: Path) -> tuple[Example, ...]:
     """Read the labelled set; ValueError names the line that is wrong."""
     examples: list[Example] = []
     seen: set[str] = set()
-    # JSON lines end at \n only: a text may hold \u2028, which splitlines() would split at.
-    for number, line in enumerate(path.read_text(encoding="utf-8").split("\n"), start=1):
+    # JSON lines end at \n only: a text may hold \u2028, which splitlines() would split at,
+    # and JSON may hold a bare \r as space, which read_text() would make a line break.
+    content = path.read_bytes().decode("utf-8")
+    for number, line in enumerate(content.split("\n"), start=1):
         if not line.strip():
             continue
         try:

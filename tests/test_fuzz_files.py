@@ -237,6 +237,8 @@ def _changed(document: dict[str, Any], path: tuple[Any, ...], value: Any, drop: 
     parent = copy
     for part in path[:-1]:
         parent = parent[part]
+    if isinstance(parent, dict) and not isinstance(path[-1], str):
+        raise KeyError(path[-1])  # a list position in what an earlier change made a table
     if drop:
         del parent[path[-1]]
     else:
@@ -528,7 +530,11 @@ lines = st.lists(
             },
         ),
     )
-    | st.text(alphabet=st.characters(blacklist_characters="\n"), max_size=30),  # one line each
+    # One line each, and text a file can hold (no lone surrogates).
+    | st.text(
+        alphabet=st.characters(blacklist_characters="\n", blacklist_categories=("Cs",)),
+        max_size=30,
+    ),
     max_size=6,
 )
 
@@ -536,6 +542,7 @@ lines = st.lists(
 @FUZZ
 @given(content=lines)
 @example(content=["[" * 5000])
+@example(content=['{"id": "a",\r"lang": "en"}', "{"])  # a bare \r is space in JSON
 def test_any_labelled_file_loads_or_names_its_line(content: list[str]) -> None:
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "labelled.jsonl"
