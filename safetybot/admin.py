@@ -30,6 +30,7 @@ __all__ = [
     "keygen",
     "migrate",
     "purge",
+    "report",
     "restore",
     "rotate_key",
     "stats",
@@ -149,12 +150,17 @@ def keygen(webhook_secret: bool) -> int:
 def check_locales(config: Config) -> int:
     """`safetybot check-locales`: print every problem with texts, guides and resources; 1 if any."""
     problems = [str(p) for p in check_words(config)]
+    return report(problems, "All texts, guides and resources are complete.")
+
+
+def report(problems: list[str], all_well: str) -> int:
+    """Print each problem and their count (exit status 1), or `all_well` (exit status 0)."""
     for problem in problems:
         print(problem)
     if problems:
         print(f"{len(problems)} problem(s)", file=sys.stderr)
         return 1
-    print("All texts, guides and resources are complete.")
+    print(all_well)
     return 0
 
 

@@ -153,13 +153,8 @@ def _check(environ: Mapping[str, str], transport: str, webhook: bool) -> int:
         findings = [str(f) for f in diagnose(config, transport, deep=True)]
     except ConfigError as error:
         findings = list(error.problems)
-    for finding in findings:
-        print(finding)
-    if findings:
-        print(f"{len(findings)} problem(s)", file=sys.stderr)
-        return 1
-    print("Config, secrets, data folder, texts, guides, overrides and resources are in order.")
-    return 0
+    in_order = "Config, secrets, data folder, texts, guides, overrides and resources are in order."
+    return admin.report(findings, in_order)
 
 
 _OPERATOR = ("backup", "restore", "purge", "stats", "migrate")

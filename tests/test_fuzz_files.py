@@ -8,7 +8,6 @@ never a secret echoed, never an altered export called intact.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import math
 import re
@@ -16,7 +15,7 @@ import shutil
 import string
 import tempfile
 import tomllib
-import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +33,7 @@ from safetybot.redflags import FILE_NAME, MAX_CHARS, MAX_QUOTE, Level, Rules, ch
 from safetybot.settings import TABLE, parse_config_file
 from tests.conftest import LOCALES
 from tests.fuzzing import FUZZ
+from tests.test_export import _members, _meta, _rezip
 
 # -- the TOML config file --------------------------------------------------------------------
 
@@ -368,14 +368,7 @@ PASSWORD = "correct horse battery"
 
 
 def _export(password: str | None) -> bytes:
-    item = {
-        "id": 1,
-        "name": "shot.png",
-        "type": "image/png",
-        "size": len(SHOT),
-        "sha256": hashlib.sha256(SHOT).hexdigest(),
-        "received_at": "2026-11-21T14:00:00Z",
-    }
+    item = _meta(1, "shot.png", SHOT, "image/png")
     first = make_record(
         seq=1,
         prev=GENESIS,
@@ -452,23 +445,19 @@ json_values = st.recursive(
 RECORD_KEYS = ["seq", "prev", "hash", "note", "kind", "recorded_at", "fields", "attachments"]
 
 
-def _rewritten(change: Any) -> bytes:
+def _rewritten(change: Callable[[dict[str, Any]], None]) -> bytes:
     """The plain export with evidence.json changed and MANIFEST.txt made to match it again."""
-    with zipfile.ZipFile(io.BytesIO(EXPORTS[None])) as archive:
-        members = {name: archive.read(name) for name in archive.namelist()}
-    document = json.loads(members["evidence.json"])
-    change(document)
-    body = json.dumps(document).encode()
-    old = hashlib.sha256(members["evidence.json"]).hexdigest()
-    members["evidence.json"] = body
-    members["MANIFEST.txt"] = (
-        members["MANIFEST.txt"].decode().replace(old, hashlib.sha256(body).hexdigest()).encode()
-    )
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w") as archive:
-        for name, content in members.items():
-            archive.writestr(name, content)
-    return out.getvalue()
+
+    def rewrite(members: dict[str, bytes]) -> None:
+        document = json.loads(members["evidence.json"])
+        change(document)
+        body = json.dumps(document).encode()
+        old = hashlib.sha256(members["evidence.json"]).hexdigest()
+        members["evidence.json"] = body
+        manifest = members["MANIFEST.txt"].decode()
+        members["MANIFEST.txt"] = manifest.replace(old, hashlib.sha256(body).hexdigest()).encode()
+
+    return _rezip(EXPORTS[None], rewrite)
 
 
 @FUZZ
@@ -484,7 +473,7 @@ def test_a_changed_record_is_found_whatever_it_holds(index: int, key: str, value
     def change(document: dict[str, Any]) -> None:
         document["records"][index][key] = value
 
-    original = json.loads(zipfile.ZipFile(io.BytesIO(EXPORTS[None])).read("evidence.json"))
+    original = json.loads(_members(EXPORTS[None])["evidence.json"])
     before = original["records"][index]
     # Compared as JSON: in Python True == 1 == 1.0, in the record's hash they differ.
     unchanged = key in before and json.dumps(before[key]) == json.dumps(value)

@@ -1,4 +1,4 @@
-"""The privacy scan: one person uses every capability over Telegram; then every file in the data
+"""The privacy scan: one person uses the capabilities over Telegram; then every file in the data
 folder (the database, its -wal and -shm) and every log line are searched for anything that
 could identify them or repeat their words.
 
