@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test fuzz bench audit lock clean
+.PHONY: demo test fuzz bench train audit lock clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ fuzz: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
+
+## Rebuild the intent model (safetybot/models/intents.npz) from safetybot/data/intents/train.jsonl.
+train: $(STAMP)
+	$(BIN)/safetybot train-intents
 
 ## Check every pinned dependency against known vulnerabilities (needs osv.dev or PyPI's API).
 audit:

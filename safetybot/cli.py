@@ -75,6 +75,19 @@ def _parser() -> argparse.ArgumentParser:
         "evaluate-check", help="measure the red-flag rules on labelled messages (0: targets met)"
     )
     evaluate.add_argument("--data", type=Path, default=None, help="labelled messages (JSON lines)")
+    intents = commands.add_parser(
+        "evaluate-intents",
+        help="measure how typed words are understood, per intent and language (0: targets met)",
+    )
+    intents.add_argument(
+        "--data", type=Path, default=None, help="folder of train.jsonl and heldout.jsonl"
+    )
+    intents.add_argument("--split", choices=["heldout", "train", "all"], default="heldout")
+    train = commands.add_parser(
+        "train-intents", help="train the intent model from the labelled lines (needs scikit-learn)"
+    )
+    train.add_argument("--data", type=Path, default=None, help="folder of train.jsonl")
+    train.add_argument("--out", type=Path, default=None, help="the weights file to write")
     return parser
 
 
@@ -90,6 +103,8 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         return admin.verify_export_file(args.file, args.password_file, args.head)
     if args.command == "check":
         return _check(environ, args.transport, args.webhook)
+    if args.command == "train-intents":  # a maintainer's command: needs no settings
+        return _train_intents(args.data, args.out)
     try:
         config = _config(environ)
         if args.command in ("run", "check") and args.webhook:
@@ -110,6 +125,8 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
             from safetybot.evaluation import DEFAULT_DATA, run
 
             return run(args.data or DEFAULT_DATA, config.locales_dir, sys.stdout, sys.stderr)
+        if args.command == "evaluate-intents":
+            return _evaluate_intents(args.data, args.split, config.locales_dir)
         if args.command == "console":
             # The terminal is the conversation: only warnings and errors go to stderr.
             level = config.log_level if "SAFETYBOT_LOG_LEVEL" in environ else "WARNING"
@@ -170,3 +187,38 @@ def _operate(args: argparse.Namespace, config: Config) -> int:
     if args.command == "stats":
         return asyncio.run(admin.stats(config, sys.stdout))
     return asyncio.run(admin.migrate(config, sys.stdout))
+
+
+def _evaluate_intents(data: Path | None, split: str, locales_dir: Path) -> int:
+    """`safetybot evaluate-intents`: the understanding step on labelled lines."""
+    from safetybot import intenteval
+    from safetybot.intentdata import INTENT_DATA, SPLITS, load_lines
+
+    splits = SPLITS if split == "all" else (split,)
+    try:
+        lines = load_lines(data or INTENT_DATA, splits)
+    except (OSError, ValueError) as error:
+        print(f"safetybot: {error}", file=sys.stderr)
+        return 2
+    understand = intenteval.understand_with(locales_dir)
+    return intenteval.run(lines, understand, split, sys.stdout)
+
+
+def _train_intents(data: Path | None, out: Path | None) -> int:
+    """`safetybot train-intents`: rebuild the shipped weights file from the training split."""
+    try:
+        from safetybot import training
+    except ImportError:
+        print(
+            "safetybot: train-intents needs scikit-learn: pip install -e '.[train]'",
+            file=sys.stderr,
+        )
+        return 2
+    from safetybot.intentdata import INTENT_DATA, load_lines
+
+    try:
+        lines = load_lines(data or INTENT_DATA, ("train",))
+    except (OSError, ValueError) as error:
+        print(f"safetybot: {error}", file=sys.stderr)
+        return 2
+    return training.run(lines, out or training.MODEL_FILE, sys.stdout)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,7 +93,25 @@ def check_words(config: Config) -> list[Finding]:
     found = _texts(config)
     found += [Finding(_with_line(p)) for p in _resources(config)]
     found += [Finding(p) for p in _rules(config)]
+    found += _model()
     return found
+
+
+def _model() -> list[Finding]:
+    """The intent model ships with the package; a damaged copy would leave words unread."""
+    from safetybot.core.signals import MODEL_FILE, load_model
+
+    try:
+        load_model(MODEL_FILE)
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as error:
+        why = getattr(error, "strerror", None) or type(error).__name__
+        return [
+            Finding(
+                f"{MODEL_FILE}: the intent model cannot be read ({why}); reinstall safetybot, "
+                "or rebuild it with `safetybot train-intents`"
+            )
+        ]
+    return []
 
 
 def _texts(config: Config) -> list[Finding]:

@@ -77,7 +77,7 @@ def test_bad_input_in_the_console_gets_calm_replies(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
     assert "don't know that command" in result.stdout
-    assert "can't read messages like that" in result.stdout
+    assert "I'm a bot, so I may not understand" in result.stdout
     assert "Traceback" not in result.stdout
 
 
@@ -98,3 +98,38 @@ def test_a_message_can_be_checked_in_the_console(tmp_path: Path) -> None:
     assert "sextortion" in result.stdout and "gift cards" in result.stdout
     assert "Question 1 of 11" in result.stdout
     assert_absent(tmp_path / "data" / "safetybot.db", "gift cards")
+
+
+def test_typed_words_lead_where_they_should_in_the_console_in_both_languages(
+    tmp_path: Path,
+) -> None:
+    english = [
+        ("I want to die", "I'm really glad you wrote"),
+        ("he says he'll post it in 10 minutes", "The next ten minutes"),
+        ("my ex posted my nudes online", "Is that right?"),
+        ("my son is being blackmailed with photos, what do i do", "looking out for them"),
+        ("how do i delete this chat", "remove this conversation in two ways"),
+        ("Send me $500 in bitcoin or your video goes to all your contacts", "someone sent you"),
+        ("hello", "I'm a bot"),
+    ]
+    spanish = [
+        ("me quiero morir", "Me alegra mucho que hayas escrito"),
+        ("dice que las publica esta noche si no le pago", "Los próximos diez minutos"),
+        ("mi ex subió mis fotos íntimas a una página", "¿Es así?"),
+        ("mi hija de 15 años me contó que la están extorsionando con fotos", "pendiente"),
+        ("quiero borrar todo lo que hablamos aquí", "quitar esta conversación"),
+        ("Tienes 24 horas para pagar o envío tu video a todos tus contactos", "alguien te mandó"),
+        ("hola", "Soy un bot"),
+    ]
+    script = (
+        "\n".join(w for w, _ in english) + "\n/language es\n" + "\n".join(w for w, _ in spanish)
+    )
+    result = _console(tmp_path / "data", script + "\n")
+    assert result.returncode == 0 and result.stderr == ""
+    out = result.stdout
+    position = 0
+    for _, expected in [*english, *spanish]:  # each reply in turn, in the order typed
+        found = out.find(expected, position)
+        assert found >= 0, expected
+        position = found
+    assert "can't read messages" not in out

@@ -5,7 +5,7 @@ from __future__ import annotations
 from safetybot.core.events import Attachment, Command, Forwarded, Pressed, Text, Unsupported
 from safetybot.core.events import UnsupportedKind as Kind
 from safetybot.core.flow import Forget, Mode, State, VaultEvent, step
-from safetybot.core.menus import Action, GuideId, guides_menu, main_menu
+from safetybot.core.menus import Action, GuideId, guides_menu, main_menu, understood_menu
 from safetybot.core.replies import GuideText, T
 
 
@@ -61,17 +61,18 @@ def test_guides_open_in_place_with_a_way_back() -> None:
     assert guide.replies[0].parts == (GuideText("spotting_sextortion"),)
 
 
-def test_unknown_commands_unsupported_messages_and_free_text_get_the_menu() -> None:
+def test_unknown_commands_unsupported_messages_and_unplaced_words_get_a_menu() -> None:
     cases = {
         Command("frobnicate"): "unknown_command",
         Unsupported(Kind.STICKER): "unsupported",
-        Text("hello?"): "text.unexpected",
+        Text("hello?"): "understand.other",
         Attachment("photo"): "attachment.not_kept",
     }
     for event, key in cases.items():
         outcome = step(State(), event)
         assert _keys(outcome.replies) == [key]
-        assert outcome.replies[0].buttons == main_menu()
+        menu = understood_menu() if isinstance(event, Text) else main_menu()
+        assert outcome.replies[0].buttons == menu
 
 
 def test_a_photo_while_writing_a_note_goes_to_the_vault() -> None:

@@ -44,6 +44,17 @@ FORWARDED = "Send 500 in gift cards by tonight or Pellegrino posts your nudes to
 FORWARDER_ID = 5550001234
 FORWARDER_FIRST = "Maximilian"
 FORWARDER_USERNAME = "mx_forwarder_99"
+# Typed words the understanding step reads, one of each kind, each naming someone.
+TYPED = (
+    "I want to die since Roderigo saw them",
+    "Bartholomew says he will post my nudes in 10 minutes",
+    "my ex Fenwick posted my nudes on a forum",
+    "my son Anselmo is being blackmailed with photos",
+    "how do i delete this chat, Octavia might see it",
+    "hello, Wenceslas here",
+)
+PASTED = "Ximena here: pay 400 in gift cards or your photos go to Thaddeus"
+HELD_NOTE = "Ignatius wants 700 by friday"
 
 WORDS = (
     FIRST_NAME,
@@ -70,6 +81,18 @@ WORDS = (
     FORWARDER_FIRST,
     FORWARDER_USERNAME,
     TOKEN.split(":")[1],
+    *TYPED,
+    "Roderigo",
+    "Bartholomew",
+    "Fenwick",
+    "Anselmo",
+    "Octavia",
+    "Wenceslas",
+    PASTED,
+    "Ximena",
+    "Thaddeus",
+    HELD_NOTE,
+    "Ignatius",
 )
 
 
@@ -119,7 +142,8 @@ def _scan(data_dir: Path, log: Path) -> dict[str, list[bytes]]:
 
 
 async def _every_capability(harness: Harness) -> None:
-    """Guides, triage, crisis, language, checking, the vault in full, settings, the panic word."""
+    """Guides, triage, crisis, language, typed words, checking, the vault in full, settings,
+    the panic word."""
     fake = harness.fake
     user = {
         "first_name": FIRST_NAME,
@@ -148,12 +172,24 @@ async def _every_capability(harness: Harness) -> None:
     await harness.press(Action.CHECK_QUESTIONS.value)
     await harness.press("kq:0:y")
 
-    # The vault: a note, a screenshot with a caption, a file, an edit, a forwarded threat saved
-    # from the check, a deletion, both exports, a lock and a wrong passphrase.
+    # Typed words of every kind, the plan they propose, a pasted message checked on request.
+    for words in TYPED:
+        await harness.say(words)
+    await harness.say("my ex Fenwick posted my nudes on a forum")
+    await harness.press(Action.TRIAGE_PROPOSED.value)
+    await harness.say(PASTED)
+    await harness.press(Action.CHECK_TYPED.value)
+    assert "gift cards" in (harness.last_bot().text or "")
+
+    # The vault: a note typed before it existed (held, then saved), a note, a screenshot with a
+    # caption, a file, an edit, a forwarded threat saved from the check, a deletion, both
+    # exports, a lock and a wrong passphrase.
+    await harness.say(f"/note {HELD_NOTE}")
     await harness.say("/notes")
     await harness.press("v:on")
     await harness.say(PASSPHRASE)
     await harness.say(PASSPHRASE)
+    assert "Saved the note you typed earlier as note 1" in (harness.last_bot().text or "")
     await harness.press("v:new")
     await harness.say(NOTE)
     await harness.press("v:save")
@@ -175,7 +211,7 @@ async def _every_capability(harness: Harness) -> None:
     await fake.wait_for(lambda: any(c.method == "sendMessage" for c in fake.calls[before:]), 30)
     await harness.settle()
     await harness.press("v:save")
-    await harness.press("v:e:1")
+    await harness.press("v:e:2")
     await harness.say(EDITED)
     await harness.press("v:save")
     before = len(fake.calls)
@@ -198,7 +234,7 @@ async def _every_capability(harness: Harness) -> None:
     await fake.wait_for(lambda: any(c.method == "sendMessage" for c in fake.calls[before:]), 30)
     await harness.settle()
     await harness.press(Action.CHECK_SAVE.value)
-    assert "Saved as note 3" in (harness.last_bot().text or "")
+    assert "Saved as note 4" in (harness.last_bot().text or "")
     await harness.press("v:d:1")
     await harness.press("v:dy:1")
     await harness.press("v:x")
@@ -219,7 +255,7 @@ async def _every_capability(harness: Harness) -> None:
     await harness.say(WRONG_PASSPHRASE)
     harness.advance(hours=0.1)  # past the pause a wrong passphrase costs
     await harness.say(PASSPHRASE)
-    assert "Private notes: 2" in (harness.last_bot().text or "")
+    assert "Private notes: 3" in (harness.last_bot().text or "")
 
     # Settings: auto-clear, a panic word that clears the chat, then the word itself; Clear chat.
     await harness.say("/settings")

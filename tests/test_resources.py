@@ -91,9 +91,12 @@ def test_every_country_offers_an_emergency_or_crisis_line(shipped: Directory) ->
             assert shipped.find(country, kinds=urgent, include_international=False), country
 
 
-def test_anywhere_else_gets_stopncii_and_take_it_down(shipped: Directory) -> None:
+def test_anywhere_else_gets_stopncii_take_it_down_and_a_crisis_line_directory(
+    shipped: Directory,
+) -> None:
     names = [r.name for r in shipped.find(Country.INT)]
-    assert names == ["StopNCII.org", "Take It Down (NCMEC)"]
+    assert names == ["StopNCII.org", "Take It Down (NCMEC)", "Find A Helpline"]
+    assert _ids(shipped.find(Country.INT, kinds=[Kind.CRISIS])) == ["int-find-a-helpline"]
 
 
 def test_a_child_in_the_uk_gets_childline_and_no_adults_only_service(shipped: Directory) -> None:
@@ -127,6 +130,7 @@ def test_international_services_come_after_the_countrys_own_in_file_order(
         "us-911",
         "int-stopncii",
         "int-take-it-down",
+        "int-find-a-helpline",
     ]
     only_us = shipped.find(Country.US, include_international=False)
     assert {r.country for r in only_us} == {Country.US}
@@ -135,7 +139,7 @@ def test_international_services_come_after_the_countrys_own_in_file_order(
 def test_the_kinds_filter_keeps_entries_with_any_of_the_kinds(shipped: Directory) -> None:
     assert _ids(shipped.find(Country.US, kinds=[Kind.EMERGENCY])) == ["us-911"]
     crisis = shipped.find(Country.US, kinds=[Kind.EMERGENCY, Kind.CRISIS])
-    assert _ids(crisis) == ["us-988", "us-thorn-crisis-text", "us-911"]
+    assert _ids(crisis) == ["us-988", "us-thorn-crisis-text", "us-911", "int-find-a-helpline"]
     removal = shipped.find(Country.AU, kinds=[Kind.REMOVAL])
     assert _ids(removal) == ["au-esafety", "int-stopncii", "int-take-it-down"]
     assert shipped.find(Country.US, kinds=[]) == []

@@ -34,6 +34,8 @@ __all__ = ["ATTACH_STEP", "Desk", "DeskResult", "VaultContext"]
 # The note-entry steps: every field, then attachments.
 ATTACH_STEP = len(FIELDS)
 _PENDING_SECONDS = 300
+# How long a note typed before private notes were open is held in memory for them.
+_HELD_NOTE_SECONDS = 600
 _HOME_BUTTONS = 8
 # Screenshots and documents; video and audio are refused (they are where intimate content is).
 ALLOWED_TYPES = {
@@ -97,9 +99,16 @@ class Desk:
         # A new passphrase must not be a menu word: typed "Cancel" would become the passphrase.
         self._menu_words = menu_words
         self._pending: dict[bytes, tuple[str, float]] = {}
+        # A note typed (/note words) before private notes were on or unlocked: kept in memory
+        # only, for _HELD_NOTE_SECONDS, and saved as soon as the vault opens.
+        self._held_notes: dict[bytes, tuple[str, float]] = {}
         # A salted hash of the passphrase that just worked, for a minute: someone who sends it
         # twice in a hurry must not find the second copy left in the chat.
         self._recent: dict[bytes, tuple[bytes, bytes, float]] = {}
+
+    def drop_held(self, pseudonym: bytes) -> None:
+        """Forget a note held for this person (on erase, clear and the panic word)."""
+        self._held_notes.pop(pseudonym, None)
 
     def was_passphrase(self, pseudonym: bytes, text: str, now: float) -> bool:
         """Whether `text` is the passphrase that opened this vault in the last minute."""
@@ -257,6 +266,9 @@ class Desk:
         idle = replace(state, mode=Mode.IDLE, pass_purpose=None)
         if purpose == "create":
             session = await self.vaults.create(ctx.pseudonym, ctx.data_key, first)
+            held = await self._save_held(ctx, session)
+            if held is not None:
+                return await self._show_note(ctx, idle, session, held, notice="vault.saved_held")
             return await self._home(ctx, idle, session, notice="vault.created")
         session_now = self.vaults.session(ctx.pseudonym)
         if session_now is None:
@@ -290,6 +302,9 @@ class Desk:
         if resume == "resume" and state.draft_step is not None:
             step_state = replace(opened, mode=Mode.V_FIELD)
             return await self._step(ctx, step_state, session, state.draft_step)
+        held = await self._save_held(ctx, session)
+        if held is not None:
+            return await self._show_note(ctx, opened, session, held, notice="vault.saved_held")
         ctx = replace(ctx, state=opened)
         return await self._press(ctx, resume)
 
@@ -316,11 +331,25 @@ class Desk:
         row = await self.vaults.row(ctx.pseudonym)
         session = self.vaults.session(ctx.pseudonym)
         if row is None or session is None:
-            return await self._press(ctx, "v:new")
+            # Nothing typed is lost: held until the vault is turned on or unlocked.
+            self._held_notes[ctx.pseudonym] = (text, ctx.now + _HELD_NOTE_SECONDS)
+            result = await self._press(ctx, "v")
+            held = T("vault.note_held", {"minutes": _HELD_NOTE_SECONDS // 60})
+            first = result.replies[0]  # said in the same message that asks to turn on or unlock
+            result.replies[0] = replace(first, parts=(held, *first.parts))
+            return result
         await self.notebook.discard_draft(ctx.pseudonym, session)
         draft = Draft({"what": text}, [], None, None)
         number = await self.notebook.save(ctx.pseudonym, session, draft, _iso(ctx.now))
         return await self._show_note(ctx, ctx.state, session, number, notice="vault.saved")
+
+    async def _save_held(self, ctx: VaultContext, session: Session) -> int | None:
+        """Save the note typed before the vault was open, if still held; its number."""
+        held = self._held_notes.pop(ctx.pseudonym, None)
+        if held is None or held[1] < ctx.now:
+            return None
+        draft = Draft({"what": held[0]}, [], None, None)
+        return await self.notebook.save(ctx.pseudonym, session, draft, _iso(ctx.now))
 
     async def _save_checked(self, ctx: VaultContext, state: State, session: Session) -> DeskResult:
         """A checked message goes in as a note: its words as the threat, and its origin."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from safetybot.core.understanding import Understanding
+
 __all__ = [
     "Attachment",
     "Command",
@@ -28,10 +30,12 @@ class Command:
 
 @dataclass(frozen=True)
 class Text:
-    """Free text the person typed; `hints` are signals the service found in it (e.g. crisis)."""
+    """Free text the person typed; `hints` (e.g. under 18) and `meaning` are what the service
+    read in it (core/signals.py, core/understanding.py)."""
 
     text: str
     hints: frozenset[str] = frozenset()
+    meaning: Understanding | None = None
 
 
 @dataclass(frozen=True)

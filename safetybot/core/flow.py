@@ -48,6 +48,7 @@ from safetybot.core.replies import (
     Reply,
     T,
 )
+from safetybot.core.understanding import Intent, Understanding
 from safetybot.redflags import QUESTIONS, Flag
 
 __all__ = [
@@ -56,12 +57,14 @@ __all__ = [
     "PASSPHRASE_MODES",
     "VAULT_MODES",
     "CheckText",
+    "CheckTyped",
     "ClearChat",
     "Context",
     "DeleteOrigin",
     "Effect",
     "Forget",
     "Mode",
+    "OfferCheck",
     "Outcome",
     "Reschedule",
     "SetPanic",
@@ -77,9 +80,19 @@ _FLAG_IDS = frozenset(flag.value for flag in Flag)
 # Guides offered under a red-flag check.
 _CHECK_GUIDES = (GuideId.SPOTTING_SEXTORTION, GuideId.RIGHT_NOW, GuideId.DOCUMENTING)
 
-# Hints the service attaches to free text (see core/signals.py).
-HINT_CRISIS = "crisis"
+# The hint the service attaches to free text that shows someone under 18 (core/signals.py).
 HINT_MINOR = "minor"
+
+# What to say first, and which guides to offer, when typed words tell what is happening.
+_PROPOSAL_GUIDES: dict[Intent, tuple[GuideId, ...]] = {
+    Intent.THREATENED: (GuideId.RIGHT_NOW, GuideId.SPOTTING_SEXTORTION),
+    Intent.PAID: (GuideId.RIGHT_NOW,),
+    Intent.SHARED: (GuideId.IMAGES_SHARED,),
+    Intent.DEEPFAKE: (GuideId.DEEPFAKES,),
+    Intent.ASKED_FOR_IMAGES: (GuideId.SPOTTING_SEXTORTION, GuideId.SEXTING_SAFETY),
+}
+# The order a plan's summary names what was understood.
+_SUMMARY_ORDER = (Question.SITUATION, Question.PAID, Question.WHO, Question.AGE)
 
 
 class Mode(StrEnum):
@@ -133,6 +146,8 @@ class State:
     tip_shown: bool = False
     # The red-flag questionnaire: the flags answered "yes" so far.
     check_yes: tuple[str, ...] = ()
+    # Triage answers read in the person's words, waiting for them to confirm (never words).
+    proposed: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
     def to_bytes(self) -> bytes:
         """Serialize for sealing."""
@@ -152,6 +167,7 @@ class State:
             "silent": self.silent,
             "tip_shown": self.tip_shown,
             "check_yes": list(self.check_yes),
+            "proposed": dict(self.proposed),
         }
         return json.dumps(data).encode()
 
@@ -160,11 +176,7 @@ class State:
         """Deserialize; unknown or damaged fields fall back to a fresh state."""
         try:
             data = json.loads(raw)
-            answers = {
-                str(k): str(v)
-                for k, v in dict(data.get("answers") or {}).items()
-                if k in Question._value2member_map_ and v in ANSWERS[Question(k)]
-            }
+            answers = _valid_answers(data.get("answers"))
             country = data.get("country")
             step = data.get("draft_step")
             auto = data.get("auto_clear")
@@ -184,6 +196,7 @@ class State:
                 silent=data.get("silent") is True,
                 tip_shown=data.get("tip_shown") is True,
                 check_yes=tuple(str(f) for f in data.get("check_yes") or () if str(f) in _FLAG_IDS),
+                proposed=MappingProxyType(_valid_answers(data.get("proposed"))),
             )
         except (ValueError, TypeError, AttributeError):
             return cls()
@@ -199,6 +212,15 @@ class Context:
 
 def _optional_str(value: object) -> str | None:
     return value if isinstance(value, str) and len(value) <= 64 else None
+
+
+def _valid_answers(raw: object) -> dict[str, str]:
+    """Stored triage answers, keeping only known questions with known answers."""
+    return {
+        str(k): str(v)
+        for k, v in dict(raw or {}).items()  # type: ignore[call-overload]
+        if k in Question._value2member_map_ and v in ANSWERS[Question(k)]
+    }
 
 
 @dataclass(frozen=True)
@@ -235,6 +257,18 @@ class CheckText:
 
 
 @dataclass(frozen=True)
+class OfferCheck:
+    """Typed words look like someone else's message: hold them (memory only) and offer a check."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class CheckTyped:
+    """Check the message held by OfferCheck, if it is still held."""
+
+
+@dataclass(frozen=True)
 class Reschedule:
     """The auto-clear timer changed: reschedule the chat's messages."""
 
@@ -244,7 +278,17 @@ class DeleteOrigin:
     """Delete the message whose button was pressed."""
 
 
-Effect = VaultEvent | Forget | ClearChat | SetPanic | Reschedule | DeleteOrigin | CheckText
+Effect = (
+    VaultEvent
+    | Forget
+    | ClearChat
+    | SetPanic
+    | Reschedule
+    | DeleteOrigin
+    | CheckText
+    | OfferCheck
+    | CheckTyped
+)
 
 
 @dataclass(frozen=True)
@@ -274,21 +318,22 @@ def step(state: State, event: Event, context: Context | None = None) -> Outcome:
         # A forwarded message is most likely something received: check it.
         check = CheckText(event.text, event.origin, event.date)
         return Outcome(replace(state, mode=Mode.CHECK), effects=(check,))
-    if state.mode is Mode.CHECK and isinstance(event, Text) and HINT_CRISIS not in event.hints:
+    if state.mode is Mode.CHECK and isinstance(event, Text) and not _overrides_check(event):
         return Outcome(state, effects=(CheckText(event.text),))
     if state.mode is Mode.CHECK and isinstance(event, Attachment):
         return _say(state, "check.no_text", menus.check_menu())
     if isinstance(event, Command) and event.name in ("note", "notes", "vault"):
         return Outcome(replace(state, mode=Mode.IDLE), effects=(VaultEvent(event),))
-    if isinstance(event, Text) and HINT_CRISIS in event.hints:
-        # Words like "help" or "urgent" reach the crisis path from any other state.
-        return _crisis(replace(state, mode=Mode.IDLE), minor=HINT_MINOR in event.hints)
+    if isinstance(event, Text) and _intent(event) in (Intent.SELF_HARM, Intent.URGENT):
+        # A crisis in words reaches its path from any other state, never a menu.
+        return _understood(replace(state, mode=Mode.IDLE), event)
     if state.mode is Mode.CONFIRM_FORGET and event == Pressed(Action.FORGET_YES.value):
         return Outcome(replace(state, mode=Mode.IDLE), effects=(Forget(),))
     if isinstance(event, Attachment):
         # Nothing is kept, and the person stays where they were (a note in progress is not lost).
         return Outcome(state, (Reply((T("attachment.not_kept"),), menus.main_menu()),))
-    if state.mode is Mode.TRIAGE and isinstance(event, Text):
+    if state.mode is Mode.TRIAGE and isinstance(event, Text) and _intent(event) is Intent.OTHER:
+        # "yes", "US", "ok": meant as an answer; the buttons take it.
         return _ask(state, prefix="triage.use_buttons")
     idle = replace(state, mode=Mode.IDLE)
     if isinstance(event, Command):
@@ -297,11 +342,112 @@ def step(state: State, event: Event, context: Context | None = None) -> Outcome:
         return _pressed(state, event.data, ctx)
     if isinstance(event, Unsupported):
         return _say(idle, "unsupported", menus.main_menu())
-    if isinstance(event, Text) and HINT_MINOR in event.hints:
-        buttons = ((menus.guide_button(GuideId.UNDER_18),), *menus.main_menu())
-        return _say(idle, "minor.noticed", buttons)
-    # Free text or a forward outside the note flow: the bot does not read it.
-    return _say(idle, "text.unexpected", menus.main_menu())
+    if isinstance(event, Text):
+        return _understood(state, event)
+    return _say(idle, "understand.other", menus.understood_menu())
+
+
+def _intent(event: Text) -> Intent:
+    return event.meaning.intent if event.meaning is not None else Intent.OTHER
+
+
+def _overrides_check(event: Text) -> bool:
+    """While checking pasted messages, only self-harm or a bare cry for help interrupts:
+    a pasted threat with a deadline is still a message to check (its result says it is urgent)."""
+    meaning = event.meaning
+    if meaning is None:
+        return False
+    return meaning.intent is Intent.SELF_HARM or "words:cry" in meaning.evidence
+
+
+def _understood(state: State, event: Text) -> Outcome:
+    """Lead where a helpline volunteer would, from what the typed words are about."""
+    meaning = event.meaning or Understanding(Intent.OTHER)
+    minor = HINT_MINOR in event.hints
+    if meaning.intent in _PROPOSAL_GUIDES:
+        return _propose(state, meaning, minor)
+    state = replace(state, mode=Mode.IDLE)
+    match meaning.intent:
+        case Intent.SELF_HARM:
+            return _self_harm(state, minor=minor)
+        case Intent.URGENT:
+            return _crisis(state, minor=minor, lead="understand.urgent")
+        case Intent.HELPER:
+            return _say(state, "understand.helper", _minor_first(menus.helper_menu(), minor))
+        case Intent.ERASE:
+            return _say(state, "understand.erase", menus.erase_menu())
+        case Intent.PASTED:
+            reply = Reply((T("understand.pasted"),), menus.pasted_menu())
+            return Outcome(state, (reply,), (OfferCheck(event.text),))
+        case Intent.OTHER if minor:
+            buttons = ((menus.guide_button(GuideId.UNDER_18),), *menus.understood_menu())
+            return _say(state, "minor.noticed", buttons)
+    return _say(state, "understand.other", menus.understood_menu())
+
+
+def _propose(state: State, meaning: Understanding, minor: bool) -> Outcome:
+    """Say what was understood and offer the plan with those answers, to confirm."""
+    # In the middle of triage, what was already answered is kept.
+    answers = dict(state.answers) if state.mode is Mode.TRIAGE else {}
+    answers.pop(Question.COUNTRY.value, None)  # the country is the person's, kept apart
+    answers.update(meaning.answers)
+    if minor:
+        answers[Question.AGE.value] = "minor"
+    proposing = replace(state, mode=Mode.IDLE, proposed=MappingProxyType(answers))
+    summary = [
+        T(f"understand.summary.{question.value}.{answers[question.value]}")
+        for question in _SUMMARY_ORDER
+        if f"understand.summary.{question.value}.{answers.get(question.value)}" in _SUMMARY_KEYS
+    ]
+    guides = _PROPOSAL_GUIDES.get(meaning.intent, ())
+    if minor:
+        guides = (GuideId.UNDER_18, *guides)
+    parts: tuple[Part, ...] = (
+        T(f"understand.{meaning.intent.value}"),
+        T("understand.confirm"),
+        *summary,
+        T("understand.confirm_question"),
+    )
+    return Outcome(proposing, (Reply(parts, menus.proposal_menu(guides)),))
+
+
+# The summary lines there are texts for: what a plan's answers mean, in the person's words.
+_SUMMARY_KEYS = frozenset(
+    {
+        "understand.summary.s.threat",
+        "understand.summary.s.shared",
+        "understand.summary.s.unsure",
+        "understand.summary.p.yes",
+        "understand.summary.w.known",
+        "understand.summary.w.stranger",
+        "understand.summary.a.minor",
+    }
+)
+
+
+def _minor_first(buttons: Keyboard, minor: bool) -> Keyboard:
+    """The under-18 guide above the other choices, when the words say someone is under 18."""
+    return ((menus.guide_button(GuideId.UNDER_18),), *buttons) if minor else buttons
+
+
+def _self_harm(state: State, in_place: bool = False, minor: bool = False) -> Outcome:
+    """Warm words and the crisis lines first; the country asked in the same message."""
+    if state.country is None:
+        parts: tuple[Part, ...] = (
+            T("understand.self_harm"),
+            Contacts("INT", urgent=True, crisis_first=True),
+            T("understand.self_harm.where"),
+        )
+    else:
+        parts = (
+            T("understand.self_harm"),
+            Contacts(state.country, urgent=True, crisis_first=True),
+            T("understand.self_harm.after"),
+        )
+    buttons = menus.self_harm_menu(state.country is not None)
+    if minor:  # after the countries and the crisis steps: the lines come first here
+        buttons = (*buttons, (menus.guide_button(GuideId.UNDER_18),))
+    return Outcome(state, (Reply(parts, buttons, in_place),))
 
 
 def _guide(state: State, guide: GuideId, in_place: bool = False) -> Outcome:
@@ -310,14 +456,17 @@ def _guide(state: State, guide: GuideId, in_place: bool = False) -> Outcome:
     return Outcome(state, (reply,))
 
 
-def _crisis(state: State, in_place: bool = False, minor: bool = False) -> Outcome:
+def _crisis(
+    state: State, in_place: bool = False, minor: bool = False, lead: str | None = None
+) -> Outcome:
     extra: Keyboard = ((menus.guide_button(GuideId.UNDER_18),),) if minor else ()
+    first: tuple[Part, ...] = (T(lead),) if lead else ()
     parts: tuple[Part, ...]
     if state.country is None:
-        parts = (T("crisis.checklist"), T("crisis.where"))
+        parts = (*first, T("crisis.checklist"), T("crisis.where"))
         buttons = extra + menus.country_menu(CountryFor.CRISIS)
     else:
-        parts = (T("crisis.checklist"), Contacts(state.country, urgent=True))
+        parts = (*first, T("crisis.checklist"), Contacts(state.country, urgent=True))
         buttons = extra + menus.crisis_menu()
     return Outcome(state, (Reply(parts, buttons, in_place),))
 
@@ -369,6 +518,17 @@ def _answer(state: State, answer: TriageAnswer) -> Outcome:
         buttons = ((menus.Button(T("button.continue"), Action.TRIAGE.value),), *menus.crisis_menu())
         return Outcome(updated, (Reply(parts, buttons, in_place=True),))
     return _ask(updated, in_place=True)
+
+
+def _confirm_proposal(state: State) -> Outcome:
+    """Triage with the answers read in the person's words; only the rest is asked."""
+    answers = dict(state.proposed)
+    if state.country:
+        answers[Question.COUNTRY.value] = state.country
+    confirmed = replace(
+        state, mode=Mode.TRIAGE, answers=MappingProxyType(answers), proposed=MappingProxyType({})
+    )
+    return _ask(confirmed, in_place=True)
 
 
 def _back(state: State) -> Outcome:
@@ -457,6 +617,8 @@ def _pressed(state: State, data: str, ctx: Context) -> Outcome:
             return _answer(state, target)
         case CountryPick(purpose=CountryFor.CRISIS, country=country):
             return _crisis(replace(idle, country=country), in_place=True)
+        case CountryPick(purpose=CountryFor.SELF_HARM, country=country):
+            return _self_harm(replace(idle, country=country), in_place=True)
         case CountryPick(country=country):
             return _helplines(replace(idle, country=country), in_place=True)
         case LanguagePick(code=code):
@@ -465,6 +627,13 @@ def _pressed(state: State, data: str, ctx: Context) -> Outcome:
             return _start_triage(state, in_place=True)
         case Action.TRIAGE_BACK:
             return _back(state)
+        case Action.TRIAGE_PROPOSED:
+            return _confirm_proposal(state)
+        case Action.TRIAGE_FRESH:
+            fresh = replace(idle, proposed=MappingProxyType({}))
+            return _start_triage(fresh, in_place=True)
+        case Action.CHECK_TYPED:
+            return Outcome(replace(idle, mode=Mode.CHECK, check_yes=()), effects=(CheckTyped(),))
         case Action.MENU:
             return _say(idle, "menu.title", menus.main_menu(), in_place=True)
         case Action.GUIDES:

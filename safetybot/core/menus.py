@@ -47,6 +47,7 @@ class GuideId(StrEnum):
     ABOUT_IBSA = "about_ibsa"
     DEEPFAKES = "deepfakes"
     SEXTING_SAFETY = "sexting_safety"
+    HELPING_SOMEONE = "helping_someone"
     PRIVACY = "privacy"
 
 
@@ -82,6 +83,11 @@ class Action(StrEnum):
     CHECK = "k"
     CHECK_QUESTIONS = "kq"
     CHECK_SAVE = "v:chk"
+    # Offered after reading typed words: check the message just pasted, the plan with what
+    # the words already said, or a plan from the start.
+    CHECK_TYPED = "kt"
+    TRIAGE_PROPOSED = "tp"
+    TRIAGE_FRESH = "tn"
 
 
 class Question(StrEnum):
@@ -119,6 +125,7 @@ class CountryFor(StrEnum):
 
     CRISIS = "cc"
     HELPLINES = "hc"
+    SELF_HARM = "cs"
 
 
 @dataclass(frozen=True)
@@ -409,6 +416,71 @@ def plan_menu(guides: tuple[GuideId, ...]) -> Keyboard:
     )
     rows.append(crisis_row())
     return tuple(rows)
+
+
+def understood_menu() -> Keyboard:
+    """What the bot can do, for words it could not place: the top choices."""
+    return (
+        crisis_row(),
+        (_button("button.triage", Action.TRIAGE), _button("button.check", Action.CHECK)),
+        (_button("button.guides", Action.GUIDES), _button("button.helplines", Action.HELPLINES)),
+        (Button(T("button.notes"), "v"),),
+    )
+
+
+def self_harm_menu(country_known: bool) -> Keyboard:
+    """Under the crisis lines for someone in pain: few choices, no menu to wade through."""
+    rows: list[tuple[Button, ...]] = []
+    if not country_known:
+        rows += [
+            (Button(T(f"country.{code}"), f"{CountryFor.SELF_HARM.value}:{code}"),)
+            for code in COUNTRIES
+        ]
+    rows.append((_button("button.crisis_steps", Action.CRISIS),))
+    rows.append(
+        (_button("button.helplines", Action.HELPLINES), _button("button.menu", Action.MENU))
+    )
+    return tuple(rows)
+
+
+def proposal_menu(guides: tuple[GuideId, ...]) -> Keyboard:
+    """Under "is that right?": the plan from what was said, or from the start, and guides."""
+    rows: list[tuple[Button, ...]] = [
+        (_button("button.plan_yes", Action.TRIAGE_PROPOSED),),
+        (_button("button.plan_fresh", Action.TRIAGE_FRESH),),
+    ]
+    rows += [(guide_button(guide),) for guide in guides]
+    rows.append(crisis_row())
+    return tuple(rows)
+
+
+def helper_menu() -> Keyboard:
+    """For someone helping another person: their guide, a plan, helplines."""
+    return (
+        (guide_button(GuideId.HELPING_SOMEONE),),
+        (_button("button.triage", Action.TRIAGE), _button("button.helplines", Action.HELPLINES)),
+        (_button("button.menu", Action.MENU),),
+        crisis_row(),
+    )
+
+
+def erase_menu() -> Keyboard:
+    """The two levels of erase, explained; the panic word; nothing erased without a press."""
+    return (
+        (_button("button.clear", Action.CLEAR),),
+        (_button("button.forget", Action.FORGET),),
+        (_button("button.panic_set", Action.PANIC), _button("button.menu", Action.MENU)),
+        crisis_row(),
+    )
+
+
+def pasted_menu() -> Keyboard:
+    """Offer to check a message that looks like someone else's words."""
+    return (
+        (_button("button.check_typed", Action.CHECK_TYPED),),
+        (_button("button.menu", Action.MENU),),
+        crisis_row(),
+    )
 
 
 def dismiss() -> Keyboard:

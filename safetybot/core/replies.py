@@ -50,6 +50,8 @@ class Contacts:
 
     country: str
     urgent: bool
+    # For someone in pain: the crisis lines before the emergency number.
+    crisis_first: bool = False
 
 
 @dataclass(frozen=True)

@@ -30,12 +30,15 @@ from safetybot.core.flow import (
     COMMAND_NAMES,
     MAX_TEXT,
     PASSPHRASE_MODES,
+    VAULT_MODES,
     CheckText,
+    CheckTyped,
     ClearChat,
     Context,
     DeleteOrigin,
     Forget,
     Mode,
+    OfferCheck,
     Reschedule,
     SetPanic,
     State,
@@ -181,6 +184,9 @@ class Service:
         # A checked message, in memory only, for a few minutes: "save to private notes" needs
         # it after the message itself has been deleted from the chat.
         self._held: dict[bytes, tuple[dict[str, str], float]] = {}
+        # Typed words that looked like someone else's message, in memory only, until the person
+        # says whether to check them: (text, the message's id, until when).
+        self._typed: dict[bytes, tuple[str, int | None, float]] = {}
         self._last_retention_day = -1
         self.vaults = Vaults(records, vault or VaultSettings(), clock)
         self._menu_words = _menu_words(texts)
@@ -367,8 +373,10 @@ class Service:
             # The same passphrase sent twice: delete this copy too, and show the open vault.
             await self._delete_now(ctx, front, [incoming.message_id], forget=False)
             event = Pressed("v")
-        elif isinstance(event, Text):
-            event = replace(event, hints=self._signals.hints(event.text))
+        elif isinstance(event, Text) and state.mode not in VAULT_MODES:
+            meaning = self._signals.understand(event.text)
+            log.info("text_understood intent=%s", meaning.intent.value)
+            event = replace(event, hints=self._signals.hints(event.text), meaning=meaning)
         outcome = step(state, event, self._context)
         ctx.state = outcome.state
         replies = list(outcome.replies)
@@ -399,6 +407,10 @@ class Service:
                 await self._reschedule(ctx)
             if isinstance(effect, CheckText):
                 replies.append(self._check(ctx, effect, now))
+            if isinstance(effect, OfferCheck):
+                self._typed[pseudonym] = (effect.text, incoming.message_id, now + _HOLD_SECONDS)
+            if isinstance(effect, CheckTyped):
+                replies.append(await self._check_typed(ctx, front, now))
         try:
             await self._send_all(ctx, replies, front)
         finally:
@@ -408,6 +420,23 @@ class Service:
             # Checked, answered, gone: the pasted message does not stay in the chat.
             await self._delete_now(ctx, front, [incoming.message_id], forget=False)
         await self._save(ctx, person, now)
+
+    async def _check_typed(self, ctx: _Context, front: FrontEnd, now: float) -> Reply:
+        """Check the words held by an offer; the message that held them leaves the chat."""
+        typed = self._typed.pop(ctx.pseudonym, None)
+        if typed is None or typed[2] < now:
+            ctx.state = replace(ctx.state, mode=Mode.IDLE)
+            return Reply((T("check.gone_typed"),), menus.check_menu())
+        text, message_id, _ = typed
+        reply = self._check(ctx, CheckText(text), now)
+        await self._delete_now(ctx, front, [message_id], forget=False)
+        return reply
+
+    def _drop_held(self, pseudonym: bytes) -> None:
+        """Forget every text held in memory for this person (on erase and clear)."""
+        self._held.pop(pseudonym, None)
+        self._typed.pop(pseudonym, None)
+        self._desk.drop_held(pseudonym)
 
     def _check(self, ctx: _Context, effect: CheckText, now: float) -> Reply:
         """Red flags in a pasted or forwarded message; the text is held in memory only."""
@@ -469,7 +498,7 @@ class Service:
             reason = "panic.refused.number"
         elif not 3 <= len(cleaned) <= 40 or "\n" in word.strip():
             reason = "panic.refused.length"
-        elif cleaned in self._menu_words or self._signals.hints(cleaned):
+        elif cleaned in self._menu_words or self._signals.is_crisis_word(cleaned):
             reason = "panic.refused.menu_word"
         else:
             ctx.state = replace(ctx.state, panic=self._panic_hash(ctx, word))
@@ -679,6 +708,7 @@ class Service:
             ]
         )
         self.vaults.lock(ctx.pseudonym)
+        self._drop_held(ctx.pseudonym)
         await self._records.erase_person(ctx.pseudonym)
         deletion = await self._run_owed(front, only_address=ctx.incoming.address)
         await self._overwrite(ctx.incoming.address, own & set(deletion.too_old), locale, front)
@@ -702,6 +732,7 @@ class Service:
     async def _clear(self, ctx: _Context, front: FrontEnd, report: bool) -> None:
         """Delete every chat message the bot still can; keep the vault and settings."""
         locale = ctx.state.locale or self._texts.default
+        self._drop_held(ctx.pseudonym)
         ids = [message_id for message_id, _ in await self._records.message_ids(ctx.pseudonym)]
         own = await self._records.own_message_ids(ctx.pseudonym)
         deletion = await front.delete(ctx.incoming.address, ids)
@@ -820,7 +851,7 @@ class Service:
         if isinstance(part, Contacts):
             if part.urgent:
                 block = ContactBlock(part.country, ("emergency", "crisis"), None)
-                return self._contacts(locale, block, international=False)
+                return self._contacts(locale, block, False, crisis_first=part.crisis_first)
             return self._contacts(locale, ContactBlock(part.country, (), None), international=True)
         guide = self._texts.guide(locale, part.guide_id)
         sources = ", ".join(f"[{escape(s.name)}]({s.url})" for s in guide.sources)
@@ -846,7 +877,9 @@ class Service:
                 blocks.append(self._texts.text(locale, block))
         return "\n\n".join(blocks)
 
-    def _contacts(self, locale: str, block: ContactBlock, international: bool) -> str:
+    def _contacts(
+        self, locale: str, block: ContactBlock, international: bool, crisis_first: bool = False
+    ) -> str:
         """The directory entries for a country as Markdown, the organization's own first."""
         found = self._directory.find(
             Country(block.country),
@@ -854,9 +887,12 @@ class Service:
             age=Ages(block.age) if block.age else None,
             include_international=international,
         )
+        if crisis_first:  # a stable sort: the organization's own order is kept otherwise
+            found.sort(key=lambda resource: Kind.CRISIS not in resource.kinds)
         lines = [self._contact(locale, resource) for resource in found]
         if "emergency" in block.kinds and not any(Kind.EMERGENCY in r.kinds for r in found):
-            lines.insert(0, self._texts.text(locale, "contacts.local_emergency"))
+            local = self._texts.text(locale, "contacts.local_emergency")
+            lines.insert(len(lines) if crisis_first else 0, local)
         return "\n\n".join(lines) or self._texts.text(locale, "contacts.none")
 
     def _contact(self, locale: str, resource: Resource) -> str:

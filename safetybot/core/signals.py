@@ -1,25 +1,33 @@
-"""Signals in free text: words that call for the crisis path, or that show someone is under 18.
+"""Signals in free text: what the words are about, and whether they show someone under 18.
 
-The words are data in every locale's catalog (`match.crisis`, `match.minor`, `match.minor_age`,
-and `match.not_age`: unit words after a number that make it not an age),
-so translators and organizations can extend them. Every locale's words are matched whatever the
-person's language, since people mix languages. Nothing is stored or logged: a match only adds a
-hint to the event.
+The words are data in every locale's catalog, so translators and organizations can extend them:
+`match.minor`, `match.minor_age` and `match.not_age` (unit words after a number that make it not
+an age) for the under-18 hint; `match.self_harm`, `match.cry`, `match.deadline`, `match.erase`,
+`match.paid`, `match.known` and `match.stranger` for the understanding step
+(core/understanding.py), which also reads the shipped model. Every locale's words are matched
+whatever the person's language, since people mix languages. Nothing is stored or logged: a match
+only adds a hint or a meaning to the event.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Iterable
+from pathlib import Path
 
-from safetybot.core.flow import HINT_CRISIS, HINT_MINOR
+from safetybot.core.flow import HINT_MINOR
+from safetybot.core.understanding import Understander, Understanding, WordLists
 from safetybot.i18n import Texts
+from safetybot.textmodel import LinearModel
 
-__all__ = ["Signals", "normalize"]
+__all__ = ["MODEL_FILE", "Signals", "load_model", "normalize"]
 
 # Ages that bring the under-18 guidance forward when someone states them.
 _MINOR_AGES = range(10, 18)
+# The intent model shipped with the package (made by `safetybot train-intents`).
+MODEL_FILE = Path(__file__).resolve().parent.parent / "models" / "intents.npz"
 
 
 def normalize(text: str) -> str:
@@ -30,11 +38,17 @@ def normalize(text: str) -> str:
     return re.sub(r"\s+", " ", bare).strip()
 
 
+@functools.lru_cache(maxsize=4)
+def load_model(path: Path = MODEL_FILE) -> LinearModel:
+    """The intent model, read once per process (it is the same for every service)."""
+    return LinearModel.load(path)
+
+
 def _pattern(phrases: Iterable[str]) -> re.Pattern[str] | None:
     cleaned = sorted({normalize(p) for p in phrases if p.strip()}, key=len, reverse=True)
     if not cleaned:
         return None
-    # Whole words only: "help" must not match "helpful".
+    # Whole words only: "minor" must not match "minority".
     return re.compile(r"(?<!\w)(?:" + "|".join(re.escape(p) for p in cleaned) + r")(?!\w)")
 
 
@@ -42,21 +56,20 @@ def _phrases(texts: Texts, key: str) -> list[str]:
     found: list[str] = []
     for locale in texts.locales:
         raw = texts.raw(locale, key) or ""
-        found += [part.strip() for part in raw.split(",")]
+        found += [part.strip() for part in raw.split(",") if part.strip()]
     return found
 
 
 class Signals:
-    """Finds hints in free text with the words every locale ships."""
+    """Finds hints and meaning in free text with the words every locale ships."""
 
     def __init__(
         self,
-        crisis: Iterable[str],
         minor: Iterable[str],
         ages: Iterable[str] = (),
         not_ages: Iterable[str] = (),
+        understander: Understander | None = None,
     ) -> None:
-        self._crisis = _pattern(crisis)
         self._minor = _pattern(minor)
         # "im 15" is an age, "im 15 minutes away" is not: an age phrase must not be
         # followed by a unit word.
@@ -64,30 +77,44 @@ class Signals:
         unit_guard = "(?!\\s+(?:" + "|".join(map(re.escape, units)) + ")(?!\\w))" if units else ""
         age_pattern = _pattern(ages)
         self._age = re.compile(age_pattern.pattern + unit_guard) if age_pattern else None
+        self._understander = understander or Understander(WordLists(), None)
 
     @classmethod
-    def from_texts(cls, texts: Texts) -> Signals:
-        """Build from the catalogs: crisis words, under-18 words, age phrases and units."""
+    def from_texts(cls, texts: Texts, model: LinearModel | None = None) -> Signals:
+        """Build from the catalogs' word lists and the intent model (the shipped one if None)."""
         ages = [
             template.replace("{age}", str(age))
             for template in _phrases(texts, "match.minor_age")
             for age in _MINOR_AGES
         ]
+        words = WordLists(
+            **{
+                name: tuple(_phrases(texts, f"match.{name}"))
+                for name in ("self_harm", "cry", "deadline", "erase", "paid", "known", "stranger")
+            }
+        )
+        understander = Understander(words, model or load_model())
         return cls(
-            _phrases(texts, "match.crisis"),
             _phrases(texts, "match.minor"),
             ages,
             _phrases(texts, "match.not_age"),
+            understander,
         )
 
     def hints(self, text: str) -> frozenset[str]:
         """The hints a text carries."""
         if len(text) > 2000:
-            text = text[:2000]  # a cry for help is short; bound the work on huge input
+            text = text[:2000]  # bound the work on huge input
         plain = normalize(text)
-        found = set()
-        if self._crisis is not None and self._crisis.search(plain):
-            found.add(HINT_CRISIS)
         if any(p is not None and p.search(plain) for p in (self._minor, self._age)):
-            found.add(HINT_MINOR)
-        return frozenset(found)
+            return frozenset({HINT_MINOR})
+        return frozenset()
+
+    def understand(self, text: str) -> Understanding:
+        """What a typed text is about (core/understanding.py)."""
+        return self._understander.understand(text)
+
+    def is_crisis_word(self, text: str) -> bool:
+        """Whether the catalogs' own crisis words decide this text (never the model's guess)."""
+        evidence = self.understand(text).evidence
+        return "words:self_harm" in evidence or "words:cry" in evidence

@@ -1,0 +1,194 @@
+"""What a person's own words are about: one intent, its evidence, and what they already told.
+
+Run on every text no command, button or open step claims (and, for a crisis, on every text but a
+secret). Two layers, because each fails where the other holds:
+  - word lists from the catalogs (`match.*`, every locale at once, since people mix languages):
+    self-harm phrases and bare cries for help decide outright; deadlines, "paid", "my ex" and
+    "a stranger" add what triage would ask;
+  - a small learned model over letter pieces and words (textmodel.py), for wording nobody wrote
+    down: typos, missing accents, slang, voseo, look-alike letters.
+Self-harm wins over everything (a miss is worse than a false alarm), then a near deadline, then
+the model's best guess, if it is sure enough; otherwise `other`, whose reply says what the bot
+can do. Nothing is kept or logged: the evidence names cues and scores, never the words.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from types import MappingProxyType
+
+from safetybot.textmodel import LinearModel, fold
+
+__all__ = ["Intent", "Understander", "Understanding", "WordLists"]
+
+
+class Intent(StrEnum):
+    """What a typed message is about; the value is stable (labelled data, texts, metrics)."""
+
+    SELF_HARM = "self_harm"
+    URGENT = "urgent"
+    THREATENED = "threatened"
+    SHARED = "shared"
+    DEEPFAKE = "deepfake"
+    ASKED_FOR_IMAGES = "asked_for_images"
+    PAID = "paid"
+    HELPER = "helper"
+    ERASE = "erase"
+    PASTED = "pasted"
+    OTHER = "other"
+
+
+# Intents about what someone is doing to the person: a near deadline makes them urgent.
+_THREATS = frozenset({Intent.THREATENED, Intent.PAID, Intent.DEEPFAKE, Intent.ASKED_FOR_IMAGES})
+
+
+@dataclass(frozen=True)
+class Understanding:
+    """An intent, how sure, why (cue names and scores, never words), and triage answers."""
+
+    intent: Intent
+    confidence: float = 1.0
+    evidence: tuple[str, ...] = ()
+    answers: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+
+
+@dataclass(frozen=True)
+class WordLists:
+    """The catalog phrases (comma-separated `match.*` texts of every locale)."""
+
+    self_harm: tuple[str, ...] = ()
+    cry: tuple[str, ...] = ()
+    deadline: tuple[str, ...] = ()
+    erase: tuple[str, ...] = ()
+    paid: tuple[str, ...] = ()
+    known: tuple[str, ...] = ()
+    stranger: tuple[str, ...] = ()
+
+
+def _piece(word: str) -> str:
+    if word == "*":
+        return r"(?:\S+ ){0,3}"  # up to three words in between: "want to [just] die"
+    if word == "#":
+        return r"0{1,4} "  # any number (the model's folding writes numbers as zeros)
+    return "".join(re.escape(part) + " " for part in fold(word))
+
+
+def _phrases(phrases: Iterable[str]) -> re.Pattern[str] | None:
+    """One pattern for whole-word phrases, matched on folded text joined by single spaces."""
+    compiled = []
+    for phrase in phrases:
+        body = "".join(_piece(word) for word in phrase.split())
+        if body.strip():
+            compiled.append(body)
+    if not compiled:
+        return None
+    # Folded text is matched with a space before and after, so every phrase is whole words.
+    return re.compile(" (?:" + "|".join(sorted(set(compiled), key=len, reverse=True)) + ")")
+
+
+def _spelled(words: list[str]) -> list[str]:
+    """Words typed letter by letter ("y a n o p u e d o"), each run of four or more single
+    letters joined into one string ("yanopuedo"): the word lists are matched inside them."""
+    joined: list[str] = []
+    run: list[str] = []
+    for word in [*words, ""]:
+        if len(word) == 1 and word.isalpha():
+            run.append(word)
+            continue
+        if len(run) >= 4:
+            joined.append("".join(run))
+        run = []
+    return joined
+
+
+def _squeeze(text: str) -> str:
+    return re.sub(r"(.)\1+", r"\1", text)
+
+
+class Understander:
+    """Reads a typed message; built once from the catalogs' word lists and the shipped model."""
+
+    def __init__(self, words: WordLists, model: LinearModel | None) -> None:
+        self._self_harm = _phrases(words.self_harm)
+        # The same phrases without spaces, for words typed letter by letter (see _spelled).
+        self._self_harm_tight = tuple(
+            {"".join(fold(p)) for p in words.self_harm if len("".join(fold(p))) >= 6}
+        )
+        self._deadline = _phrases(words.deadline)
+        self._erase = _phrases(words.erase)
+        self._paid = _phrases(words.paid)
+        self._known = _phrases(words.known)
+        self._stranger = _phrases(words.stranger)
+        # A bare cry ("help!!", "AYUDAAA", "please help me") is the whole message.
+        self._cries = frozenset(_squeeze(" ".join(fold(cry))) for cry in words.cry)
+        self._model = model
+        meta = model.meta if model is not None else {}
+        self._self_harm_min = float(meta.get("self_harm_min", 0.5))
+        self._floor = float(meta.get("floor", 0.0))
+
+    def understand(self, text: str) -> Understanding:
+        """The intent of one typed message, with its evidence and the triage answers it gives."""
+        words = fold(text)
+        plain = " " + " ".join(words) + " "
+        evidence: list[str] = []
+        scores = self._model.probabilities(text) if self._model is not None else {}
+        best = max(scores, key=scores.__getitem__, default=Intent.OTHER.value)
+        confidence = scores.get(best, 0.0)
+        intent = Intent(best) if confidence >= self._floor else Intent.OTHER
+        if scores:
+            evidence.append(f"model:{best}:{confidence:.2f}")
+        harm = scores.get(Intent.SELF_HARM.value, 0.0)
+        harm_words = self._self_harm is not None and self._self_harm.search(plain) is not None
+        if harm_words or self._spelled_out(words):
+            evidence.append("words:self_harm")
+            intent, confidence = Intent.SELF_HARM, 1.0
+        elif harm >= self._self_harm_min:
+            intent, confidence = Intent.SELF_HARM, harm
+        elif _squeeze(" ".join(words)) in self._cries:
+            evidence.append("words:cry")
+            intent, confidence = Intent.URGENT, 1.0
+        elif intent in _THREATS and self._found(self._deadline, plain):
+            evidence.append("words:deadline")
+            intent = Intent.URGENT
+        elif intent is Intent.OTHER and self._found(self._erase, plain):
+            evidence.append("words:erase")
+            intent, confidence = Intent.ERASE, 1.0
+        return Understanding(
+            intent, confidence, tuple(evidence), self._answers(intent, plain, scores)
+        )
+
+    def _spelled_out(self, words: list[str]) -> bool:
+        """Whether letters typed one by one spell a self-harm phrase."""
+        return any(phrase in run for run in _spelled(words) for phrase in self._self_harm_tight)
+
+    @staticmethod
+    def _found(pattern: re.Pattern[str] | None, plain: str) -> bool:
+        return pattern is not None and pattern.search(plain) is not None
+
+    def _answers(
+        self, intent: Intent, plain: str, scores: Mapping[str, float]
+    ) -> Mapping[str, str]:
+        """What triage would ask that the words already say (situation, paid, who)."""
+        answers: dict[str, str] = {}
+        situation = {
+            Intent.THREATENED: "threat",
+            Intent.PAID: "threat",
+            Intent.SHARED: "shared",
+            Intent.ASKED_FOR_IMAGES: "unsure",
+            Intent.URGENT: "threat",
+        }.get(intent)
+        if intent is Intent.DEEPFAKE:
+            shared = scores.get(Intent.SHARED.value, 0.0) > scores.get(Intent.THREATENED.value, 0.0)
+            situation = "shared" if shared else "threat"
+        if situation:
+            answers["s"] = situation
+        if intent is Intent.PAID or self._found(self._paid, plain):
+            answers["p"] = "yes"
+        if self._found(self._known, plain):
+            answers["w"] = "known"
+        elif self._found(self._stranger, plain):
+            answers["w"] = "stranger"
+        return MappingProxyType(answers)

@@ -1,0 +1,124 @@
+"""The intent model and its data: reproducible from the shipped lines, each line sourced, the
+held-out split apart, and `safetybot evaluate-intents` measuring what the bot really runs."""
+
+from __future__ import annotations
+
+import io
+import shutil
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from safetybot import cli, intenteval, training
+from safetybot.config import default_locales_dir
+from safetybot.core.signals import MODEL_FILE
+from safetybot.core.understanding import Intent
+from safetybot.intentdata import INTENT_DATA, load_lines
+from safetybot.textmodel import LinearModel
+
+
+def test_every_line_is_labelled_with_a_known_intent_and_its_source() -> None:
+    lines = load_lines()
+    assert {line.intent for line in lines} == {intent.value for intent in Intent}
+    assert all(
+        line.source.strip() and line.origin in ("own", "public", "adapted") for line in lines
+    )
+    for line in lines:
+        if line.origin == "own":
+            assert "written for safetybot" in line.source
+        else:
+            assert line.source.startswith(("https://", "http://")), line.source
+
+
+def test_there_are_at_least_150_lines_per_intent_and_language() -> None:
+    counts = Counter((line.lang, line.intent) for line in load_lines())
+    for lang in ("en", "es"):
+        for intent in Intent:
+            assert counts[(lang, intent.value)] >= 150, (lang, intent.value)
+
+
+def test_the_held_out_split_shares_no_line_and_no_author_with_training() -> None:
+    train = load_lines(splits=("train",))
+    held = load_lines(splits=("heldout",))
+    assert len(held) >= 1000
+    assert not {line.text.casefold() for line in train} & {line.text.casefold() for line in held}
+    assert not {line.source for line in train} & {line.source for line in held}
+
+
+def test_a_broken_line_is_named_with_its_file_and_number(tmp_path: Path) -> None:
+    (tmp_path / "train.jsonl").write_text(
+        '{"text": "hi", "lang": "en", "intent": "other", "source": "x", "origin": "own"}\n'
+        '{"text": "hi", "lang": "en", "intent": "sad", "source": "x", "origin": "own"}\n'
+    )
+    with pytest.raises(ValueError, match=r"train.jsonl, line 2: unknown intent"):
+        load_lines(tmp_path, ("train",))
+    (tmp_path / "train.jsonl").write_text('{"text": "hi", "lang": "en", "intent": "other"}\n')
+    with pytest.raises(ValueError, match="source"):
+        load_lines(tmp_path, ("train",))
+
+
+def test_the_shipped_weights_are_what_the_training_command_makes(tmp_path: Path) -> None:
+    shipped = LinearModel.load(MODEL_FILE)
+    rebuilt_path = tmp_path / "intents.npz"
+    out = io.StringIO()
+    assert training.run(load_lines(splits=("train",)), rebuilt_path, out) == 0
+    rebuilt = LinearModel.load(rebuilt_path)
+    assert rebuilt.classes == shipped.classes
+    for key in ("data_sha256", "lines", "self_harm_min", "floor", "c"):
+        assert rebuilt.meta[key] == shipped.meta[key], key
+    assert np.array_equal(rebuilt.rows >= 0, shipped.rows >= 0)
+    assert np.allclose(rebuilt.weights, shipped.weights, atol=2e-3)
+    assert np.allclose(rebuilt.bias, shipped.bias, atol=1e-3)
+
+
+def test_a_damaged_weights_file_is_refused(tmp_path: Path) -> None:
+    broken = tmp_path / "intents.npz"
+    shutil.copy(MODEL_FILE, broken)
+    data = dict(np.load(broken, allow_pickle=False))
+    data["bias"] = data["bias"][:3]
+    with broken.open("wb") as stream:
+        np.savez(stream, **data)
+    with pytest.raises(ValueError, match="does not match"):
+        LinearModel.load(broken)
+
+
+def test_evaluate_intents_prints_each_intent_per_language(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    status = cli.main(["evaluate-intents"], env={})
+    out = capsys.readouterr().out
+    assert "en: every line" in out and "es: every line" in out
+    for intent in Intent:
+        assert f"  {intent.value} " in out
+    assert status == (0 if "Every target met" in out else 1)
+    assert ("missed:" in out) == (status == 1)
+
+
+def test_evaluate_intents_names_each_missed_target() -> None:
+    lines = load_lines(splits=("heldout",))
+    out = io.StringIO()
+    assert intenteval.run(lines, lambda _: Intent.OTHER, "heldout", out) == 1
+    assert "en: self_harm recall 0.00 < 0.98" in out.getvalue()
+    assert "es: paid recall 0.00 < 0.85" in out.getvalue()
+
+
+def test_evaluate_intents_reads_the_data_shipped_inside_the_package() -> None:
+    # An installed copy has no tests/ folder: the lines travel with the package.
+    assert INTENT_DATA.parent.parent == Path(cli.__file__).parent
+    assert (INTENT_DATA / "heldout.jsonl").is_file() and (INTENT_DATA / "LABELS.md").is_file()
+
+
+def test_check_names_a_damaged_intent_model(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from safetybot import preflight
+    from safetybot.core import signals
+
+    assert preflight._model() == []  # the shipped one reads
+    broken = tmp_path / "intents.npz"
+    broken.write_bytes(b"not a zip file")
+    monkeypatch.setattr(signals, "MODEL_FILE", broken)
+    (found,) = preflight._model()
+    assert "intent model cannot be read" in str(found) and "train-intents" in str(found)

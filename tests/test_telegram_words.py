@@ -1,0 +1,129 @@
+"""Typed words over Telegram: the real PTB Application and the fake Bot API on 127.0.0.1.
+
+Each kind of message, in English and in Spanish, gets the reply a helpline volunteer would
+give, and its buttons lead on: the plan with what was said, the check of a pasted message, the
+two levels of erase. The sentences are written for these tests (in neither labelled set).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from safetybot.core.menus import Action
+from tests.test_telegram_e2e import CHAT, Harness, harness
+
+__all__ = ["harness"]
+
+ES_CHAT = CHAT + 1
+
+
+def _buttons(harness: Harness, chat: int) -> list[str]:
+    markup = harness.last_bot(chat).reply_markup or {}
+    return [b["callback_data"] for row in markup.get("inline_keyboard", []) for b in row]
+
+
+CASES = [
+    # (words, language, words the reply must hold, a button it must offer)
+    ("I want to die", "en", "really glad you wrote", "cs:GB"),
+    ("me quiero morir", "es", "Me alegra mucho", "cs:GB"),
+    ("he says he'll post it in 10 minutes", "en", "next ten minutes", "cc:US"),
+    ("dice que las publica esta noche si no le pago", "es", "próximos diez minutos", "cc:US"),
+    ("someone wants 500 dollars or he will send my pics to my family", "en", "threatening", "tp"),
+    (
+        "un tipo me amenaza con mandar mis fotos a mi familia si no le doy dinero",
+        "es",
+        "amenaza",
+        "tp",
+    ),
+    ("my ex posted my nudes online", "en", "were shared", "tp"),
+    ("mi ex subió mis fotos íntimas a una página", "es", "compartieron", "tp"),
+    ("someone made a fake nude of me with AI", "en", "fake or edited", "tp"),
+    ("hicieron un montaje con mi cara en un video porno", "es", "falsas o editadas", "tp"),
+    ("a guy i met on a dating app keeps asking me for nudes", "en", "pushing you", "tp"),
+    ("un chico que conocí por insta no para de pedirme fotos desnuda", "es", "te presiona", "tp"),
+    ("i already paid him 300 and now he wants more", "en", "already paid", "tp"),
+    ("ya le pagué 2000 pesos y sigue pidiendo más", "es", "ya pagaste", "tp"),
+    (
+        "my son is being blackmailed with photos, what do i do",
+        "en",
+        "looking out for them",
+        "g:helping_someone",
+    ),
+    (
+        "mi hija de 15 años me contó que la están extorsionando con fotos",
+        "es",
+        "pendiente",
+        "g:helping_someone",
+    ),
+    ("how do i delete this chat", "en", "two ways", "cl"),
+    ("quiero borrar todo lo que hablamos aquí", "es", "dos maneras", "cl"),
+    (
+        "Send me $500 in bitcoin or your video goes to all your contacts",
+        "en",
+        "someone sent you",
+        "kt",
+    ),
+    (
+        "Tienes 24 horas para pagar o envío tu video a todos tus contactos",
+        "es",
+        "alguien te mandó",
+        "kt",
+    ),
+    ("hello", "en", "I'm a bot", "k"),
+    ("hola", "es", "Soy un bot", "k"),
+]
+
+
+@pytest.mark.parametrize(("words", "language", "expected", "button"), CASES)
+async def test_typed_words_get_the_reply_that_fits_in_both_languages(
+    harness: Harness, words: str, language: str, expected: str, button: str
+) -> None:
+    chat = CHAT if language == "en" else ES_CHAT
+    await harness.say(words, chat=chat, language_code=language)
+    reply = harness.last_bot(chat).text or ""
+    assert expected.lower() in reply.lower()
+    assert "can't read messages" not in reply
+    assert button in _buttons(harness, chat)
+
+
+async def test_a_crisis_in_words_shows_the_crisis_line_first_once_the_country_is_known(
+    harness: Harness,
+) -> None:
+    await harness.say("I want to die", language_code="en")
+    assert "cs:GB" in _buttons(harness, CHAT)  # asked in the same message
+    await harness.press("cs:GB")
+    text = harness.last_bot().text or ""
+    assert text.index("Samaritans") < text.index("999")  # the crisis line before emergency
+    await harness.say("honestly everyone would be better off without me")
+    assert "Samaritans" in (harness.last_bot().text or "")  # remembered: no question again
+
+
+async def test_a_plan_from_words_asks_only_what_it_does_not_know(harness: Harness) -> None:
+    await harness.say("/start", language_code="en")
+    await harness.say("i already paid my ex boyfriend 200 and he still wants more")
+    await harness.press(Action.TRIAGE_PROPOSED.value)
+    assert "A few quick questions" in (harness.last_bot().text or "")  # the country first
+    await harness.press("t:c:US")
+    await harness.press("t:d:no")
+    await harness.press("t:a:adult")
+    # Situation, paid and who came from the words: the plan follows at once.
+    plan = harness.last_bot().text or ""
+    assert "bank" in plan.lower()
+
+
+async def test_a_pasted_message_is_checked_then_deleted_over_telegram(harness: Harness) -> None:
+    pasted = await harness.say("Tienes 24 horas para pagar o envío tu video a todos tus contactos")
+    assert not harness.fake.message(CHAT, pasted.message_id).deleted
+    await harness.press(Action.CHECK_TYPED.value)
+    assert "24 horas" in (harness.last_bot().text or "")  # quoted in the result
+    assert harness.fake.message(CHAT, pasted.message_id).deleted
+
+
+async def test_erase_words_never_erase_without_the_confirm_press(harness: Harness) -> None:
+    await harness.say("/start")
+    await harness.say("delete everything you have on me")
+    assert harness.fake.bot_messages(CHAT)  # nothing was erased by the words alone
+    await harness.press(Action.FORGET.value)
+    assert Action.FORGET_YES.value in _buttons(harness, CHAT)
+    await harness.press(Action.FORGET_YES.value)
+    assert (harness.last_bot().text or "").startswith("Done.")

@@ -1,0 +1,296 @@
+"""Understanding a person's own words: the intent, its evidence, and where the flow leads.
+
+These use the shipped catalogs and the shipped model, as the bot does. The sentences are
+written for these tests (they are in neither labelled set), one clear case of each class.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+
+import pytest
+
+from safetybot.core.events import Incoming, Pressed, Text
+from safetybot.core.flow import HINT_MINOR, Mode, OfferCheck, State, step
+from safetybot.core.menus import Action, GuideId
+from safetybot.core.replies import Contacts, T
+from safetybot.core.service import Service
+from safetybot.core.signals import Signals
+from safetybot.core.understanding import Intent, Understander, Understanding, WordLists
+from safetybot.i18n import Texts
+from tests.conftest import Chat, RecordingFrontEnd
+
+
+@pytest.fixture(scope="module")
+def signals(texts: Texts) -> Signals:
+    return Signals.from_texts(texts)
+
+
+EXAMPLES = [
+    ("I want to die", Intent.SELF_HARM),
+    ("i can't do this anymore", Intent.SELF_HARM),
+    ("honestly everyone would be better off without me", Intent.SELF_HARM),
+    ("k i l l   m y s e l f", Intent.SELF_HARM),
+    ("me quiero morir", Intent.SELF_HARM),
+    ("ya no aguanto mas, quiero desaparecer para siempre", Intent.SELF_HARM),
+    ("he says he'll post it in 10 minutes", Intent.URGENT),
+    ("HELP", Intent.URGENT),
+    ("ayudaaaa", Intent.URGENT),
+    ("dice que las sube en 10 minutos si no le pago", Intent.URGENT),
+    ("my ex posted my nudes online", Intent.SHARED),
+    ("mi ex subió mis fotos íntimas a una página", Intent.SHARED),
+    ("how do i delete this chat", Intent.ERASE),
+    ("quiero borrar todo lo que hablamos aquí", Intent.ERASE),
+    ("I'm asking for a friend", Intent.HELPER),
+    ("mi hija de 15 años me contó que la están extorsionando con fotos", Intent.HELPER),
+    ("someone wants 500 dollars or he will send my pics to my family", Intent.THREATENED),
+    ("un tipo me amenaza con mandar mis fotos a mi familia si no le doy dinero", Intent.THREATENED),
+    ("i already paid him 300 and now he wants more", Intent.PAID),
+    ("ya le pagué 2000 pesos y sigue pidiendo más", Intent.PAID),
+    ("someone made a fake nude of me with AI", Intent.DEEPFAKE),
+    ("hicieron un montaje con mi cara en un video porno", Intent.DEEPFAKE),
+    ("a guy i met on a dating app keeps asking me for nudes", Intent.ASKED_FOR_IMAGES),
+    ("un chico que conocí por insta no para de pedirme fotos desnuda", Intent.ASKED_FOR_IMAGES),
+    ("Send me $500 in bitcoin or your video goes to all your contacts", Intent.PASTED),
+    ("Tienes 24 horas para pagar o envío tu video a todos tus contactos", Intent.PASTED),
+    ("hello", Intent.OTHER),
+    ("hola, ¿qué es esto?", Intent.OTHER),
+]
+
+
+@pytest.mark.parametrize(("words", "intent"), EXAMPLES)
+def test_each_kind_of_message_is_understood(signals: Signals, words: str, intent: Intent) -> None:
+    assert signals.understand(words).intent is intent
+
+
+def test_the_evidence_names_cues_and_scores_never_the_words(signals: Signals) -> None:
+    meaning = signals.understand("I want to die, Marisol sent my pics to Quillon")
+    assert meaning.intent is Intent.SELF_HARM and "words:self_harm" in meaning.evidence
+    joined = " ".join(meaning.evidence).lower()
+    assert "marisol" not in joined and "die" not in joined and "quillon" not in joined
+
+
+def test_what_the_words_already_say_is_read_for_the_plan(signals: Signals) -> None:
+    meaning = signals.understand("i already paid my ex boyfriend but he still threatens me")
+    assert meaning.answers.get("p") == "yes" and meaning.answers.get("w") == "known"
+    stranger = signals.understand("a stranger i met online says he will post my pics")
+    assert stranger.answers.get("w") == "stranger" and stranger.answers.get("s") == "threat"
+
+
+def test_self_harm_wins_over_a_deadline_and_a_cry_is_the_whole_message() -> None:
+    words = WordLists(self_harm=("want to die",), cry=("help",), deadline=("in # minutes",))
+    understander = Understander(words, None)  # the word lists alone
+    assert (
+        understander.understand("he posts in 5 minutes, i want to die").intent is Intent.SELF_HARM
+    )
+    assert understander.understand("Help!!!").intent is Intent.URGENT
+    assert understander.understand("can you help me with my homework").intent is Intent.OTHER
+
+
+def test_a_huge_message_is_read_in_bounded_time(signals: Signals) -> None:
+    started = time.perf_counter()
+    meaning = signals.understand("I want to die " + "blah " * 20_000)
+    # Bounded by MAX_CHARS, not by the length; the benchmark measures the real cost.
+    assert meaning.intent is Intent.SELF_HARM
+    assert time.perf_counter() - started < 5
+
+
+# ---------------------------------------------------------------- where the flow leads
+
+
+def _text(words: str, intent: Intent, **answers: str) -> Text:
+    return Text(words, meaning=Understanding(intent, 0.9, (), answers))
+
+
+def test_self_harm_gets_warm_words_and_the_crisis_lines_not_a_menu() -> None:
+    outcome = step(State(country="US"), _text("...", Intent.SELF_HARM))
+    (reply,) = outcome.replies
+    assert reply.parts[0] == T("understand.self_harm")
+    assert reply.parts[1] == Contacts("US", urgent=True, crisis_first=True)
+    assert len(reply.buttons) <= 3  # the crisis steps, helplines and the menu: no menu dump
+
+
+def test_self_harm_with_no_country_asks_it_in_the_same_message() -> None:
+    (reply,) = step(State(), _text("...", Intent.SELF_HARM)).replies
+    assert Contacts("INT", urgent=True, crisis_first=True) in reply.parts
+    assert T("understand.self_harm.where") in reply.parts
+    assert "cs:GB" in [button.data for row in reply.buttons for button in row]
+    chosen = step(State(), Pressed("cs:GB"))
+    assert Contacts("GB", urgent=True, crisis_first=True) in chosen.replies[0].parts
+    assert chosen.state.country == "GB"
+
+
+def test_a_crisis_in_words_interrupts_triage_and_checking() -> None:
+    for mode in (Mode.TRIAGE, Mode.CHECK, Mode.CONFIRM_FORGET):
+        outcome = step(State(mode=mode, country="US"), _text("...", Intent.SELF_HARM))
+        assert outcome.replies[0].parts[0] == T("understand.self_harm")
+        assert outcome.state.mode is Mode.IDLE
+
+
+def test_a_deadline_gets_the_next_ten_minutes_checklist() -> None:
+    (reply,) = step(State(country="GB"), _text("...", Intent.URGENT)).replies
+    assert reply.parts[:2] == (T("understand.urgent"), T("crisis.checklist"))
+
+
+def test_a_situation_in_words_is_offered_as_a_plan_to_confirm() -> None:
+    words = _text("...", Intent.PAID, s="threat", p="yes", w="stranger")
+    outcome = step(State(country="US"), replace_hints(words, HINT_MINOR))
+    parts = outcome.replies[0].parts
+    assert parts[0] == T("understand.paid")
+    assert T("understand.summary.p.yes") in parts and T("understand.summary.a.minor") in parts
+    assert dict(outcome.state.proposed) == {
+        "s": "threat",
+        "p": "yes",
+        "w": "stranger",
+        "a": "minor",
+    }
+    offered = [button.data for row in outcome.replies[0].buttons for button in row]
+    assert offered[:2] == [Action.TRIAGE_PROPOSED.value, Action.TRIAGE_FRESH.value]
+    assert f"g:{GuideId.UNDER_18.value}" in offered
+    # Confirmed: only what is still unknown is asked (whether they are in danger).
+    confirmed = step(outcome.state, Pressed(Action.TRIAGE_PROPOSED.value))
+    assert confirmed.state.mode is Mode.TRIAGE
+    assert confirmed.replies[0].parts == (T("triage.q.d"),)
+    assert dict(confirmed.state.answers) == {
+        "c": "US",
+        "s": "threat",
+        "p": "yes",
+        "w": "stranger",
+        "a": "minor",
+    }
+    fresh = step(outcome.state, Pressed(Action.TRIAGE_FRESH.value))
+    assert dict(fresh.state.answers) == {"c": "US"} and not fresh.state.proposed
+
+
+def test_erase_words_offer_both_levels_and_erase_nothing() -> None:
+    outcome = step(State(), _text("...", Intent.ERASE))
+    assert not outcome.effects
+    offered = [button.data for row in outcome.replies[0].buttons for button in row]
+    assert Action.CLEAR.value in offered and Action.FORGET.value in offered
+    # "Erase everything" still asks once more.
+    assert step(outcome.state, Pressed(Action.FORGET.value)).state.mode is Mode.CONFIRM_FORGET
+
+
+def test_someone_elses_message_is_held_and_a_check_offered() -> None:
+    outcome = step(State(), _text("pay me or else", Intent.PASTED))
+    assert outcome.effects == (OfferCheck("pay me or else"),)
+    offered = [button.data for row in outcome.replies[0].buttons for button in row]
+    assert Action.CHECK_TYPED.value in offered
+
+
+def test_a_forged_proposal_is_dropped_when_the_state_is_read_back() -> None:
+    raw = State(proposed={"s": "threat"}).to_bytes().replace(b'"threat"', b'"<script>"')
+    assert dict(State.from_bytes(raw).proposed) == {}
+
+
+def replace_hints(event: Text, *hints: str) -> Text:
+    return Text(event.text, frozenset(hints), event.meaning)
+
+
+# ---------------------------------------------------------------- through the service
+
+_ids = itertools.count(50_000)
+
+
+async def test_a_pasted_message_is_checked_on_request_and_then_leaves_the_chat(
+    service: Service, front: RecordingFrontEnd
+) -> None:
+    chat = Chat(service, front, "81")
+    shown = await chat.say("Send me $500 in bitcoin or your video goes to all your contacts")
+    assert "looks like a message someone sent you" in shown
+    assert not front.deleted  # offered, not yet checked: the message stays until they choose
+    result = await chat.press(Action.CHECK_TYPED.value)
+    assert "bitcoin" in result  # the check quotes the message's own words
+    bot_ids = {call.message_id for call in front.calls}
+    assert [i for i in front.deleted if i not in bot_ids]  # the pasted message is gone
+
+
+async def test_a_held_message_expires_and_is_not_checked(
+    service: Service, front: RecordingFrontEnd
+) -> None:
+    chat = Chat(service, front, "82")
+    await chat.say("Send me $500 in bitcoin or your video goes to all your contacts")
+    service._clock = lambda: time.time() + 3600  # type: ignore[method-assign]
+    assert "no longer hold" in await chat.press(Action.CHECK_TYPED.value)
+
+
+async def test_a_note_typed_before_private_notes_exist_is_held_and_saved(
+    service: Service, front: RecordingFrontEnd
+) -> None:
+    chat = Chat(service, front, "83")
+    shown = await chat.command("note", "he wants 500 in gift cards")
+    assert "holding the note you typed for 10 minutes" in shown
+    saved = await chat.turn_on_vault()
+    assert "Saved the note you typed earlier as note 1" in saved
+    assert "he wants 500 in gift cards" in saved
+
+
+async def test_a_held_note_is_discarded_after_ten_minutes(
+    service: Service, front: RecordingFrontEnd
+) -> None:
+    chat = Chat(service, front, "84")
+    await chat.command("note", "he wants 500 in gift cards")
+    later = time.time() + 601
+    service._clock = lambda: later  # type: ignore[method-assign]
+    service.vaults._clock = lambda: later  # type: ignore[attr-defined]
+    shown = await chat.turn_on_vault()
+    assert "Saved the note" not in shown and "gift cards" not in shown
+
+
+async def test_a_held_note_is_discarded_on_erase(
+    service: Service, front: RecordingFrontEnd
+) -> None:
+    chat = Chat(service, front, "85")
+    await chat.command("note", "he wants 500 in gift cards")
+    await chat.command("forget")
+    await chat.press(Action.FORGET_YES.value)
+    shown = await chat.turn_on_vault()
+    assert "Saved the note" not in shown and "gift cards" not in shown
+
+
+async def test_a_note_typed_while_the_vault_is_locked_is_saved_on_unlock(
+    service: Service, front: RecordingFrontEnd
+) -> None:
+    chat = Chat(service, front, "86")
+    await chat.turn_on_vault("quiet orange lantern")
+    await chat.press("v:lock")
+    assert "holding the note" in await chat.command("note", "he called from a new number")
+    shown = await chat.say("quiet orange lantern")
+    assert "Saved the note you typed earlier as note 1" in shown
+
+
+@pytest.mark.parametrize(
+    ("words", "language", "expected"),
+    [
+        ("I want to die", "en", "I'm really glad you wrote"),
+        ("me quiero morir", "es", "Me alegra mucho que hayas escrito"),
+        ("he says he'll post it in 10 minutes", "en", "The next ten minutes"),
+        ("dice que las sube en 10 minutos si no le pago", "es", "Los próximos diez minutos"),
+        ("my ex posted my nudes online", "en", "Is that right?"),
+        ("mi ex subió mis fotos íntimas a una página", "es", "¿Es así?"),
+        ("I'm asking for a friend", "en", "looking out for them"),
+        ("pregunto por una amiga a la que están chantajeando", "es", "estés pendiente"),
+        ("how do i delete this chat", "en", "remove this conversation in two ways"),
+        ("quiero borrar todo lo que hablamos aquí", "es", "quitar esta conversación"),
+        ("hello", "en", "I'm a bot"),
+        ("hola", "es", "Soy un bot"),
+    ],
+)
+async def test_words_lead_where_a_volunteer_would_in_both_languages(
+    service: Service, front: RecordingFrontEnd, words: str, language: str, expected: str
+) -> None:
+    incoming = Incoming("test", "90", "90", Text(words), next(_ids), None, language)
+    await service.handle(incoming, front)
+    assert expected in front.texts[-1]
+    assert "can't read messages" not in front.texts[-1]
+
+
+def test_words_typed_in_the_middle_of_triage_keep_what_was_answered() -> None:
+    answered = State(mode=Mode.TRIAGE, country="US", answers={"c": "US", "d": "no", "a": "adult"})
+    outcome = step(answered, _text("...", Intent.PAID, s="threat", p="yes"))
+    assert dict(outcome.state.proposed) == {"d": "no", "a": "adult", "s": "threat", "p": "yes"}
+    assert outcome.state.mode is Mode.IDLE
+    # A short answer typed instead of pressed is still taken as meant for the question.
+    again = step(answered, _text("yes", Intent.OTHER))
+    assert T("triage.use_buttons") in again.replies[0].parts and again.state.mode is Mode.TRIAGE
