@@ -32,7 +32,7 @@ from safetybot.store import Store
 from safetybot.transports.telegram import TelegramFrontEnd, make_request
 from tests.conftest import Chat, RecordingFrontEnd
 
-__all__ = ["erase", "flow_rate", "service_rate"]
+__all__ = ["erase", "flow_rate", "service_rate", "understanding"]
 
 TOKEN = "123456789:BENCHtokenABCDEFGHIJKLMNOPQRSTUVWXYZ"  # noqa: S105 - a fake server's
 # Argon2id at its minimum: these two measure everything but the derivation (measured on its own).
@@ -252,3 +252,44 @@ async def erase(notes: int = 1000, messages: int = 1000) -> EraseResult:
         left_in_chat=left,
         people_left=people_left,
     )
+
+
+@dataclass(frozen=True)
+class WordsResult:
+    """Time to understand one typed message, by its length."""
+
+    length: int
+    count: int
+    p50: float
+    p99: float
+
+
+def understanding(
+    lengths: tuple[int, ...] = (100, 1000, 4096), count: int = 2000
+) -> list[WordsResult]:
+    """The understanding step (word lists and model) on messages cut from the held-out lines."""
+    from safetybot.core.signals import Signals
+    from safetybot.intentdata import load_lines
+
+    signals = Signals.from_texts(_words()[0])
+    pool = [line.text for line in load_lines(splits=("heldout",))]
+    results = []
+    for length in lengths:
+        messages = []
+        for start in range(count):
+            text = ""
+            index = start
+            while len(text) < length:
+                text += pool[index % len(pool)] + " "
+                index += 7
+            messages.append(text[:length])
+        times = []
+        for text in messages:
+            began = time.perf_counter()
+            signals.understand(text)
+            times.append(time.perf_counter() - began)
+        times.sort()
+        results.append(
+            WordsResult(length, count, times[count // 2], times[min(count - 1, int(count * 0.99))])
+        )
+    return results
