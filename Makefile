@@ -25,7 +25,8 @@ test: $(STAMP)
 ## The fuzz tests with new random examples, ten times as many (make test runs fixed ones).
 fuzz: $(STAMP)
 	SAFETYBOT_FUZZ=explore $(BIN)/python -m pytest -q --timeout 1800 \
-	  tests/test_fuzz.py tests/test_fuzz_files.py tests/test_fuzz_signal.py tests/test_fuzz_state.py
+	  tests/test_fuzz.py tests/test_fuzz_files.py tests/test_fuzz_signal.py tests/test_fuzz_state.py \
+	  tests/test_fuzz_words.py
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks

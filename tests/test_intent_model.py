@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 
 from safetybot import cli, intenteval, training
-from safetybot.config import default_locales_dir
 from safetybot.core.signals import MODEL_FILE
 from safetybot.core.understanding import Intent
 from safetybot.intentdata import INTENT_DATA, load_lines

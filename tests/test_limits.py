@@ -215,6 +215,18 @@ async def test_clear_chat_and_the_crisis_path_work_during_a_flood(limited: Servi
     assert set(chat.front.deleted) >= {c.message_id for c in chat.front.calls[:-1]}
 
 
+@pytest.mark.parametrize("words", ["i want to die", "HELP", "me quiero matar"])
+async def test_words_of_self_harm_or_a_cry_for_help_are_answered_during_a_flood(
+    limited: Service, words: str
+) -> None:
+    chat = Chat(limited, RecordingFrontEnd(), "446")
+    await chat.command("start")
+    await flood(chat, 30)
+    shown = await chat.say(words)
+    assert SLOW_DOWN not in shown
+    assert "glad you wrote" in shown or "next ten minutes" in shown
+
+
 async def test_the_panic_word_works_during_a_flood_without_a_read_per_message(
     limited: Service, counting_store: Store, keyring: Keyring, clock: Clock
 ) -> None:

@@ -4,9 +4,10 @@ One person's updates are handled one at a time (a lock per pseudonym), so an era
 interleave with recording that person's message ids. Different people run concurrently.
 
 A per-person rate limit (`core/limits.py`) refuses a flood before the person's lock, so it never
-queues in front of anyone else. Erasing, the crisis path and the panic word are never refused
-for being too fast: they count against a second bucket of their own, and a refused text is
-compared with the person's panic word (read once per flood, then kept in memory).
+queues in front of anyone else. Erasing, the crisis path, words of self-harm or a cry for help,
+and the panic word are never refused for being too fast: they count against a second bucket of
+their own, and a refused text is compared with the person's panic word (read once per flood,
+then kept in memory).
 """
 
 from __future__ import annotations
@@ -79,6 +80,8 @@ _HOLD_SECONDS = 600
 _DELETE_WINDOW = 48 * 3600
 # Longer texts are never compared with the panic word (which is at most 40 characters).
 _PANIC_MAX = 100
+# Texts up to this long are read for crisis words even when their sender is over the limit.
+_CRISIS_MAX = 1000
 # The rate limit's bucket for what is never refused with ordinary updates.
 _URGENT = b"urgent:"
 _URGENT_COMMANDS = frozenset({"forget", "clear", "now"})
@@ -259,7 +262,12 @@ class Service:
         limit = self.rate_limit
         if limit is None:
             return True
-        if _urgent(event):
+        if _urgent(event) or (
+            # Words of self-harm or a cry for help are never answered "slow down".
+            isinstance(event, Text)
+            and len(event.text) <= _CRISIS_MAX
+            and self._signals.is_crisis_word(event.text)
+        ):
             # Never refused with ordinary updates; a flood of these alone still is.
             verdict = limit.check(_URGENT + pseudonym, incoming.message_id)
         elif (

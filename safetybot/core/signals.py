@@ -116,5 +116,4 @@ class Signals:
 
     def is_crisis_word(self, text: str) -> bool:
         """Whether the catalogs' own crisis words decide this text (never the model's guess)."""
-        evidence = self.understand(text).evidence
-        return "words:self_harm" in evidence or "words:cry" in evidence
+        return self._understander.crisis_words(text)

@@ -141,8 +141,7 @@ class Understander:
         if scores:
             evidence.append(f"model:{best}:{confidence:.2f}")
         harm = scores.get(Intent.SELF_HARM.value, 0.0)
-        harm_words = self._self_harm is not None and self._self_harm.search(plain) is not None
-        if harm_words or self._spelled_out(words):
+        if self._found(self._self_harm, plain) or self._spelled_out(words):
             evidence.append("words:self_harm")
             intent, confidence = Intent.SELF_HARM, 1.0
         elif harm >= self._self_harm_min:
@@ -159,6 +158,15 @@ class Understander:
         return Understanding(
             intent, confidence, tuple(evidence), self._answers(intent, plain, scores)
         )
+
+    def crisis_words(self, text: str) -> bool:
+        """Whether the word lists alone say self-harm or a bare cry for help (no model: cheap
+        enough for every message of a flood)."""
+        words = fold(text)
+        plain = " " + " ".join(words) + " "
+        if self._found(self._self_harm, plain) or self._spelled_out(words):
+            return True
+        return _squeeze(" ".join(words)) in self._cries
 
     def _spelled_out(self, words: list[str]) -> bool:
         """Whether letters typed one by one spell a self-harm phrase."""
