@@ -5,8 +5,9 @@ reading what a person types (core/understanding.py). The weights are a compresse
 shipped inside the package and made by `safetybot train-intents` (training.py, scikit-learn);
 reading them needs only NumPy, nothing is fetched, and nothing a person types is kept.
 
-Features, the same in training and here: words, word pairs, and the 3- to 5-letter pieces of
-each word with its edges (so "borrar", "borra" and "boorrar" share most of them), each hashed
+Features, the same in training and here: words, word pairs, the 3- to 5-letter pieces of each
+word with its edges (so "borrar", "borra" and "boorrar" share most of them) and the 6-letter
+pieces across a word boundary (bits of short phrases, however spelled), each hashed
 with CRC-32 into a fixed number of buckets; counts are damped (1 + log) and the vector scaled
 to length 1. A class's score is the dot product with its weights plus a bias.
 """
@@ -36,6 +37,7 @@ BUCKETS = 1 << 18
 # stays bounded (a 4,096-character message costs the same as this).
 MAX_CHARS = 1500
 _CHAR_NGRAMS = (3, 4, 5)
+_CROSS = 6
 
 # Look-alike letters people (and spammers) use to get past word filters, folded to Latin.
 _CONFUSABLES = str.maketrans(
@@ -82,6 +84,12 @@ def features(text: str) -> Iterator[str]:
         for size in _CHAR_NGRAMS:
             for start in range(len(padded) - size + 1):
                 yield "c:" + padded[start : start + size]
+    # Pieces across a word boundary ("t to d", "me mat"): short phrases whatever their spelling.
+    plain = " " + " ".join(words) + " "
+    for start in range(len(plain) - _CROSS + 1):
+        piece = plain[start : start + _CROSS]
+        if " " in piece[1:-1]:
+            yield "x:" + piece
 
 
 def hashed(text: str) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:

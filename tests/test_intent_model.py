@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from safetybot import cli, intenteval, training
+from safetybot.config import default_locales_dir
 from safetybot.core.signals import MODEL_FILE
 from safetybot.core.understanding import Intent
 from safetybot.intentdata import INTENT_DATA, load_lines
@@ -121,3 +122,13 @@ def test_check_names_a_damaged_intent_model(
     monkeypatch.setattr(signals, "MODEL_FILE", broken)
     (found,) = preflight._model()
     assert "intent model cannot be read" in str(found) and "train-intents" in str(found)
+
+
+def test_self_harm_is_caught_in_the_held_out_lines_of_each_language() -> None:
+    # The one target that must never slip: a miss is worse than a false alarm.
+    understand = intenteval.understand_with(default_locales_dir())
+    for lang in ("en", "es"):
+        lines = [line for line in load_lines(splits=("heldout",)) if line.lang == lang]
+        report = intenteval.evaluate(lines, understand)
+        recall = report.recall(Intent.SELF_HARM.value)
+        assert recall is not None and recall >= intenteval.MIN_SELF_HARM_RECALL, (lang, recall)
