@@ -32,7 +32,7 @@ from safetybot.store import Store
 from safetybot.transports.telegram import TelegramFrontEnd, make_request
 from tests.conftest import Chat, RecordingFrontEnd
 
-__all__ = ["erase", "flow_rate", "service_rate", "understanding"]
+__all__ = ["checking", "erase", "flow_rate", "service_rate", "understanding"]
 
 TOKEN = "123456789:BENCHtokenABCDEFGHIJKLMNOPQRSTUVWXYZ"  # noqa: S105 - a fake server's
 # Argon2id at its minimum: these two measure everything but the derivation (measured on its own).
@@ -287,6 +287,32 @@ def understanding(
         for text in messages:
             began = time.perf_counter()
             signals.understand(text)
+            times.append(time.perf_counter() - began)
+        times.sort()
+        results.append(
+            WordsResult(length, count, times[count // 2], times[min(count - 1, int(count * 0.99))])
+        )
+    return results
+
+
+def checking(lengths: tuple[int, ...] = (1000, 4096), count: int = 300) -> list[WordsResult]:
+    """ "Check a message" (rules and model) on messages cut from its held-out split."""
+    from safetybot.checker import Checker, load_model
+    from safetybot.evaluation import DEFAULT_DATA, load_examples
+    from safetybot.redflags import Rules
+
+    checks = Checker(Rules.load(default_locales_dir()), load_model())
+    pool = [example.text for example in load_examples(DEFAULT_DATA)]
+    results = []
+    for length in lengths:
+        times = []
+        for start in range(count):
+            text, index = "", start
+            while len(text) < length:
+                text += pool[index % len(pool)] + " "
+                index += 7
+            began = time.perf_counter()
+            checks.check(text[:length])
             times.append(time.perf_counter() - began)
         times.sort()
         results.append(

@@ -74,7 +74,17 @@ def _parser() -> argparse.ArgumentParser:
     evaluate = commands.add_parser(
         "evaluate-check", help="measure the red-flag rules on labelled messages (0: targets met)"
     )
-    evaluate.add_argument("--data", type=Path, default=None, help="labelled messages (JSON lines)")
+    evaluate.add_argument(
+        "--data", type=Path, default=None, help="labelled messages (default: the held-out split)"
+    )
+    evaluate.add_argument(
+        "--rules-only", action="store_true", help="measure the red-flag rules without the model"
+    )
+    check_train = commands.add_parser(
+        "train-check", help="train the check model from its labelled messages (needs scikit-learn)"
+    )
+    check_train.add_argument("--data", type=Path, default=None, help="the training messages")
+    check_train.add_argument("--out", type=Path, default=None, help="the weights file to write")
     intents = commands.add_parser(
         "evaluate-intents",
         help="measure how typed words are understood, per intent and language (0: targets met)",
@@ -105,6 +115,8 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         return _check(environ, args.transport, args.webhook)
     if args.command == "train-intents":  # a maintainer's command: needs no settings
         return _train_intents(args.data, args.out)
+    if args.command == "train-check":
+        return _train_check(args.data, args.out)
     try:
         config = _config(environ)
         if args.command in ("run", "check") and args.webhook:
@@ -124,7 +136,8 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         if args.command == "evaluate-check":
             from safetybot.evaluation import DEFAULT_DATA, run
 
-            return run(args.data or DEFAULT_DATA, config.locales_dir, sys.stdout, sys.stderr)
+            data = args.data or DEFAULT_DATA
+            return run(data, config.locales_dir, sys.stdout, sys.stderr, args.rules_only)
         if args.command == "evaluate-intents":
             return _evaluate_intents(args.data, args.split, config.locales_dir)
         if args.command == "console":
@@ -222,3 +235,22 @@ def _train_intents(data: Path | None, out: Path | None) -> int:
         print(f"safetybot: {error}", file=sys.stderr)
         return 2
     return training.run(lines, out or training.MODEL_FILE, sys.stdout)
+
+
+def _train_check(data: Path | None, out: Path | None) -> int:
+    """`safetybot train-check`: rebuild the check model from its training split."""
+    try:
+        from safetybot import training
+    except ImportError:
+        print(
+            "safetybot: train-check needs scikit-learn: pip install -e '.[train]'", file=sys.stderr
+        )
+        return 2
+    from safetybot.evaluation import CHECK_DATA, load_examples
+
+    try:
+        examples = load_examples(data or CHECK_DATA / "train.jsonl")
+    except (OSError, ValueError) as error:
+        print(f"safetybot: {error}", file=sys.stderr)
+        return 2
+    return training.run_check(examples, out or training.CHECK_MODEL_FILE, sys.stdout)

@@ -1,8 +1,13 @@
 """How well "check a message" does on a labelled set: precision and recall per flag and language.
 
-The set (tests/data/check_messages.jsonl) holds one JSON object a line:
+The sets are shipped inside the package (safetybot/data/check/), so an installed copy can
+measure itself. The first set (first_set.jsonl, the default) holds one JSON object a line:
     {"id": "en-001", "lang": "en" | "es" | "mixed", "text": "...", "extortion": true | false,
      "flags": ["payment_demand", ...], "split": "train" | "holdout"}
+The larger sets (train.jsonl, heldout.jsonl; their LABELS.md) say `kind` instead of
+`extortion`: "extortion", "benign", or "report" (a victim's account, news or advice that
+describes sextortion: it must not be raised like the extorter's own message), with each line's
+`source` and `origin`; a line of heldout.jsonl is held out.
 `extortion` is true when the message is sextortion or coercion for images: a threat to share
 intimate images, a demand tied to images or to a claimed hack, or pressure to send images. Warning
 signs alone (a stranger asking to move to another app) are false. `flags` are what a careful
@@ -21,13 +26,15 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import Protocol, TextIO
 
 from safetybot.errors import LocaleError
-from safetybot.redflags import Flag, Level, Rules
+from safetybot.redflags import Finding, Flag, Level, Rules
 
 __all__ = [
+    "CHECK_DATA",
     "DEFAULT_DATA",
+    "FIRST_SET",
     "MAX_FALSE_ALARMS",
     "MIN_RECALL",
     "Counts",
@@ -39,12 +46,18 @@ __all__ = [
     "run",
 ]
 
-DEFAULT_DATA = Path(__file__).resolve().parent.parent / "tests" / "data" / "check_messages.jsonl"
+CHECK_DATA = Path(__file__).resolve().parent / "data" / "check"
+# The default: the held-out split, written by an author who never saw the training lines.
+DEFAULT_DATA = CHECK_DATA / "heldout.jsonl"
+# The rules' own set, written with them (their regression tests).
+FIRST_SET = CHECK_DATA / "first_set.jsonl"
 MIN_RECALL = 0.90
 MAX_FALSE_ALARMS = 0.05
 LANGUAGES = ("en", "es", "mixed")
 TARGETED = ("en", "es", "all")  # where the targets must hold
 _KEYS = {"id", "lang", "text", "extortion", "flags", "split"}
+_KINDS = ("extortion", "benign", "report")
+_KEYS_BY_KIND = {"id", "lang", "text", "kind", "flags", "source", "origin"}
 
 
 @dataclass(frozen=True)
@@ -57,6 +70,8 @@ class Example:
     extortion: bool
     flags: frozenset[Flag]
     split: str = "train"
+    # "report": someone describing sextortion (an account, news, advice), not doing it.
+    kind: str = ""
 
 
 def load_examples(path: Path) -> tuple[Example, ...]:
@@ -71,7 +86,7 @@ def load_examples(path: Path) -> tuple[Example, ...]:
             continue
         try:
             raw = json.loads(line)
-            example = _example(raw)
+            example = _example(raw, "holdout" if path.stem == "heldout" else "train")
         except (ValueError, TypeError, KeyError, RecursionError) as error:  # RecursionError: [[[[
             raise ValueError(f"{path}:{number}: {error}") from None
         if example.id in seen:
@@ -81,7 +96,9 @@ def load_examples(path: Path) -> tuple[Example, ...]:
     return tuple(examples)
 
 
-def _example(raw: object) -> Example:
+def _example(raw: object, split: str = "train") -> Example:
+    if isinstance(raw, dict) and "kind" in raw:
+        return _example_by_kind(raw, split)
     if not isinstance(raw, dict) or set(raw) - _KEYS or not {"id", "lang", "text"} <= set(raw):
         raise ValueError(f"needs the keys {', '.join(sorted(_KEYS))} and no others")
     if raw["lang"] not in LANGUAGES or raw.get("split", "train") not in ("train", "holdout"):
@@ -95,6 +112,27 @@ def _example(raw: object) -> Example:
         extortion=raw["extortion"],
         flags=frozenset(Flag(flag) for flag in raw["flags"]),
         split=raw.get("split", "train"),
+    )
+
+
+def _example_by_kind(raw: dict[str, object], split: str) -> Example:
+    if set(raw) != _KEYS_BY_KIND:
+        raise ValueError(f"needs the keys {', '.join(sorted(_KEYS_BY_KIND))} and no others")
+    kind, text, flags = raw["kind"], raw["text"], raw["flags"]
+    if raw["lang"] not in LANGUAGES or kind not in _KINDS:
+        raise ValueError("lang must be en, es or mixed; kind extortion, benign or report")
+    if not isinstance(text, str) or not isinstance(flags, list):
+        raise ValueError("text must be a string and flags a list")
+    if not isinstance(raw["source"], str) or not str(raw["source"]).strip():
+        raise ValueError("every line needs its source")
+    return Example(
+        id=str(raw["id"]),
+        lang=str(raw["lang"]),
+        text=text,
+        extortion=kind == "extortion",
+        flags=frozenset(Flag(flag) for flag in flags),
+        split=split,
+        kind=str(kind),
     )
 
 
@@ -129,6 +167,9 @@ class Slice:
     benign: int
     false_alarms: int
     flags: Mapping[Flag, Counts]
+    # Of the other messages, those describing sextortion (sets with `kind` only).
+    reports: int = 0
+    report_alarms: int = 0
 
     @property
     def recall(self) -> float:
@@ -177,6 +218,11 @@ class Evaluation:
                 f"{s.recall:>8.2f}{s.benign:>7}{s.false_alarms:>14}{s.false_alarm_rate:>7.1%}"
                 f"  {target}"
             )
+        reports = [s for s in self.slices if s.reports and s.split == "all"]
+        if reports:
+            lines += ["", "Accounts, news and advice about sextortion raised like a threat"]
+            for s in reports:
+                lines.append(f"  {s.lang:<7}{s.report_alarms:>5} of {s.reports}")
         for split in ("all", "holdout"):
             lines += [
                 "",
@@ -205,7 +251,14 @@ def _cell(counts: Counts) -> str:
     return f"{number(counts.precision)} / {number(counts.recall)} ({counts.support})"
 
 
-def evaluate(rules: Rules, examples: Sequence[Example]) -> Evaluation:
+class Checks(Protocol):
+    """What is measured: the rules alone, or the checker (rules and model)."""
+
+    def check(self, text: str) -> Finding:
+        """Red flags and a level for one message."""
+
+
+def evaluate(rules: Checks, examples: Sequence[Example]) -> Evaluation:
     """Check every example and count, per split and language, what was found."""
     results = [(example, rules.check(example.text)) for example in examples]
     slices = []
@@ -241,13 +294,18 @@ def _slice(lang: str, split: str, chosen: Iterable[tuple[Example, frozenset[Flag
         benign=sum(not e.extortion for e, _, _ in rows),
         false_alarms=sum(not e.extortion and alarmed for e, _, alarmed in rows),
         flags=flags,
+        reports=sum(e.kind == "report" for e, _, _ in rows),
+        report_alarms=sum(e.kind == "report" and alarmed for e, _, alarmed in rows),
     )
 
 
-def run(data: Path, locales_dir: Path, out: TextIO, err: TextIO) -> int:
+def run(data: Path, locales_dir: Path, out: TextIO, err: TextIO, rules_only: bool = False) -> int:
     """The `evaluate-check` command: print the table; 0 targets met, 1 not met, 2 bad input."""
+    from safetybot.checker import Checker, load_model
+
     try:
         rules = Rules.load(locales_dir)
+        checks: Checks = rules if rules_only else Checker(rules, load_model())
         examples = load_examples(data)
     except OSError as error:
         print(f"safetybot: {error.strerror}: {error.filename}", file=err)
@@ -255,8 +313,9 @@ def run(data: Path, locales_dir: Path, out: TextIO, err: TextIO) -> int:
     except (ValueError, LocaleError) as error:
         print(f"safetybot: {error}", file=err)
         return 2
-    result = evaluate(rules, examples)
+    result = evaluate(checks, examples)
     held = sum(e.split == "holdout" for e in examples)
-    title = f"Check a message: {data.name}, {len(examples)} messages ({held} held out)"
+    how = "the rules alone" if rules_only else "rules and model"
+    title = f"Check a message ({how}): {data.name}, {len(examples)} messages ({held} held out)"
     print(result.render(title), file=out)
     return 0 if result.passed else 1

@@ -98,20 +98,26 @@ def check_words(config: Config) -> list[Finding]:
 
 
 def _model() -> list[Finding]:
-    """The intent model ships with the package; a damaged copy would leave words unread."""
-    from safetybot.core.signals import MODEL_FILE, load_model
+    """The models ship with the package; a damaged copy would leave words unread."""
+    from safetybot import checker
+    from safetybot.core import signals
 
-    try:
-        load_model(MODEL_FILE)
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as error:
-        why = getattr(error, "strerror", None) or type(error).__name__
-        return [
-            Finding(
-                f"{MODEL_FILE}: the intent model cannot be read ({why}); reinstall safetybot, "
-                "or rebuild it with `safetybot train-intents`"
+    found = []
+    for name, path, load, command in (
+        ("intent", signals.MODEL_FILE, signals.load_model, "train-intents"),
+        ("check", checker.MODEL_FILE, checker.load_model, "train-check"),
+    ):
+        try:
+            load(path)
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as error:
+            why = getattr(error, "strerror", None) or type(error).__name__
+            found.append(
+                Finding(
+                    f"{path}: the {name} model cannot be read ({why}); reinstall safetybot, "
+                    f"or rebuild it with `safetybot {command}`"
+                )
             )
-        ]
-    return []
+    return found
 
 
 def _texts(config: Config) -> list[Finding]:

@@ -103,6 +103,8 @@ class Finding:
     score: float
     truncated: bool = False  # only the first MAX_CHARS characters were read
     empty: bool = False  # no letters or digits at all (nothing, or only emoji)
+    # Someone describing sextortion (an account, news, advice), not doing it (checker.py).
+    report: bool = False
 
     @property
     def ids(self) -> frozenset[Flag]:

@@ -21,7 +21,7 @@ import re
 import unicodedata
 import zlib
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["BUCKETS", "MAX_CHARS", "LinearModel", "features", "fold", "hashed"]
+__all__ = ["BUCKETS", "MAX_CHARS", "LinearModel", "features", "fold", "hashed", "vector"]
 
 # 2**18 buckets: few collisions for the tens of thousands of features a training set has.
 BUCKETS = 1 << 18
@@ -65,17 +65,17 @@ def _fold_token(token: str) -> str:
     return _REPEAT.sub(r"\1\1", token)
 
 
-def fold(text: str) -> list[str]:
+def fold(text: str, limit: int = MAX_CHARS) -> list[str]:
     """The words of a text as the model reads them: lower case, no accents, letters unmasked."""
-    text = unicodedata.normalize("NFKD", text[:MAX_CHARS].casefold())
+    text = unicodedata.normalize("NFKD", text[:limit].casefold())
     text = "".join(c for c in text if not unicodedata.combining(c)).translate(_CONFUSABLES)
     text = text.replace("'", "").replace("\u2019", "")  # "don't" and "dont" are one word
     return [_fold_token(token) for token in _TOKEN.findall(text)]
 
 
-def features(text: str) -> Iterator[str]:
+def features(text: str, limit: int = MAX_CHARS) -> Iterator[str]:
     """Every feature of a text, as strings (the training side counts the same ones)."""
-    words = fold(text)
+    words = fold(text, limit)
     for index, word in enumerate(words):
         yield "w:" + word
         if index:
@@ -94,7 +94,12 @@ def features(text: str) -> Iterator[str]:
 
 def hashed(text: str) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
     """Bucket numbers and their weights: damped counts scaled to length 1."""
-    counts = Counter(zlib.crc32(name.encode()) & (BUCKETS - 1) for name in features(text))
+    return vector(features(text))
+
+
+def vector(names: Iterable[str]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+    """Hash any features into buckets with their weights (damped counts, length 1)."""
+    counts = Counter(zlib.crc32(name.encode()) & (BUCKETS - 1) for name in names)
     if not counts:
         return np.zeros(0, np.int64), np.zeros(0, np.float32)
     buckets = np.fromiter(counts.keys(), np.int64, len(counts))
@@ -151,7 +156,13 @@ class LinearModel:
 
     def probabilities(self, text: str) -> dict[str, float]:
         """Each class's probability for a text (softmax of the scores)."""
-        buckets, values = hashed(text)
+        return self.probabilities_of(hashed(text))
+
+    def probabilities_of(
+        self, hashed_features: tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]
+    ) -> dict[str, float]:
+        """Each class's probability for features already hashed (`vector`)."""
+        buckets, values = hashed_features
         rows = self.rows[buckets]
         known = rows >= 0
         scores = values[known] @ self.weights[rows[known]] + self.bias

@@ -92,3 +92,59 @@ async def test_the_questionnaire_adds_up_the_answers_without_pasting_anything(ch
 async def test_help_typed_while_checking_still_opens_the_crisis_path(chat: Chat) -> None:
     await chat.command("check")
     assert "next ten minutes" in await chat.say("help")
+
+
+@pytest.mark.parametrize(
+    ("words", "language", "expected"),
+    [
+        (
+            "my ex says he will post my pics unless i pay him 300 by tonight",
+            "en",
+            "telling what happened",
+        ),
+        (
+            "mi ex dice que va a subir mis fotos si no le pago esta noche",
+            "es",
+            "contando lo que pasó",
+        ),
+        (
+            "Police warn of a rise in sextortion cases targeting teenage boys online",
+            "en",
+            "telling what happened",
+        ),
+    ],
+)
+async def test_an_account_of_sextortion_is_answered_as_the_persons_story_not_scored(
+    service: Service, front: RecordingFrontEnd, words: str, language: str, expected: str
+) -> None:
+    chat = Chat(service, front, "7391028466")
+    chat.language = language
+    await chat.command("check")
+    shown = await chat.say(words)
+    assert expected in shown
+    assert "looks very much like sextortion" not in shown and "se parece mucho" not in shown
+    assert "t" in chat.button_data()  # a plan is offered
+
+
+@pytest.mark.parametrize(
+    "words",
+    [
+        "send it or they all see them. u got 1 hr",  # pronoun-only, no co-words the rules need
+        "usted tiene 24 horas para pagar la multa o publicaremos los vídeos tuyos con su nombre",
+    ],
+)
+async def test_a_threat_in_wording_the_rules_miss_is_still_raised(chat: Chat, words: str) -> None:
+    await chat.command("check")
+    shown = await chat.say(words)
+    assert "sextortion" in shown or "sextorsión" in shown
+    assert "don't pay" in shown or "no pagues" in shown.lower()
+    assert "I read it" in shown or "Lo leí" in shown
+
+
+async def test_an_ordinary_bill_with_a_deadline_is_not_raised(chat: Chat) -> None:
+    await chat.command("check")
+    shown = await chat.say(
+        "Your electricity bill of $84.20 is due in 3 days. "
+        "Pay online or in the app to avoid a late fee."
+    )
+    assert "very much like sextortion" not in shown and "looks like sextortion" not in shown

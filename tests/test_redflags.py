@@ -10,7 +10,8 @@ import pytest
 
 from safetybot.cli import main
 from safetybot.errors import LocaleError
-from safetybot.evaluation import DEFAULT_DATA, MAX_FALSE_ALARMS, MIN_RECALL, evaluate, load_examples
+from safetybot.evaluation import FIRST_SET as DEFAULT_DATA
+from safetybot.evaluation import MAX_FALSE_ALARMS, MIN_RECALL, evaluate, load_examples
 from safetybot.redflags import (
     FILE_NAME,
     MAX_CHARS,
@@ -298,10 +299,21 @@ def test_the_rules_meet_the_targets_in_both_languages(rules: Rules) -> None:
 
 
 def test_evaluate_check_prints_the_table_and_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["evaluate-check"], env={}) == 0
+    # The rules alone on the set they were written with.
+    assert main(["evaluate-check", "--rules-only", "--data", str(DEFAULT_DATA)], env={}) == 0
     out = capsys.readouterr().out
     assert "precision / recall" in out and "holdout" in out and "MET" in out
     assert all(flag.value in out for flag in Flag)
+
+
+def test_evaluate_check_measures_the_shipped_held_out_split_with_the_model(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    status = main(["evaluate-check"], env={})
+    out = capsys.readouterr().out
+    assert "(rules and model): heldout.jsonl" in out
+    assert "Accounts, news and advice about sextortion raised like a threat" in out
+    assert status == (0 if "in en, es, all: MET" in out else 1)
 
 
 def test_evaluate_check_exits_1_when_a_target_is_missed(

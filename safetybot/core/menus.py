@@ -269,6 +269,16 @@ def check_result_menu(can_save: bool, guides: tuple[GuideId, ...]) -> Keyboard:
     return tuple(rows)
 
 
+def check_report_menu() -> Keyboard:
+    """Under "this sounds like sextortion happening to you": a plan, what to do now."""
+    return (
+        (_button("button.triage", Action.TRIAGE),),
+        (guide_button(GuideId.RIGHT_NOW),),
+        (_button("button.check_again", Action.CHECK), _button("button.menu", Action.MENU)),
+        crisis_row(),
+    )
+
+
 def check_question_menu(index: int) -> Keyboard:
     """Yes and no to one questionnaire question."""
     return (

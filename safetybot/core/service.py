@@ -23,6 +23,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
+from safetybot.checker import Checker
+from safetybot.checker import load_model as load_check_model
 from safetybot.config import default_locales_dir
 from safetybot.core import menus
 from safetybot.core.desk import Desk, DeskResult, VaultContext
@@ -82,6 +84,8 @@ _DELETE_WINDOW = 48 * 3600
 _PANIC_MAX = 100
 # Texts up to this long are read for crisis words even when their sender is over the limit.
 _CRISIS_MAX = 1000
+# Messages to check longer than this are read on a worker thread.
+_CHECK_ON_LOOP = 1000
 # The rate limit's bucket for what is never refused with ordinary updates.
 _URGENT = b"urgent:"
 _URGENT_COMMANDS = frozenset({"forget", "clear", "now"})
@@ -184,6 +188,8 @@ class Service:
         # Where new people are assumed to be until they say (an organization's own country).
         self._default_country = default_country
         self._rules = rules or Rules.load(default_locales_dir())
+        # The level of a checked message comes from the check model; the flags from the rules.
+        self._checker = Checker(self._rules, load_check_model())
         # A checked message, in memory only, for a few minutes: "save to private notes" needs
         # it after the message itself has been deleted from the chat.
         self._held: dict[bytes, tuple[dict[str, str], float]] = {}
@@ -414,7 +420,7 @@ class Service:
             if isinstance(effect, Reschedule):
                 await self._reschedule(ctx)
             if isinstance(effect, CheckText):
-                replies.append(self._check(ctx, effect, now))
+                replies.append(await self._check(ctx, effect, now))
             if isinstance(effect, OfferCheck):
                 self._typed[pseudonym] = (effect.text, incoming.message_id, now + _HOLD_SECONDS)
             if isinstance(effect, CheckTyped):
@@ -436,7 +442,7 @@ class Service:
             ctx.state = replace(ctx.state, mode=Mode.IDLE)
             return Reply((T("check.gone_typed"),), menus.check_menu())
         text, message_id, _ = typed
-        reply = self._check(ctx, CheckText(text), now)
+        reply = await self._check(ctx, CheckText(text), now)
         await self._delete_now(ctx, front, [message_id], forget=False)
         return reply
 
@@ -446,12 +452,25 @@ class Service:
         self._typed.pop(pseudonym, None)
         self._desk.drop_held(pseudonym)
 
-    def _check(self, ctx: _Context, effect: CheckText, now: float) -> Reply:
+    async def _check(self, ctx: _Context, effect: CheckText, now: float) -> Reply:
         """Red flags in a pasted or forwarded message; the text is held in memory only."""
-        finding = self._rules.check(effect.text)
-        log.info("message_checked level=%s flags=%d", finding.level.value, len(finding.flags))
+        if len(effect.text) > _CHECK_ON_LOOP:
+            # Every rule scans the whole text: a long one is read off the event loop.
+            finding = await asyncio.to_thread(self._checker.check, effect.text)
+        else:
+            finding = self._checker.check(effect.text)
+        log.info(
+            "message_checked level=%s flags=%d report=%s",
+            finding.level.value,
+            len(finding.flags),
+            finding.report,
+        )
         if finding.empty:
             return Reply((T("check.empty"),), menus.check_menu())
+        if finding.report:
+            # Someone telling what happened, not the threat itself: answered as their story.
+            ctx.state = replace(ctx.state, mode=Mode.IDLE)
+            return Reply((T("check.report"),), menus.check_report_menu())
         held = {"text": effect.text[:MAX_TEXT], "origin": effect.origin, "date": effect.date}
         self._held[ctx.pseudonym] = (held, now + _HOLD_SECONDS)
         parts = self._finding_parts(finding)
@@ -459,6 +478,9 @@ class Service:
 
     def _finding_parts(self, finding: Finding) -> list[Part]:
         parts: list[Part] = [T(f"check.level.{finding.level.value}")]
+        if not finding.flags and finding.level.at_least(Level.LIKELY):
+            # The model reads the whole message; no single phrase matched a rule.
+            parts.append(T("check.whole_message"))
         for hit in finding.flags:
             name = T(f"check.flag.{hit.flag.value}")
             if hit.quotes:

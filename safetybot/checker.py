@@ -1,0 +1,77 @@
+""" "Check a message": the red-flag rules name and quote, a learned model decides the level.
+
+The rules (redflags.py) generalise poorly to wording nobody wrote them for, and cannot tell who
+is speaking; they stay for what they do well: naming each red flag and quoting its words. How
+strongly a message as a whole looks like sextortion comes from a small model over the message's
+words and letter pieces (textmodel.py, the same features as the intent model), trained by
+`safetybot train-check` on safetybot/data/check/train.jsonl with three kinds: the extorter's own
+message, an ordinary one, and a *report*, someone describing sextortion (a victim's account,
+news, advice). A report is answered as such ("this sounds like sextortion happening to you"),
+never scored as a threat. Without the model file, the rules' own levels are used.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from safetybot.redflags import Finding, Level, Rules
+from safetybot.textmodel import LinearModel, features
+from safetybot.textmodel import vector as _vector
+
+__all__ = ["KINDS", "MODEL_FILE", "READ_CHARS", "VERY_LIKELY", "Checker", "load_model", "vector"]
+
+MODEL_FILE = Path(__file__).resolve().parent / "models" / "check.npz"
+KINDS = ("extortion", "benign", "report")
+# Scam e-mails run long; their first 4,096 characters (Telegram's limit) are read.
+READ_CHARS = 4096
+# "Very likely" needs at least this probability (and never less than "likely" does).
+VERY_LIKELY = 0.9
+# A report is named when the model thinks it the likeliest kind, at least this sure.
+_REPORT = 0.5
+
+
+def vector(text: str) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+    """The model's features of a message, hashed (training uses the same)."""
+    return _vector(features(text, READ_CHARS))
+
+
+@functools.lru_cache(maxsize=4)
+def load_model(path: Path = MODEL_FILE) -> LinearModel:
+    """The check model, read once per process."""
+    return LinearModel.load(path)
+
+
+class Checker:
+    """Red flags from the rules, the level from the model, reports told apart."""
+
+    def __init__(self, rules: Rules, model: LinearModel | None) -> None:
+        self.rules = rules
+        self._model = model
+        meta = model.meta if model is not None else {}
+        self._likely = float(meta.get("likely", 0.5))
+        self._very_likely = float(meta.get("very_likely", VERY_LIKELY))
+
+    def check(self, text: str) -> Finding:
+        """The flags with their quotes, and how strongly the message looks like sextortion."""
+        finding = self.rules.check(text)
+        if self._model is None or finding.empty:
+            return finding
+        scores = self._model.probabilities_of(vector(text))
+        extortion = scores["extortion"]
+        if extortion >= self._very_likely:
+            level = Level.VERY_LIKELY
+        elif extortion >= self._likely:
+            level = Level.LIKELY
+        else:  # flags may still be worth naming, but not as sextortion
+            level = Level.SOME if finding.level is not Level.NONE else Level.NONE
+        report = max(scores, key=scores.__getitem__) == "report" and scores["report"] >= _REPORT
+        return replace(finding, level=level, score=round(extortion, 2), report=report)
+
+    def score_answers(self, yes_flags: list[str] | tuple[str, ...]) -> Finding:
+        """The questionnaire, scored by the rules' weights (no text to read)."""
+        return self.rules.score_answers(yes_flags)

@@ -1,0 +1,80 @@
+"""The check model and its data: reproducible from the shipped messages, every line sourced,
+the held-out split apart, and what it measures on that split guarded against regressions."""
+
+from __future__ import annotations
+
+import io
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from safetybot import checker, training
+from safetybot.checker import Checker
+from safetybot.config import default_locales_dir
+from safetybot.evaluation import CHECK_DATA, FIRST_SET, evaluate, load_examples
+from safetybot.redflags import Level, Rules
+from safetybot.textmodel import LinearModel
+
+TRAIN = CHECK_DATA / "train.jsonl"
+HELDOUT = CHECK_DATA / "heldout.jsonl"
+
+
+def test_there_are_at_least_1500_messages_per_language_each_with_its_source() -> None:
+    train = load_examples(TRAIN)
+    counts = Counter(e.lang for e in (*train, *load_examples(FIRST_SET)))
+    assert counts["en"] >= 1500 and counts["es"] >= 1500
+    assert Counter(e.kind for e in train).keys() == {"extortion", "benign", "report"}
+    assert all(line.count('"source": "') == 1 for line in TRAIN.read_text().splitlines())
+
+
+def test_the_held_out_split_shares_no_message_with_training() -> None:
+    train = {e.text.casefold() for e in load_examples(TRAIN)}
+    held = load_examples(HELDOUT)
+    assert len(held) >= 500 and all(e.split == "holdout" for e in held)
+    assert not train & {e.text.casefold() for e in held}
+
+
+def test_the_shipped_check_weights_are_what_the_training_command_makes(tmp_path: Path) -> None:
+    shipped = LinearModel.load(checker.MODEL_FILE)
+    rebuilt_path = tmp_path / "check.npz"
+    assert training.run_check(load_examples(TRAIN), rebuilt_path, io.StringIO()) == 0
+    rebuilt = LinearModel.load(rebuilt_path)
+    assert rebuilt.classes == shipped.classes == checker.KINDS
+    for key in ("data_sha256", "lines", "likely", "very_likely", "c"):
+        assert rebuilt.meta[key] == shipped.meta[key], key
+    assert np.allclose(rebuilt.weights, shipped.weights, atol=2e-3)
+
+
+@pytest.fixture(scope="module")
+def held_out() -> dict[str, object]:
+    checks = Checker(Rules.load(default_locales_dir()), checker.load_model())
+    result = evaluate(checks, load_examples(HELDOUT))
+    return {lang: result.slice(lang) for lang in ("en", "es")}
+
+
+@pytest.mark.parametrize("lang", ["en", "es"])
+def test_on_the_held_out_split_false_alarms_stay_under_five_percent(
+    held_out: dict[str, object], lang: str
+) -> None:
+    found = held_out[lang]
+    assert found.false_alarm_rate <= 0.05  # type: ignore[attr-defined]
+    # Accounts, news and advice are not raised like the extorter's own message.
+    assert found.report_alarms <= 0.05 * found.reports  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("lang", ["en", "es"])
+def test_on_the_held_out_split_most_extortion_is_caught(
+    held_out: dict[str, object], lang: str
+) -> None:
+    # The goal is 0.90; the shipped model reaches about 0.8 (docs/INTENTS.md, issue 15's note):
+    # this guards what is reached against a regression.
+    assert held_out[lang].recall >= 0.78  # type: ignore[attr-defined]
+
+
+def test_without_the_model_the_rules_levels_are_kept() -> None:
+    rules = Rules.load(default_locales_dir())
+    text = "I have your video. Send $500 in gift cards in 24 hours or I send it to your family."
+    assert Checker(rules, None).check(text) == rules.check(text)
+    assert Checker(rules, checker.load_model()).check(text).level is Level.VERY_LIKELY
