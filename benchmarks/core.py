@@ -297,11 +297,11 @@ def understanding(
 
 def checking(lengths: tuple[int, ...] = (1000, 4096), count: int = 300) -> list[WordsResult]:
     """ "Check a message" (rules and model) on messages cut from its held-out split."""
-    from safetybot.checker import Checker, load_model
+    from safetybot.checker import FLAGS_FILE, Checker, load_model
     from safetybot.evaluation import DEFAULT_DATA, load_examples
     from safetybot.redflags import Rules
 
-    checks = Checker(Rules.load(default_locales_dir()), load_model())
+    checks = Checker(Rules.load(default_locales_dir()), load_model(), load_model(FLAGS_FILE))
     pool = [example.text for example in load_examples(DEFAULT_DATA)]
     results = []
     for length in lengths:

@@ -19,13 +19,26 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from safetybot.redflags import Finding, Level, Rules
+from safetybot.redflags import Finding, Flag, FlagHit, Level, Rules
 from safetybot.textmodel import LinearModel, features
 from safetybot.textmodel import vector as _vector
 
-__all__ = ["KINDS", "MODEL_FILE", "READ_CHARS", "VERY_LIKELY", "Checker", "load_model", "vector"]
+__all__ = [
+    "FLAGS_FILE",
+    "KINDS",
+    "MODEL_FILE",
+    "READ_CHARS",
+    "VERY_LIKELY",
+    "Checker",
+    "load_model",
+    "vector",
+]
 
 MODEL_FILE = Path(__file__).resolve().parent / "models" / "check.npz"
+# One yes/no model per red flag: flags the rules' patterns miss, named without a quote.
+FLAGS_FILE = MODEL_FILE.parent / "check_flags.npz"
+# A flag the rules missed is named when its model is at least this sure (a fixed, even bet).
+_FLAG = 0.5
 KINDS = ("extortion", "benign", "report")
 # Scam e-mails run long; their first 4,096 characters (Telegram's limit) are read.
 READ_CHARS = 4096
@@ -42,16 +55,19 @@ def vector(text: str) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
 
 @functools.lru_cache(maxsize=4)
 def load_model(path: Path = MODEL_FILE) -> LinearModel:
-    """The check model, read once per process."""
+    """The check model (or, given FLAGS_FILE, the flags model), read once per process."""
     return LinearModel.load(path)
 
 
 class Checker:
     """Red flags from the rules, the level from the model, reports told apart."""
 
-    def __init__(self, rules: Rules, model: LinearModel | None) -> None:
+    def __init__(
+        self, rules: Rules, model: LinearModel | None, flags: LinearModel | None = None
+    ) -> None:
         self.rules = rules
         self._model = model
+        self._flags = flags
         meta = model.meta if model is not None else {}
         self._likely = float(meta.get("likely", 0.5))
         self._very_likely = float(meta.get("very_likely", VERY_LIKELY))
@@ -61,16 +77,28 @@ class Checker:
         finding = self.rules.check(text)
         if self._model is None or finding.empty:
             return finding
-        scores = self._model.probabilities_of(vector(text))
+        hashed = vector(text)
+        scores = self._model.probabilities_of(hashed)
         extortion = scores["extortion"]
+        if self._flags is not None:
+            finding = self._more_flags(finding, self._flags.each_probability_of(hashed))
         if extortion >= self._very_likely:
             level = Level.VERY_LIKELY
         elif extortion >= self._likely:
             level = Level.LIKELY
         else:  # flags may still be worth naming, but not as sextortion
-            level = Level.SOME if finding.level is not Level.NONE else Level.NONE
+            level = Level.SOME if finding.flags else Level.NONE
         report = max(scores, key=scores.__getitem__) == "report" and scores["report"] >= _REPORT
         return replace(finding, level=level, score=round(extortion, 2), report=report)
+
+    @staticmethod
+    def _more_flags(finding: Finding, chances: dict[str, float]) -> Finding:
+        """The rules' flags, with their quotes, and the flags only the model saw, unquoted."""
+        found = finding.ids
+        extra = [FlagHit(Flag(name)) for name, p in chances.items() if p >= _FLAG]
+        hits = [*finding.flags, *(hit for hit in extra if hit.flag not in found)]
+        ordered = tuple(sorted(hits, key=lambda hit: list(Flag).index(hit.flag)))
+        return replace(finding, flags=ordered)
 
     def score_answers(self, yes_flags: list[str] | tuple[str, ...]) -> Finding:
         """The questionnaire, scored by the rules' weights (no text to read)."""

@@ -84,7 +84,9 @@ def _parser() -> argparse.ArgumentParser:
         "train-check", help="train the check model from its labelled messages (needs scikit-learn)"
     )
     check_train.add_argument("--data", type=Path, default=None, help="the training messages")
-    check_train.add_argument("--out", type=Path, default=None, help="the weights file to write")
+    check_train.add_argument(
+        "--out", type=Path, default=None, help="the weights file to write (flags.npz beside it)"
+    )
     intents = commands.add_parser(
         "evaluate-intents",
         help="measure how typed words are understood, per intent and language (0: targets met)",
@@ -253,4 +255,10 @@ def _train_check(data: Path | None, out: Path | None) -> int:
     except (OSError, ValueError) as error:
         print(f"safetybot: {error}", file=sys.stderr)
         return 2
-    return training.run_check(examples, out or training.CHECK_MODEL_FILE, sys.stdout)
+    folder = out.parent if out else training.CHECK_MODEL_FILE.parent
+    return training.run_check(
+        examples,
+        out or training.CHECK_MODEL_FILE,
+        folder / training.FLAGS_MODEL_FILE.name,
+        sys.stdout,
+    )

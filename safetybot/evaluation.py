@@ -277,11 +277,13 @@ def evaluate(rules: Checks, examples: Sequence[Example]) -> Evaluation:
 
 def _slice(lang: str, split: str, chosen: Iterable[tuple[Example, frozenset[Flag], bool]]) -> Slice:
     rows = list(chosen)
+    # A report is answered as the person's story, its flags never shown: not counted for flags.
+    shown = [row for row in rows if row[0].kind != "report"]
     flags = {
         flag: Counts(
-            found=sum(flag in found for _, found, _ in rows),
-            right=sum(flag in found and flag in e.flags for e, found, _ in rows),
-            support=sum(flag in e.flags for e, _, _ in rows),
+            found=sum(flag in found for _, found, _ in shown),
+            right=sum(flag in found and flag in e.flags for e, found, _ in shown),
+            support=sum(flag in e.flags for e, _, _ in shown),
         )
         for flag in Flag
     }
@@ -301,11 +303,13 @@ def _slice(lang: str, split: str, chosen: Iterable[tuple[Example, frozenset[Flag
 
 def run(data: Path, locales_dir: Path, out: TextIO, err: TextIO, rules_only: bool = False) -> int:
     """The `evaluate-check` command: print the table; 0 targets met, 1 not met, 2 bad input."""
-    from safetybot.checker import Checker, load_model
+    from safetybot.checker import FLAGS_FILE, Checker, load_model
 
     try:
         rules = Rules.load(locales_dir)
-        checks: Checks = rules if rules_only else Checker(rules, load_model())
+        checks: Checks = (
+            rules if rules_only else Checker(rules, load_model(), load_model(FLAGS_FILE))
+        )
         examples = load_examples(data)
     except OSError as error:
         print(f"safetybot: {error.strerror}: {error.filename}", file=err)

@@ -169,3 +169,14 @@ class LinearModel:
         scores = np.exp(scores - scores.max())
         scores /= scores.sum()
         return {name: float(p) for name, p in zip(self.classes, scores, strict=True)}
+
+    def each_probability_of(
+        self, hashed_features: tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]
+    ) -> dict[str, float]:
+        """For a model of one yes/no decision per class (several may hold): each probability."""
+        buckets, values = hashed_features
+        rows = self.rows[buckets]
+        known = rows >= 0
+        scores = values[known] @ self.weights[rows[known]] + self.bias
+        chances = 1.0 / (1.0 + np.exp(-scores))
+        return {name: float(p) for name, p in zip(self.classes, chances, strict=True)}

@@ -10,7 +10,8 @@ split is never seen here. Thresholds are chosen on out-of-fold predictions of th
     "what I can do" reply, chosen for the best out-of-fold macro F1, never below MIN_FLOOR.
 The check model (checker.py) is trained the same way on "check a message"'s training split;
 its `likely` threshold is the lowest extortion probability whose out-of-fold false alarms stay
-at most CHECK_FALSE_ALARMS in every language.
+at most CHECK_FALSE_ALARMS in every language. Beside it, one yes/no model per red flag
+(`train_flags`), whose flags the checker adds to those the rules found.
 Needs the `train` extra (scikit-learn); the bot itself needs only NumPy.
 """
 
@@ -30,11 +31,22 @@ from safetybot.core.signals import MODEL_FILE
 from safetybot.core.understanding import Intent
 from safetybot.evaluation import Example
 from safetybot.intentdata import Line
+from safetybot.redflags import Flag
 from safetybot.textmodel import BUCKETS, LinearModel, hashed
 
-__all__ = ["CHECK_MODEL_FILE", "MODEL_FILE", "run", "run_check", "train", "train_check"]
+__all__ = [
+    "CHECK_MODEL_FILE",
+    "FLAGS_MODEL_FILE",
+    "MODEL_FILE",
+    "run",
+    "run_check",
+    "train",
+    "train_check",
+    "train_flags",
+]
 
 CHECK_MODEL_FILE = checker.MODEL_FILE
+FLAGS_MODEL_FILE = checker.FLAGS_FILE
 # At most this share of out-of-fold non-extortion messages raised to "likely", per language:
 # under the 5% goal, with room for wording the training lines lack.
 CHECK_FALSE_ALARMS = 0.035
@@ -199,10 +211,35 @@ def train_check(examples: Sequence[Example], out: Path) -> dict[str, Any]:
     return meta
 
 
-def run_check(examples: Sequence[Example], out: Path, stdout: TextIO) -> int:
-    """The `train-check` command: train, write, print what was chosen."""
+def train_flags(examples: Sequence[Example], out: Path) -> dict[str, Any]:
+    """One yes/no model per red flag, on the messages addressed to the reader (reports carry
+    no flags); written as one weights file with a class per flag."""
+    chosen = [e for e in examples if e.split == "train" and e.kind in ("extortion", "benign")]
+    x, used = _used_columns(_matrix([checker.vector(e.text) for e in chosen]))
+    names = [flag.value for flag in Flag]
+    dense = np.zeros((BUCKETS, len(names)))
+    bias = np.zeros(len(names))
+    for index, flag in enumerate(Flag):
+        y = np.array([flag in e.flags for e in chosen], dtype=np.int64)
+        model = _fit(x, y)
+        dense[used, index] = model.coef_[0]
+        bias[index] = model.intercept_[0]
+    digest = hashlib.sha256()
+    for e in chosen:
+        digest.update(json.dumps([e.text, e.lang, sorted(e.flags)]).encode() + b"\n")
+    meta = {"version": 1, "lines": len(chosen), "data_sha256": digest.hexdigest(), "c": C}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    LinearModel.save(out, names, dense, bias, meta)
+    return meta
+
+
+def run_check(examples: Sequence[Example], out: Path, flags_out: Path, stdout: TextIO) -> int:
+    """The `train-check` command: train both check models, write them, print what was chosen."""
     meta = train_check(examples, out)
     print(f"wrote {out}", file=stdout)
     for key in ("lines", "likely", "very_likely", "out_of_fold_accuracy", "data_sha256"):
         print(f"  {key}: {meta[key]}", file=stdout)
+    flags = train_flags(examples, flags_out)
+    print(f"wrote {flags_out}", file=stdout)
+    print(f"  lines: {flags['lines']}", file=stdout)
     return 0

@@ -53,7 +53,9 @@ async def test_a_forwarded_message_is_checked_and_can_be_saved_with_its_origin(
 async def test_an_ordinary_message_is_not_called_sextortion(chat: Chat) -> None:
     await chat.command("check")
     shown = await chat.say("Hey! Your invoice for $45 is due by Friday. Thanks, Dana")
-    assert "did not find the usual warning signs" in shown
+    # An invoice does ask for money by a date: those may be named, never as sextortion.
+    assert "looks like sextortion" not in shown and "very much like sextortion" not in shown
+    assert "did not find the usual warning signs" in shown or "On their own they may mean" in shown
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,7 @@ from safetybot import checker, training
 from safetybot.checker import Checker
 from safetybot.config import default_locales_dir
 from safetybot.evaluation import CHECK_DATA, FIRST_SET, evaluate, load_examples
-from safetybot.redflags import Level, Rules
+from safetybot.redflags import Flag, Level, Rules
 from safetybot.textmodel import LinearModel
 
 TRAIN = CHECK_DATA / "train.jsonl"
@@ -39,8 +39,14 @@ def test_the_held_out_split_shares_no_message_with_training() -> None:
 def test_the_shipped_check_weights_are_what_the_training_command_makes(tmp_path: Path) -> None:
     shipped = LinearModel.load(checker.MODEL_FILE)
     rebuilt_path = tmp_path / "check.npz"
-    assert training.run_check(load_examples(TRAIN), rebuilt_path, io.StringIO()) == 0
+    flags_path = tmp_path / "check_flags.npz"
+    assert training.run_check(load_examples(TRAIN), rebuilt_path, flags_path, io.StringIO()) == 0
     rebuilt = LinearModel.load(rebuilt_path)
+    flags = LinearModel.load(flags_path)
+    shipped_flags = LinearModel.load(checker.FLAGS_FILE)
+    assert flags.classes == shipped_flags.classes == tuple(flag.value for flag in Flag)
+    assert flags.meta["data_sha256"] == shipped_flags.meta["data_sha256"]
+    assert np.allclose(flags.weights, shipped_flags.weights, atol=2e-3)
     assert rebuilt.classes == shipped.classes == checker.KINDS
     for key in ("data_sha256", "lines", "likely", "very_likely", "c"):
         assert rebuilt.meta[key] == shipped.meta[key], key
@@ -49,7 +55,11 @@ def test_the_shipped_check_weights_are_what_the_training_command_makes(tmp_path:
 
 @pytest.fixture(scope="module")
 def held_out() -> dict[str, object]:
-    checks = Checker(Rules.load(default_locales_dir()), checker.load_model())
+    checks = Checker(
+        Rules.load(default_locales_dir()),
+        checker.load_model(),
+        checker.load_model(checker.FLAGS_FILE),
+    )
     result = evaluate(checks, load_examples(HELDOUT))
     return {lang: result.slice(lang) for lang in ("en", "es")}
 

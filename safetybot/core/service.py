@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
+from safetybot import checker
 from safetybot.checker import Checker
 from safetybot.checker import load_model as load_check_model
 from safetybot.config import default_locales_dir
@@ -189,7 +190,9 @@ class Service:
         self._default_country = default_country
         self._rules = rules or Rules.load(default_locales_dir())
         # The level of a checked message comes from the check model; the flags from the rules.
-        self._checker = Checker(self._rules, load_check_model())
+        self._checker = Checker(
+            self._rules, load_check_model(), load_check_model(checker.FLAGS_FILE)
+        )
         # A checked message, in memory only, for a few minutes: "save to private notes" needs
         # it after the message itself has been deleted from the chat.
         self._held: dict[bytes, tuple[dict[str, str], float]] = {}
