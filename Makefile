@@ -31,9 +31,10 @@ fuzz: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
 
-## Rebuild the intent model (safetybot/models/intents.npz) from safetybot/data/intents/train.jsonl.
+## Rebuild the models in safetybot/models/ from the training splits in safetybot/data/.
 train: $(STAMP)
 	$(BIN)/safetybot train-intents
+	$(BIN)/safetybot train-check
 
 ## Check every pinned dependency against known vulnerabilities (needs osv.dev or PyPI's API).
 audit:

@@ -294,3 +294,16 @@ def test_words_typed_in_the_middle_of_triage_keep_what_was_answered() -> None:
     # A short answer typed instead of pressed is still taken as meant for the question.
     again = step(answered, _text("yes", Intent.OTHER))
     assert T("triage.use_buttons") in again.replies[0].parts and again.state.mode is Mode.TRIAGE
+
+
+async def test_held_texts_leave_memory_when_their_time_is_up_even_if_nobody_returns(
+    service: Service, front: RecordingFrontEnd
+) -> None:
+    chat = Chat(service, front, "87")
+    await chat.say("Send me $500 in bitcoin or your video goes to all your contacts")
+    await chat.command("note", "he wants 500 in gift cards")
+    assert service._typed and service._desk._held_notes
+    later = time.time() + 601
+    service._clock = lambda: later  # type: ignore[method-assign]
+    await service.tick(front)
+    assert not service._typed and not service._desk._held_notes

@@ -110,6 +110,11 @@ class Desk:
         """Forget a note held for this person (on erase, clear and the panic word)."""
         self._held_notes.pop(pseudonym, None)
 
+    def prune_held(self, now: float) -> None:
+        """Forget every held note whose ten minutes are up."""
+        for pseudonym in [p for p, (_, until) in self._held_notes.items() if until < now]:
+            del self._held_notes[pseudonym]
+
     def was_passphrase(self, pseudonym: bytes, text: str, now: float) -> bool:
         """Whether `text` is the passphrase that opened this vault in the last minute."""
         found = self._recent.get(pseudonym)

@@ -449,6 +449,13 @@ class Service:
         await self._delete_now(ctx, front, [message_id], forget=False)
         return reply
 
+    def _prune_held(self, now: float) -> None:
+        """Texts held in memory go when their time is up, whether or not the person returns."""
+        for held in (self._held, self._typed):
+            for pseudonym in [p for p, value in held.items() if value[-1] < now]:
+                held.pop(pseudonym, None)
+        self._desk.prune_held(now)
+
     def _drop_held(self, pseudonym: bytes) -> None:
         """Forget every text held in memory for this person (on erase and clear)."""
         self._held.pop(pseudonym, None)
@@ -672,6 +679,7 @@ class Service:
 
     async def tick(self, front: FrontEnd) -> None:
         """Carry out what is due: scheduled and owed deletions, and the retention limit."""
+        self._prune_held(self._clock())
         await self._run_owed(front)
         await self._retention()
         due = await self._records.due_deletions(int(self._clock()))
@@ -691,6 +699,7 @@ class Service:
         for pseudonym in await self._records.inactive_people(today - self.retention_days):
             async with self._lock_for(pseudonym):
                 self.vaults.lock(pseudonym)
+                self._drop_held(pseudonym)
                 await self._records.erase_person(pseudonym)
             log.info("retention_erased")
 
