@@ -78,9 +78,17 @@ def test_on_the_held_out_split_false_alarms_stay_under_five_percent(
 def test_on_the_held_out_split_most_extortion_is_caught(
     held_out: dict[str, object], lang: str
 ) -> None:
-    # The goal is 0.90; the shipped model reaches about 0.8 (docs/INTENTS.md, issue 15's note):
+    # The goal is 0.90, met in English (0.93), not yet in Spanish (0.88; docs/CHECK.md):
     # this guards what is reached against a regression.
-    assert held_out[lang].recall >= 0.78  # type: ignore[attr-defined]
+    assert held_out[lang].recall >= 0.85  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("lang", ["en", "es"])
+def test_on_the_held_out_split_every_flag_is_found_at_least_seven_times_in_ten(
+    held_out: dict[str, object], lang: str
+) -> None:
+    for flag, counts in held_out[lang].flags.items():  # type: ignore[attr-defined]
+        assert counts.recall is None or counts.recall >= 0.70, (flag, counts.recall)
 
 
 def test_without_the_model_the_rules_levels_are_kept() -> None:
