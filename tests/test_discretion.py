@@ -153,7 +153,7 @@ async def test_no_message_starts_with_anything_a_preview_would_give_away(
     assert not offending, "\n".join(sorted(offending))
 
 
-async def test_clear_chat_deletes_messages_and_keeps_the_vault(
+async def test_clear_chat_deletes_messages_keeps_the_vault_and_locks_it(
     chat: Chat, front: RecordingFrontEnd
 ) -> None:
     await chat.command("start")
@@ -163,7 +163,9 @@ async def test_clear_chat_deletes_messages_and_keeps_the_vault(
     shown = await chat.press("cl")
     assert sent_before <= set(front.deleted)
     assert "settings are kept" in shown
-    assert NOTE[:20] in await chat.command("notes")  # the vault is still open and full
+    # Someone may be looking now: the notes need the passphrase again, and are all there.
+    assert "Send your passphrase" in await chat.command("notes")
+    assert NOTE[:20] in await chat.say(PASS)
 
 
 async def test_commands_are_deleted_once_handled_so_the_chat_stays_short(

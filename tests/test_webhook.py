@@ -101,6 +101,23 @@ async def test_a_wrong_or_missing_secret_gets_403_and_nothing_is_processed(
     assert hook.fake.updates_pending() == 1  # Telegram would try again
 
 
+async def test_a_secret_header_that_is_not_utf8_gets_403(hook: Hook) -> None:
+    port = int(hook.base.rsplit(":", 1)[1])
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    body = b'{"update_id": 1}'
+    writer.write(
+        b"POST /tg-hook HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        b"X-Telegram-Bot-Api-Secret-Token: \xff\xfe\x80secret\r\n"
+        + f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+        + body
+    )
+    await writer.drain()
+    status_line = await asyncio.wait_for(reader.readline(), timeout=10)
+    writer.close()
+    assert status_line.split()[1] == b"403"
+    assert await hook.store.count_people() == 0
+
+
 async def test_bodies_that_are_not_updates_are_refused(hook: Hook) -> None:
     headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
     async with ClientSession() as session:

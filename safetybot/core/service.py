@@ -772,9 +772,12 @@ class Service:
         )
 
     async def _clear(self, ctx: _Context, front: FrontEnd, report: bool) -> None:
-        """Delete every chat message the bot still can; keep the vault and settings."""
+        """Delete every chat message the bot still can and lock the vault; keep the vault and
+        settings."""
         locale = ctx.state.locale or self._texts.default
         self._drop_held(ctx.pseudonym)
+        # Someone may be looking: private notes need the passphrase again after a clear.
+        self.vaults.lock(ctx.pseudonym)
         ids = [message_id for message_id, _ in await self._records.message_ids(ctx.pseudonym)]
         own = await self._records.own_message_ids(ctx.pseudonym)
         deletion = await front.delete(ctx.incoming.address, ids)

@@ -79,7 +79,8 @@ class WebhookServer:
         log.info("webhook_stopped")
 
     async def _update(self, request: web.Request) -> web.Response:
-        given = request.headers.get(SECRET_HEADER, "").encode()
+        # A header that is not UTF-8 (aiohttp keeps its bytes as surrogates) is a wrong secret.
+        given = request.headers.get(SECRET_HEADER, "").encode("utf-8", "replace")
         if not hmac.compare_digest(given, self._secret):
             log.warning("webhook_rejected reason=secret")
             return web.Response(status=403)
