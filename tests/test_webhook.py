@@ -252,3 +252,27 @@ async def test_run_in_webhook_mode_answers_and_stops_on_sigterm_after_the_update
         assert "event_handled" in events and events[-1] == "telegram_stopped"
         assert not (tmp_path / "data" / "heartbeat").exists()
         assert await asyncio.to_thread(main, ["health"], env) == 1
+
+
+async def test_a_rejected_token_stops_the_bot_with_one_line_that_never_shows_it(
+    tmp_path: Path,
+) -> None:
+    async with FakeBotAPI() as fake:
+        fake.fail_next("getMe", status=401, times=5, description="Unauthorized")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SAFETYBOT_")}
+        env |= {
+            "SAFETYBOT_DATA_DIR": str(tmp_path / "data"),
+            "SAFETYBOT_MASTER_KEY": new_master_key(),
+            "SAFETYBOT_TELEGRAM_TOKEN": TOKEN,
+            "SAFETYBOT_TELEGRAM_API_URL": fake.url,
+        }
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "safetybot", "run",
+            cwd=ROOT, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        out, err = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode == 1
+    assert "refused the bot token (SAFETYBOT_TELEGRAM_TOKEN)" in err.decode()
+    assert "Traceback" not in err.decode()
+    secret_part = TOKEN.split(":")[1]
+    assert secret_part.encode() not in out + err

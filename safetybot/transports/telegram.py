@@ -33,7 +33,14 @@ from telegram import (
     Update,
 )
 from telegram.constants import ChatType, ParseMode
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.error import (
+    BadRequest,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+)
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, Defaults, TypeHandler
 from telegram.warnings import PTBDeprecationWarning
 
@@ -395,7 +402,14 @@ class TelegramBot:
 
     async def start(self) -> None:
         """Connect, publish the command list, and start long polling or the webhook."""
-        await self.application.initialize()
+        try:
+            await self.application.initialize()
+        except InvalidToken:
+            # PTB's message quotes the token: never let it reach a traceback or a log.
+            raise FrontEndError(
+                "Telegram refused the bot token (SAFETYBOT_TELEGRAM_TOKEN): copy it again "
+                "from @BotFather"
+            ) from None
         await self._publish_commands()
         await self.application.start()
         if self.server is not None and self._webhook is not None:
