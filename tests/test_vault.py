@@ -564,3 +564,34 @@ async def test_derivations_queue_on_their_own_lower_priority_thread(
     if sys.platform.startswith("linux"):
         loop_nice = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
         assert derivations.nice == {min(19, loop_nice + 10)}
+
+
+async def test_a_passphrase_typed_after_a_lockout_is_deleted_like_any_other(
+    chat: Chat, clock: Clock
+) -> None:
+    await chat.turn_on_vault(PASS)
+    await chat.press("v:lock")
+    await chat.command("notes")
+    for attempt in range(5):
+        clock.advance(60)
+        await chat.say(f"wrong one {attempt}")
+    # Locked out; what they type next is still a passphrase: deleted, and not read as words.
+    before = set(chat.front.deleted)
+    assert "locked for" in await chat.say(PASS)
+    bot_ids = {call.message_id for call in chat.front.calls}
+    assert [i for i in set(chat.front.deleted) - before if i not in bot_ids]
+    assert "I'm a bot" not in chat.front.texts[-1]
+
+
+async def test_the_passphrase_typed_again_while_the_vault_is_open_leaves_the_chat(
+    chat: Chat, clock: Clock
+) -> None:
+    await chat.turn_on_vault(PASS)
+    await write_note(chat)
+    clock.advance(5 * 60)  # long after unlocking, the vault still open
+    await chat.command("menu")
+    before = set(chat.front.deleted)
+    shown = await chat.say(PASS)
+    bot_ids = {call.message_id for call in chat.front.calls}
+    assert [i for i in set(chat.front.deleted) - before if i not in bot_ids]
+    assert NOTE[:20] in shown  # taken as "open my notes"

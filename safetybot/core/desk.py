@@ -102,23 +102,32 @@ class Desk:
         # A note typed (/note words) before private notes were on or unlocked: kept in memory
         # only, for _HELD_NOTE_SECONDS, and saved as soon as the vault opens.
         self._held_notes: dict[bytes, tuple[str, float]] = {}
-        # A salted hash of the passphrase that just worked, for a minute: someone who sends it
-        # twice in a hurry must not find the second copy left in the chat.
+        # A salted hash of the passphrase that opened the vault, while it is open (and for a
+        # minute after): a passphrase typed again then must not stay in the chat. In memory
+        # only, beside the unlocked keys themselves, so it reveals nothing they do not.
         self._recent: dict[bytes, tuple[bytes, bytes, float]] = {}
 
     def drop_held(self, pseudonym: bytes) -> None:
         """Forget a note held for this person (on erase, clear and the panic word)."""
         self._held_notes.pop(pseudonym, None)
+        self._recent.pop(pseudonym, None)
 
     def prune_held(self, now: float) -> None:
         """Forget every held note whose ten minutes are up."""
         for pseudonym in [p for p, (_, until) in self._held_notes.items() if until < now]:
             del self._held_notes[pseudonym]
+        for pseudonym in [p for p, value in self._recent.items() if not self._knows(p, value, now)]:
+            del self._recent[pseudonym]
+
+    def _knows(self, pseudonym: bytes, value: tuple[bytes, bytes, float], now: float) -> bool:
+        """Whether a remembered passphrase hash is still wanted: the vault open, or a minute."""
+        return value[2] >= now or self.vaults.session(pseudonym) is not None
 
     def was_passphrase(self, pseudonym: bytes, text: str, now: float) -> bool:
-        """Whether `text` is the passphrase that opened this vault in the last minute."""
+        """Whether `text` is the passphrase that opened this vault, while it is open or in the
+        minute after."""
         found = self._recent.get(pseudonym)
-        if found is None or found[2] < now:
+        if found is None or not self._knows(pseudonym, found, now):
             self._recent.pop(pseudonym, None)
             return False
         salt, digest, _ = found
@@ -271,6 +280,7 @@ class Desk:
         idle = replace(state, mode=Mode.IDLE, pass_purpose=None)
         if purpose == "create":
             session = await self.vaults.create(ctx.pseudonym, ctx.data_key, first)
+            self._remember_passphrase(ctx.pseudonym, first, ctx.now)
             held = await self._save_held(ctx, session)
             if held is not None:
                 return await self._show_note(ctx, idle, session, held, notice="vault.saved_held")
@@ -281,6 +291,7 @@ class Desk:
             return self._say(ctx, waiting, "vault.unlock", self._unlock_buttons())
         if purpose == "change":
             await self.vaults.change_passphrase(ctx.pseudonym, ctx.data_key, session_now, first)
+            self._remember_passphrase(ctx.pseudonym, first, ctx.now)
             return await self._home(ctx, idle, session_now, notice="vault.changed")
         mode = DuressMode(purpose.removeprefix("duress-"))
         await self.vaults.set_duress(ctx.pseudonym, ctx.data_key, session_now, first, mode)
@@ -293,9 +304,12 @@ class Desk:
             params = {"seconds": result.seconds}
             return self._say(ctx, state, "vault.wait", self._unlock_buttons(), params)
         if result.kind is UnlockKind.LOCKED_OUT:
+            # Still a passphrase moment: what they type next is taken (and deleted) as another
+            # try, until they leave with a button or a command.
             minutes = max(1, -(-result.seconds // 60))
-            idle = replace(state, mode=Mode.IDLE)
-            return self._say(ctx, idle, "vault.locked_out", self._menu(), {"minutes": minutes})
+            return self._say(
+                ctx, state, "vault.locked_out", self._unlock_buttons(), {"minutes": minutes}
+            )
         if result.kind is UnlockKind.WRONG:
             params = {"left": result.tries_left}
             return self._say(ctx, state, "vault.wrong", self._unlock_buttons(), params)
