@@ -22,14 +22,32 @@ USER = "7391028465"
 NOTE = "He sent the screenshot to my cousin"
 PASS = "blue kettle morning"
 
+# Typed words of every intent, in both languages (each reply's first line is checked).
+TYPED = (
+    "I want to die",
+    "he says he'll post it in 10 minutes",
+    "someone wants 500 dollars or he will send my pics to my family",
+    "my ex posted my nudes online",
+    "someone made a fake nude of me with AI",
+    "a guy i met on a dating app keeps asking me for nudes",
+    "i already paid him 300 and now he wants more",
+    "my son is being blackmailed with photos",
+    "how do i delete this chat",
+    "Send me $500 in bitcoin or your video goes to all your contacts",
+    "me quiero morir",
+    "mi ex subió mis fotos íntimas a una página",
+    "ya le pagué 2000 pesos y sigue pidiendo más",
+)
+
 # Words that must never be the first line of a message: it shows in notification previews.
 SENSITIVE = {
     "en": r"sextortion|intimate|nude|naked|sexual|images?|photos?|videos?|threat\w*|blackmail\w*"
     r"|abuse\w*|police|evidence|passphrase|erase\w*|crisis|danger\w*|suicid\w*|hurt\w*|deepfake"
-    r"|revenge|exploit\w*|under 18",
+    r"|revenge|exploit\w*|under 18|screenshots?|helplines?|files?",
     "es": r"sextorsion|intim\w*|desnud\w*|sexual\w*|imagen\w*|fotos?|videos?|amenaz\w*|chantaj\w*"
     r"|abuso\w*|policia|pruebas?|evidencia\w*|frase de acceso|borr\w*|crisis|peligro\w*"
-    r"|suicid\w*|dano|deepfake|vengan\w*|explota\w*|menor\w*",
+    r"|suicid\w*|dano|deepfake|vengan\w*|explota\w*|menor\w*|capturas?|lineas de ayuda"
+    r"|archivos?",
 }
 
 
@@ -93,6 +111,10 @@ async def _tour(chat: Chat, clock: Clock) -> None:
     await chat.say("help")
     await chat.say("im 15")
     await chat.say("hello there")
+    for words in TYPED:  # one message of each kind the understanding step tells apart
+        await chat.say(words)
+    await chat.command("check")
+    await chat.say("my ex says he will post my pics unless i pay him by tonight")
     await chat.send(Attachment("photo", 10, "x"))
     await chat.command("nope")
     await chat.turn_on_vault(PASS)
@@ -114,6 +136,10 @@ async def _tour(chat: Chat, clock: Clock) -> None:
     await chat.command("notes")
     await chat.press("v:new")
     await chat.send(Attachment("video", 10, "x", "", "a.mp4", "video/mp4"))
+    for _ in range(11):  # to where files are taken: the warning and the prompt
+        if "v:skip" in chat.button_data():
+            await chat.press("v:skip")
+    await chat.press("v:save")
     await chat.command("settings")
     await chat.press("ac")
     await chat.press("ac:300")

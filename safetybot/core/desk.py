@@ -397,7 +397,8 @@ class Desk:
         )
         if step >= ATTACH_STEP:
             buttons = ((_b("button.save_now", "v:save"),), (_b("button.back", "v:back"),))
-            parts: list[Part] = []
+            # A neutral first line: on Signal this is a new message, and its preview shows it.
+            parts: list[Part] = [T("vault.attach.first")]
             if not state.warned:
                 parts.append(T("vault.attach.warning"))
                 state = replace(state, warned=True)
