@@ -56,7 +56,7 @@ def test_a_scripted_session_reads_a_guide_keeps_evidence_exports_and_forgets(
     key = data / "master.key"
     assert stat.S_IMODE(key.stat().st_mode) == 0o600
     assert stat.S_IMODE(data.stat().st_mode) & 0o077 == 0
-    exports = list((data / "exports").glob("evidence-*.zip"))
+    exports = list((data / "exports").glob("notes-*.zip"))  # a name that gives nothing away
     assert len(exports) == 1 and stat.S_IMODE(exports[0].stat().st_mode) == 0o600
     assert verify_export(exports[0].read_bytes()).ok
     assert_absent(data / "safetybot.db", NOTE, PNG[8:])

@@ -662,7 +662,8 @@ class Desk:
         )
         minutes = self.vaults.settings.export_keep_minutes
         caption = T("vault.export.caption", {"minutes": minutes})
-        name = f"evidence-{_iso(ctx.now)[:10]}.zip"
+        # A neutral name: it shows in the chat, the phone's downloads and notifications.
+        name = f"notes-{_iso(ctx.now)[:10]}.zip"
         result = DeskResult(state, [], sensitive=False)
         result.document = Document(name, data, caption)
         return result
