@@ -78,9 +78,8 @@ def test_on_the_held_out_split_false_alarms_stay_under_five_percent(
 def test_on_the_held_out_split_most_extortion_is_caught(
     held_out: dict[str, object], lang: str
 ) -> None:
-    # The goal is 0.90, met in English (0.93), not yet in Spanish (0.88; docs/CHECK.md):
-    # this guards what is reached against a regression.
-    assert held_out[lang].recall >= 0.85  # type: ignore[attr-defined]
+    # The goal, met in both languages (0.93 en, 0.91 es; docs/CHECK.md).
+    assert held_out[lang].recall >= 0.90  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("lang", ["en", "es"])
