@@ -311,6 +311,18 @@ async def test_a_screenshot_is_downloaded_sealed_and_exported(harness: Harness) 
     assert len(documents) == 1 and documents[0].file_bytes
     report = verify_export(documents[0].file_bytes)
     assert report.ok and report.attachments == 1, report.problems
+    # Theirs to save and send on by default; view only when they choose it.
+    sends = [c for c in fake.calls if c.method == "sendDocument"]
+    assert sends[-1].params.get("protect_content") in (False, None)
+    assert documents[0].document and documents[0].document["file_name"].startswith("notes-")
+    await harness.press("v:x")
+    await harness.press("v:xv")
+    await fake.wait_for(
+        lambda: len([c for c in fake.calls if c.method == "sendDocument"]) == 2, timeout=30
+    )
+    viewed = [c for c in fake.calls if c.method == "sendDocument"][-1]
+    assert viewed.params.get("protect_content") is True
+    await fake.wait_for(lambda: "View only" in (harness.last_bot().caption or ""), timeout=30)
     assert_absent(harness.data_dir, screenshot[8:], NOTE)
     await harness.say("/forget")
     await harness.press(Action.FORGET_YES.value)

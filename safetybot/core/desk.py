@@ -224,11 +224,14 @@ class Desk:
                 buttons = (
                     (_b("button.export_plain", "v:xn"),),
                     (_b("button.export_password", "v:xp"),),
+                    (_b("button.export_view_only", "v:xv"),),
                     (_b("button.back", "v:home"),),
                 )
                 return self._say(ctx, state, "vault.export.ask", buttons)
             case "xn":
                 return await self._export(ctx, None)
+            case "xv":
+                return await self._export(ctx, None, view_only=True)
             case "xp":
                 asking = replace(state, mode=Mode.V_EXPORT_PASS)
                 return self._say(ctx, asking, "vault.export.password", self._cancel())
@@ -634,7 +637,9 @@ class Desk:
         reply = Reply(tuple(parts), buttons, in_place=notice is None)
         return DeskResult(replace(state, mode=Mode.IDLE), [reply], sensitive=True)
 
-    async def _export(self, ctx: VaultContext, password: str | None) -> DeskResult:
+    async def _export(
+        self, ctx: VaultContext, password: str | None, view_only: bool = False
+    ) -> DeskResult:
         state = replace(ctx.state, mode=Mode.IDLE)
         session = self.vaults.session(ctx.pseudonym)
         if session is None:
@@ -661,11 +666,12 @@ class Desk:
             password=password.strip() if password else None,
         )
         minutes = self.vaults.settings.export_keep_minutes
-        caption = T("vault.export.caption", {"minutes": minutes})
+        key = "vault.export.caption_view_only" if view_only else "vault.export.caption"
+        caption = T(key, {"minutes": minutes})
         # A neutral name: it shows in the chat, the phone's downloads and notifications.
         name = f"notes-{_iso(ctx.now)[:10]}.zip"
         result = DeskResult(state, [], sensitive=False)
-        result.document = Document(name, data, caption)
+        result.document = Document(name, data, caption, protect=view_only)
         return result
 
     # -- helpers -------------------------------------------------------------------------

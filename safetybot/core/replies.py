@@ -91,3 +91,5 @@ class Document:
     filename: str
     data: bytes
     caption: T
+    # View only: the messenger stops it being saved or forwarded (where it can).
+    protect: bool = False

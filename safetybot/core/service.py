@@ -105,6 +105,8 @@ class Outgoing:
     silent: bool = False
     # None of a person's words (or anything about them) in it: its rendering may be remembered.
     static: bool = False
+    # A file sent with it is view only: not to be saved or forwarded (Telegram enforces it).
+    protect: bool = False
 
 
 @dataclass(frozen=True)
@@ -602,7 +604,9 @@ class Service:
         assert document is not None  # noqa: S101 - checked by the caller
         locale = ctx.state.locale or self._texts.default
         keep = Button(T("button.keep"), "v:keep")
-        caption = self._render(locale, Reply((document.caption,), ((keep,),)))
+        caption = replace(
+            self._render(locale, Reply((document.caption,), ((keep,),))), protect=document.protect
+        )
         ids = await front.send_document(
             ctx.incoming.address, document.filename, document.data, caption
         )
@@ -610,7 +614,7 @@ class Service:
         minutes = self.vaults.settings.export_keep_minutes
         due = int(self._clock()) + minutes * 60
         await self._records.schedule_deletion(ctx.pseudonym, ids, due)
-        log.info("vault_exported")
+        log.info("vault_exported view_only=%s", document.protect)
 
     async def _after_vault(
         self, ctx: _Context, front: FrontEnd, data: str, shown: list[int]

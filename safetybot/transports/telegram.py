@@ -239,6 +239,8 @@ class TelegramFrontEnd:
                     caption=parts[0] if parts else None,
                     reply_markup=_keyboard(caption.buttons),
                     disable_notification=caption.silent,
+                    # Savable unless the person chose view only: the file is theirs to keep.
+                    protect_content=caption.protect,
                 ),
                 idempotent=False,
             )
