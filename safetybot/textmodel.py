@@ -158,14 +158,20 @@ class LinearModel:
         """Each class's probability for a text (softmax of the scores)."""
         return self.probabilities_of(hashed(text))
 
+    def _scores(
+        self, hashed_features: tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]
+    ) -> npt.NDArray[np.float32]:
+        buckets, values = hashed_features
+        rows = self.rows[buckets]
+        known = rows >= 0  # buckets no training line used carry no weight
+        scores: npt.NDArray[np.float32] = values[known] @ self.weights[rows[known]] + self.bias
+        return scores
+
     def probabilities_of(
         self, hashed_features: tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]
     ) -> dict[str, float]:
         """Each class's probability for features already hashed (`vector`)."""
-        buckets, values = hashed_features
-        rows = self.rows[buckets]
-        known = rows >= 0
-        scores = values[known] @ self.weights[rows[known]] + self.bias
+        scores = self._scores(hashed_features)
         scores = np.exp(scores - scores.max())
         scores /= scores.sum()
         return {name: float(p) for name, p in zip(self.classes, scores, strict=True)}
@@ -174,9 +180,5 @@ class LinearModel:
         self, hashed_features: tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]
     ) -> dict[str, float]:
         """For a model of one yes/no decision per class (several may hold): each probability."""
-        buckets, values = hashed_features
-        rows = self.rows[buckets]
-        known = rows >= 0
-        scores = values[known] @ self.weights[rows[known]] + self.bias
-        chances = 1.0 / (1.0 + np.exp(-scores))
+        chances = 1.0 / (1.0 + np.exp(-self._scores(hashed_features)))
         return {name: float(p) for name, p in zip(self.classes, chances, strict=True)}

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -59,6 +59,14 @@ FOLDS = 5
 # Below this, the model's best guess reads as a misunderstanding ("this looks like a message
 # someone sent you" to "im 16"); the kind "what I can do" reply fits an unsure guess better.
 MIN_FLOOR = 0.3
+
+
+def _digest(rows: Iterable[list[Any]]) -> str:
+    """A fingerprint of the lines a model was trained on (kept in its meta)."""
+    digest = hashlib.sha256()
+    for row in rows:
+        digest.update(json.dumps(row).encode() + b"\n")
+    return digest.hexdigest()
 
 
 def _matrix(vectors: Sequence[tuple[Any, Any]]) -> Any:
@@ -140,13 +148,10 @@ def train(lines: Sequence[Line], out: Path) -> dict[str, Any]:
     self_harm_min = _choose_self_harm_min(oof, y, classes.index(Intent.SELF_HARM.value))
     floor = _choose_floor(oof, y, classes.index(Intent.OTHER.value))
     model = _fit(x, y)
-    digest = hashlib.sha256()
-    for line in chosen:
-        digest.update(json.dumps([line.text, line.lang, line.intent]).encode() + b"\n")
     meta = {
         "version": 1,
         "lines": len(chosen),
-        "data_sha256": digest.hexdigest(),
+        "data_sha256": _digest([line.text, line.lang, line.intent] for line in chosen),
         "c": C,
         "self_harm_min": self_harm_min,
         "floor": floor,
@@ -192,13 +197,10 @@ def train_check(examples: Sequence[Example], out: Path) -> dict[str, Any]:
     oof = _out_of_fold(x, y, len(checker.KINDS))
     likely = _choose_likely(oof, y, [e.lang for e in chosen])
     model = _fit(x, y)
-    digest = hashlib.sha256()
-    for e in chosen:
-        digest.update(json.dumps([e.text, e.lang, e.kind]).encode() + b"\n")
     meta = {
         "version": 1,
         "lines": len(chosen),
-        "data_sha256": digest.hexdigest(),
+        "data_sha256": _digest([e.text, e.lang, e.kind] for e in chosen),
         "c": C,
         "likely": likely,
         "very_likely": max(likely, checker.VERY_LIKELY),
@@ -224,10 +226,8 @@ def train_flags(examples: Sequence[Example], out: Path) -> dict[str, Any]:
         model = _fit(x, y)
         dense[used, index] = model.coef_[0]
         bias[index] = model.intercept_[0]
-    digest = hashlib.sha256()
-    for e in chosen:
-        digest.update(json.dumps([e.text, e.lang, sorted(e.flags)]).encode() + b"\n")
-    meta = {"version": 1, "lines": len(chosen), "data_sha256": digest.hexdigest(), "c": C}
+    digest = _digest([e.text, e.lang, sorted(e.flags)] for e in chosen)
+    meta = {"version": 1, "lines": len(chosen), "data_sha256": digest, "c": C}
     out.parent.mkdir(parents=True, exist_ok=True)
     LinearModel.save(out, names, dense, bias, meta)
     return meta

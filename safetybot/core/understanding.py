@@ -141,12 +141,13 @@ class Understander:
         if scores:
             evidence.append(f"model:{best}:{confidence:.2f}")
         harm = scores.get(Intent.SELF_HARM.value, 0.0)
-        if self._found(self._self_harm, plain) or self._spelled_out(words):
+        crisis = self._crisis(words, plain)
+        if crisis == "self_harm":
             evidence.append("words:self_harm")
             intent, confidence = Intent.SELF_HARM, 1.0
         elif harm >= self._self_harm_min:
             intent, confidence = Intent.SELF_HARM, harm
-        elif _squeeze(" ".join(words)) in self._cries:
+        elif crisis == "cry":
             evidence.append("words:cry")
             intent, confidence = Intent.URGENT, 1.0
         elif intent in _THREATS and self._found(self._deadline, plain):
@@ -163,10 +164,13 @@ class Understander:
         """Whether the word lists alone say self-harm or a bare cry for help (no model: cheap
         enough for every message of a flood)."""
         words = fold(text)
-        plain = " " + " ".join(words) + " "
+        return self._crisis(words, " " + " ".join(words) + " ") is not None
+
+    def _crisis(self, words: list[str], plain: str) -> str | None:
+        """What the word lists alone decide: "self_harm", a bare "cry" for help, or nothing."""
         if self._found(self._self_harm, plain) or self._spelled_out(words):
-            return True
-        return _squeeze(" ".join(words)) in self._cries
+            return "self_harm"
+        return "cry" if _squeeze(" ".join(words)) in self._cries else None
 
     def _spelled_out(self, words: list[str]) -> bool:
         """Whether letters typed one by one spell a self-harm phrase."""
