@@ -595,3 +595,29 @@ async def test_the_passphrase_typed_again_while_the_vault_is_open_leaves_the_cha
     bot_ids = {call.message_id for call in chat.front.calls}
     assert [i for i in set(chat.front.deleted) - before if i not in bot_ids]
     assert NOTE[:20] in shown  # taken as "open my notes"
+
+
+async def test_a_notes_words_and_files_leave_the_chat_once_sealed(chat: Chat) -> None:
+    await chat.turn_on_vault(PASS)
+    await chat.press("v:new")
+    before = set(chat.front.deleted)
+    await chat.say(NOTE)
+    bot_ids = {call.message_id for call in chat.front.calls}
+    typed = [i for i in set(chat.front.deleted) - before if i not in bot_ids]
+    assert len(typed) == 1  # the field's words, now sealed, are not left in the chat
+    for _ in range(10):
+        await chat.press("v:skip")
+    before = set(chat.front.deleted)
+    chat.front.files["ref-1"] = b"\x89PNG\r\n\x1a\n" + b"shot" * 40
+    await chat.send(Attachment("photo", 100, "ref-1", mime="image/png"))
+    bot_ids = {call.message_id for call in chat.front.calls}
+    assert [i for i in set(chat.front.deleted) - before if i not in bot_ids]  # the screenshot
+
+
+async def test_words_too_long_to_keep_stay_in_the_chat(chat: Chat) -> None:
+    await chat.turn_on_vault(PASS)
+    await chat.press("v:new")
+    before = set(chat.front.deleted)
+    assert "longer than i can take" in (await chat.say("x" * 5000)).lower()
+    bot_ids = {call.message_id for call in chat.front.calls}
+    assert not [i for i in set(chat.front.deleted) - before if i not in bot_ids]  # not lost

@@ -74,6 +74,8 @@ class DeskResult:
     # Replies that show vault contents: deleted from the chat when the vault locks.
     sensitive: bool = False
     document: Document | None = None
+    # The person's message is now sealed in the vault: it can leave the chat.
+    stored: bool = False
 
 
 def _b(key: str, data: str, params: Mapping[str, object] | None = None) -> Button:
@@ -448,11 +450,11 @@ class Desk:
             }
             reply = Reply((T("vault.attach.saved", params),))
             if session is None:
-                return self._locked_mid_entry(state, [reply])
+                return replace(self._locked_mid_entry(state, [reply]), stored=True)
             nxt = await self._step(
                 ctx, replace(state, draft_step=ATTACH_STEP), session, ATTACH_STEP
             )
-            return DeskResult(nxt.state, [reply, *nxt.replies], sensitive=True)
+            return DeskResult(nxt.state, [reply, *nxt.replies], sensitive=True, stored=True)
         if isinstance(event, Forwarded):
             part: dict[str, Any] = {
                 "append": {"threat_words": event.text} if event.text else {},
@@ -473,12 +475,13 @@ class Desk:
         await self.notebook.add_part(ctx.pseudonym, public, space, part)
         nxt_step = step if notice else min(step + 1, ATTACH_STEP)
         if session is None:
-            return self._locked_mid_entry(replace(state, draft_step=nxt_step), [])
+            locked = self._locked_mid_entry(replace(state, draft_step=nxt_step), [])
+            return replace(locked, stored=True)
         self.vaults.touch(session)
         result = await self._step(ctx, state, session, nxt_step)
         if notice:
             result.replies.insert(0, Reply((T(notice),)))
-        return result
+        return replace(result, stored=True)
 
     def _locked_mid_entry(self, state: State, replies: list[Reply]) -> DeskResult:
         waiting = replace(state, mode=Mode.V_UNLOCK, after_unlock="resume")

@@ -597,6 +597,9 @@ class Service:
         finally:
             await self._remember_sent(ctx)
         await self._after_vault(ctx, front, data, shown if result.sensitive else [])
+        if result.stored:
+            # A note's words or file, now sealed: the message that carried them leaves the chat.
+            await self._delete_now(ctx, front, [ctx.incoming.message_id], forget=False)
         await self._save(ctx, person, self._clock())
 
     async def _send_export(self, ctx: _Context, result: DeskResult, front: FrontEnd) -> None:
