@@ -206,6 +206,17 @@ async def test_an_address_telegram_refuses_stops_the_start_with_its_reason(
         assert fake.webhook is None
 
 
+def _run_env(tmp_path: Path, fake: FakeBotAPI) -> dict[str, str]:
+    """The environment `safetybot run` needs against the fake Bot API, and nothing else of ours."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SAFETYBOT_")}
+    return env | {
+        "SAFETYBOT_DATA_DIR": str(tmp_path / "data"),
+        "SAFETYBOT_MASTER_KEY": new_master_key(),
+        "SAFETYBOT_TELEGRAM_TOKEN": TOKEN,
+        "SAFETYBOT_TELEGRAM_API_URL": fake.url,
+    }
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -217,12 +228,8 @@ async def test_run_in_webhook_mode_answers_and_stops_on_sigterm_after_the_update
 ) -> None:
     async with FakeBotAPI() as fake:
         port = _free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SAFETYBOT_")}
+        env = _run_env(tmp_path, fake)
         env |= {
-            "SAFETYBOT_DATA_DIR": str(tmp_path / "data"),
-            "SAFETYBOT_MASTER_KEY": new_master_key(),
-            "SAFETYBOT_TELEGRAM_TOKEN": TOKEN,
-            "SAFETYBOT_TELEGRAM_API_URL": fake.url,
             "SAFETYBOT_WEBHOOK_URL": "https://bot.example.org/hook",
             "SAFETYBOT_WEBHOOK_PORT": str(port),
             "SAFETYBOT_WEBHOOK_SECRET": SECRET,
@@ -259,13 +266,7 @@ async def test_a_rejected_token_stops_the_bot_with_one_line_that_never_shows_it(
 ) -> None:
     async with FakeBotAPI() as fake:
         fake.fail_next("getMe", status=401, times=5, description="Unauthorized")
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SAFETYBOT_")}
-        env |= {
-            "SAFETYBOT_DATA_DIR": str(tmp_path / "data"),
-            "SAFETYBOT_MASTER_KEY": new_master_key(),
-            "SAFETYBOT_TELEGRAM_TOKEN": TOKEN,
-            "SAFETYBOT_TELEGRAM_API_URL": fake.url,
-        }
+        env = _run_env(tmp_path, fake)
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "safetybot", "run",
             cwd=ROOT, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
