@@ -20,8 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from safetybot.redflags import Finding, Flag, FlagHit, Level, Rules
-from safetybot.textmodel import LinearModel, features
-from safetybot.textmodel import vector as _vector
+from safetybot.textmodel import LinearModel, hashed, sigmoid, softmax
 
 __all__ = [
     "FLAGS_FILE",
@@ -50,7 +49,7 @@ _REPORT = 0.5
 
 def vector(text: str) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
     """The model's features of a message, hashed (training uses the same)."""
-    return _vector(features(text, READ_CHARS))
+    return hashed(text, READ_CHARS)
 
 
 @functools.lru_cache(maxsize=4)
@@ -68,6 +67,8 @@ class Checker:
         self.rules = rules
         self._model = model
         self._flags = flags
+        # Both models in one: a text's features are looked up once (it is read on every check).
+        self._both = model if model is None or flags is None else LinearModel.stacked(model, flags)
         meta = model.meta if model is not None else {}
         self._likely = float(meta.get("likely", 0.5))
         self._very_likely = float(meta.get("very_likely", VERY_LIKELY))
@@ -75,13 +76,14 @@ class Checker:
     def check(self, text: str) -> Finding:
         """The flags with their quotes, and how strongly the message looks like sextortion."""
         finding = self.rules.check(text)
-        if self._model is None or finding.empty:
+        if self._model is None or self._both is None or finding.empty:
             return finding
-        hashed = vector(text)
-        scores = self._model.probabilities_of(hashed)
+        raw = self._both.scores_of(vector(text))
+        kinds = len(self._model.classes)
+        scores = softmax(self._model.classes, raw[:kinds])
         extortion = scores["extortion"]
         if self._flags is not None:
-            finding = self._more_flags(finding, self._flags.each_probability_of(hashed))
+            finding = self._more_flags(finding, sigmoid(self._flags.classes, raw[kinds:]))
         if extortion >= self._very_likely:
             level = Level.VERY_LIKELY
         elif extortion >= self._likely:

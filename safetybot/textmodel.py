@@ -1,15 +1,18 @@
 """A small linear text classifier: folded text, hashed n-gram features, one score per class.
 
 Used where word lists stop generalising (typos, missing accents, slang, look-alike letters):
-reading what a person types (core/understanding.py). The weights are a compressed NumPy file
-shipped inside the package and made by `safetybot train-intents` (training.py, scikit-learn);
-reading them needs only NumPy, nothing is fetched, and nothing a person types is kept.
+reading what a person types (core/understanding.py) and "check a message" (checker.py). The
+weights are compressed NumPy files shipped inside the package and made by `safetybot
+train-intents` and `train-check` (training.py, scikit-learn); reading them needs only NumPy,
+nothing is fetched, and nothing a person types is kept.
 
 Features, the same in training and here: words, word pairs, the 3- to 5-letter pieces of each
 word with its edges (so "borrar", "borra" and "boorrar" share most of them) and the 6-letter
-pieces across a word boundary (bits of short phrases, however spelled), each hashed
-with CRC-32 into a fixed number of buckets; counts are damped (1 + log) and the vector scaled
-to length 1. A class's score is the dot product with its weights plus a bias.
+pieces across a word boundary (bits of short phrases, however spelled). Each is hashed into a
+fixed number of buckets: a 64-bit polynomial hash of its letters, its kind mixed in, then
+SplitMix64's finalizer (`bucket_of` does one; `hashed` does a whole text at once with NumPy).
+Counts are damped (1 + log) and the vector scaled to length 1. A class's score is the dot
+product with its weights plus a bias.
 """
 
 from __future__ import annotations
@@ -18,10 +21,9 @@ import functools
 import json
 import math
 import re
+import sys
 import unicodedata
-import zlib
-from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,8 +31,21 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["BUCKETS", "MAX_CHARS", "LinearModel", "features", "fold", "hashed", "vector"]
+__all__ = [
+    "BUCKETS",
+    "MAX_CHARS",
+    "Hashed",
+    "LinearModel",
+    "bucket_of",
+    "features",
+    "fold",
+    "hashed",
+    "sigmoid",
+    "softmax",
+]
 
+# A text's features: bucket numbers, and each one's weight.
+Hashed = tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]
 # 2**18 buckets: few collisions for the tens of thousands of features a training set has.
 BUCKETS = 1 << 18
 # Only the start of a very long text is read: what a person leads with decides, and the work
@@ -65,47 +80,123 @@ def _fold_token(token: str) -> str:
     return _REPEAT.sub(r"\1\1", token)
 
 
+@functools.cache
+def _marks() -> re.Pattern[str]:
+    """Every character with a combining class (accents and other marks), as one pattern."""
+    # Built from this Python's Unicode tables once (about 50 ms), so that dropping the marks
+    # of a long text is one pass in C, not a Python loop over every letter.
+    codes = [code for code in range(sys.maxunicode + 1) if unicodedata.combining(chr(code))]
+    spans: list[list[int]] = []
+    for code in codes:
+        if spans and spans[-1][1] == code - 1:
+            spans[-1][1] = code
+        else:
+            spans.append([code, code])
+    ranges = "".join(f"{re.escape(chr(low))}-{re.escape(chr(high))}" for low, high in spans)
+    return re.compile(f"[{ranges}]")
+
+
+_LOOKALIKES = re.compile("[" + "".join(map(chr, _CONFUSABLES)) + "]")
+
+
 def fold(text: str, limit: int = MAX_CHARS) -> list[str]:
-    """The words of a text as the model reads them: lower case, no accents, letters unmasked."""
+    """The words of a text as the model reads them: lower case, no accents, letters unmarked."""
     text = unicodedata.normalize("NFKD", text[:limit].casefold())
-    text = "".join(c for c in text if not unicodedata.combining(c)).translate(_CONFUSABLES)
+    if not text.isascii():
+        text = _marks().sub("", text)
+        if _LOOKALIKES.search(text):
+            text = text.translate(_CONFUSABLES)
     text = text.replace("'", "").replace("\u2019", "")  # "don't" and "dont" are one word
     return [_fold_token(token) for token in _TOKEN.findall(text)]
 
 
 def features(text: str, limit: int = MAX_CHARS) -> Iterator[str]:
-    """Every feature of a text, as strings (the training side counts the same ones)."""
+    """Every feature of a text, as strings: for reading what a model sees (`hashed` is faster)."""
     words = fold(text, limit)
     for index, word in enumerate(words):
         yield "w:" + word
         if index:
             yield "b:" + words[index - 1] + " " + word
-        padded = f" {word} "
-        for size in _CHAR_NGRAMS:
-            for start in range(len(padded) - size + 1):
-                yield "c:" + padded[start : start + size]
-    # Pieces across a word boundary ("t to d", "me mat"): short phrases whatever their spelling.
     plain = " " + " ".join(words) + " "
-    for start in range(len(plain) - _CROSS + 1):
-        piece = plain[start : start + _CROSS]
-        if " " in piece[1:-1]:
-            yield "x:" + piece
+    for size in (*_CHAR_NGRAMS, _CROSS):
+        for start in range(len(plain) - size + 1):
+            piece = plain[start : start + size]
+            if (" " in piece[1:-1]) == (size == _CROSS):
+                yield ("x:" if size == _CROSS else "c:") + piece
 
 
-def hashed(text: str) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
-    """Bucket numbers and their weights: damped counts scaled to length 1."""
-    return vector(features(text))
+def hashed(text: str, limit: int = MAX_CHARS) -> Hashed:
+    """Bucket numbers and their weights: damped counts scaled to length 1 (training uses this).
 
-
-def vector(names: Iterable[str]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
-    """Hash any features into buckets with their weights (damped counts, length 1)."""
-    counts = Counter(zlib.crc32(name.encode()) & (BUCKETS - 1) for name in names)
-    if not counts:
+    The same features as `features`, each hashed as `bucket_of` does, but all at once with
+    NumPy rather than one string at a time (a text has about three features per letter).
+    """
+    words = fold(text, limit)
+    if not words:
         return np.zeros(0, np.int64), np.zeros(0, np.float32)
-    buckets = np.fromiter(counts.keys(), np.int64, len(counts))
-    values = 1.0 + np.log(np.fromiter(counts.values(), np.float32, len(counts)))
-    values /= math.sqrt(float(np.dot(values, values)))
-    return buckets, values.astype(np.float32)
+    plain = " " + " ".join(words) + " "
+    points = np.frombuffer(plain.encode("utf-32-le"), np.uint32).astype(np.uint64)
+    length = len(points)
+    up, down = _powers(length + 1)
+    # prefix[i] = sum of points[k] / P**k for k < i (mod 2**64), so that the polynomial hash
+    # of plain[a:b], sum of points[k] * P**(b-1-k), is (prefix[b] - prefix[a]) * P**(b-1).
+    prefix = np.concatenate((np.zeros(1, np.uint64), np.cumsum(points * down[:length])))
+
+    def keys(starts: npt.NDArray[np.int64], ends: npt.NDArray[np.int64]) -> npt.NDArray[np.uint64]:
+        return (prefix[ends] - prefix[starts]) * up[ends - 1]  # type: ignore[no-any-return]
+
+    gaps = np.flatnonzero(points == _SPACE)  # one before each word, and one after the last
+    pieces = [
+        _bucket(keys(gaps[:-1] + 1, gaps[1:]), _WORD),
+        _bucket(keys(gaps[:-2] + 1, gaps[2:]), _PAIR),
+    ]
+    spaces = np.concatenate(([0], np.cumsum(points == _SPACE)))
+    for size in (*_CHAR_NGRAMS, _CROSS):
+        starts = np.arange(length - size + 1)
+        inside = spaces[starts + size - 1] - spaces[starts + 1]  # spaces within the piece
+        starts = starts[inside == 0] if size in _CHAR_NGRAMS else starts[inside > 0]
+        pieces.append(_bucket(keys(starts, starts + size), size))
+    buckets, counts = np.unique(np.concatenate(pieces), return_counts=True)
+    values = (1.0 + np.log(counts)).astype(np.float32)
+    values /= np.float32(math.sqrt(float(np.dot(values, values))))
+    return buckets.astype(np.int64), values
+
+
+def bucket_of(feature: str) -> int:
+    """The bucket of one feature string from `features`, the slow way (for checking `hashed`)."""
+    kind, piece = feature[:2], feature[2:]
+    key = 0
+    for letter in piece:
+        key = (key * int(_MULTIPLIER) + ord(letter)) % (1 << 64)
+    tag = {"w:": _WORD, "b:": _PAIR}.get(kind, len(piece))
+    return int(_bucket(np.array([key], np.uint64), tag)[0])
+
+
+_SPACE = ord(" ")
+_MULTIPLIER = np.uint64(0x100000001B3)  # FNV-1a's 64-bit prime: spreads each letter's bits
+_INVERSE = np.uint64(pow(int(_MULTIPLIER), -1, 1 << 64))  # odd, so it has one mod 2**64
+_WORD, _PAIR = 1, 2  # mixed into the hash like a piece's size (pieces have 3 to 6 letters)
+_POWERS: list[tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint64]]] = []
+
+
+def _powers(count: int) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint64]]:
+    """P**i and P**-i (mod 2**64) for i below at least `count`, kept for the next text."""
+    if not _POWERS or len(_POWERS[-1][0]) < count:
+        size = max(count, 8192)
+        up, down = np.full(size, _MULTIPLIER, np.uint64), np.full(size, _INVERSE, np.uint64)
+        up[0] = down[0] = 1
+        _POWERS.append(
+            (np.cumprod(up), np.cumprod(down))
+        )  # appended whole: another thread sees old or new, not half
+    return _POWERS[-1]
+
+
+def _bucket(keys: npt.NDArray[np.uint64], size: int) -> npt.NDArray[np.uint64]:
+    """A bucket per piece: its size mixed in, then SplitMix64's finalizer, cut to BUCKETS."""
+    keys = keys ^ np.uint64(size * 0x9E3779B97F4A7C15 % (1 << 64))
+    keys = (keys ^ (keys >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    keys = (keys ^ (keys >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return (keys ^ (keys >> np.uint64(31))) & np.uint64(BUCKETS - 1)
 
 
 @dataclass(frozen=True)
@@ -158,27 +249,51 @@ class LinearModel:
         """Each class's probability for a text (softmax of the scores)."""
         return self.probabilities_of(hashed(text))
 
-    def _scores(
-        self, hashed_features: tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]
-    ) -> npt.NDArray[np.float32]:
+    def _scores(self, hashed_features: Hashed) -> npt.NDArray[np.float32]:
         buckets, values = hashed_features
         rows = self.rows[buckets]
         known = rows >= 0  # buckets no training line used carry no weight
         scores: npt.NDArray[np.float32] = values[known] @ self.weights[rows[known]] + self.bias
         return scores
 
-    def probabilities_of(
-        self, hashed_features: tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]
-    ) -> dict[str, float]:
-        """Each class's probability for features already hashed (`vector`)."""
-        scores = self._scores(hashed_features)
-        scores = np.exp(scores - scores.max())
-        scores /= scores.sum()
-        return {name: float(p) for name, p in zip(self.classes, scores, strict=True)}
+    def probabilities_of(self, hashed_features: Hashed) -> dict[str, float]:
+        """Each class's probability for features already hashed (`hashed`)."""
+        return softmax(self.classes, self._scores(hashed_features))
 
-    def each_probability_of(
-        self, hashed_features: tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]
-    ) -> dict[str, float]:
+    def each_probability_of(self, hashed_features: Hashed) -> dict[str, float]:
         """For a model of one yes/no decision per class (several may hold): each probability."""
-        chances = 1.0 / (1.0 + np.exp(-self._scores(hashed_features)))
-        return {name: float(p) for name, p in zip(self.classes, chances, strict=True)}
+        return sigmoid(self.classes, self._scores(hashed_features))
+
+    def scores_of(self, hashed_features: Hashed) -> npt.NDArray[np.float32]:
+        """Each class's raw score (before softmax or sigmoid), in the order of `classes`."""
+        return self._scores(hashed_features)
+
+    @classmethod
+    def stacked(cls, *models: LinearModel) -> LinearModel:
+        """One model giving the classes of several side by side: one look-up per text."""
+        used = np.flatnonzero(np.any([model.rows >= 0 for model in models], axis=0))
+        weights = np.zeros((len(used), sum(len(model.classes) for model in models)), np.float32)
+        column = 0
+        for model in models:
+            rows = model.rows[used]
+            known = rows >= 0
+            weights[known, column : column + len(model.classes)] = model.weights[rows[known]]
+            column += len(model.classes)
+        rows_of = np.full(BUCKETS, -1, np.int32)
+        rows_of[used] = np.arange(len(used), dtype=np.int32)
+        classes = tuple(name for model in models for name in model.classes)
+        bias = np.concatenate([model.bias for model in models])
+        return cls(classes, rows_of, weights, bias, {"stacked": [m.meta for m in models]})
+
+
+def softmax(classes: Sequence[str], scores: npt.NDArray[np.float32]) -> dict[str, float]:
+    """Scores of classes of which one holds, as probabilities that add up to 1."""
+    scores = np.exp(scores - scores.max())
+    scores /= scores.sum()
+    return {name: float(p) for name, p in zip(classes, scores, strict=True)}
+
+
+def sigmoid(classes: Sequence[str], scores: npt.NDArray[np.float32]) -> dict[str, float]:
+    """Scores of yes/no decisions, each as its own probability."""
+    chances = 1.0 / (1.0 + np.exp(-scores))
+    return {name: float(p) for name, p in zip(classes, chances, strict=True)}
