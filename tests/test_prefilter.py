@@ -94,7 +94,7 @@ def test_every_labelled_message_gets_the_same_finding_as_a_full_scan(rules: Rule
     texts = TEXTS + long
     fast = [_key(rules.check(text)) for text in texts]
     assert fast == _without_prefilter(rules, texts)
-    assert sum(1 for key in fast if key[0]) > len(texts) // 3  # the texts do raise flags
+    assert sum(1 for key in fast if key[0]) > len(texts) // 5  # the texts do raise flags
 
 
 def _vocabulary(rules: Rules) -> list[str]:
