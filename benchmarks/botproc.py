@@ -97,7 +97,7 @@ async def _safetybot(options: dict[str, Any]) -> dict[str, Any]:
         locales = default_locales_dir()
         texts = Texts.load(locales)
         directory = Directory.load(locales / "resources.toml", locales=texts.locales)
-        kdf = KdfParams() if options.get("kdf", "default") == "default" else KdfParams(8, 1)
+        kdf = KdfParams() if options.get("kdf", "default") == "default" else KdfParams(8, 1, 1)
         store = await Store.open(data / "safetybot.db")
         lock = store._lock = TimedLock()
         keyring = Keyring(os.urandom(32))

@@ -36,7 +36,7 @@ __all__ = ["checking", "erase", "flow_rate", "service_rate", "understanding"]
 
 TOKEN = "123456789:BENCHtokenABCDEFGHIJKLMNOPQRSTUVWXYZ"  # noqa: S105 - a fake server's
 # Argon2id at its minimum: these two measure everything but the derivation (measured on its own).
-FAST = VaultSettings(kdf=KdfParams(memory_kib=8, iterations=1))
+FAST = VaultSettings(kdf=KdfParams(memory_kib=8, iterations=1, lanes=1))
 
 # The session of benchmarks.people.SESSION, as core events.
 EVENTS: tuple[Event, ...] = (

@@ -282,8 +282,11 @@ def _auto_clear(src: Sources) -> int:
 def _vault_settings(src: Sources) -> VaultSettings:
     return VaultSettings(
         kdf=KdfParams(
-            memory_kib=src.get("SAFETYBOT_ARGON2_MEMORY_KIB", integer(8, 4 * 1024 * 1024), 19456),
-            iterations=src.get("SAFETYBOT_ARGON2_ITERATIONS", integer(1, 64), 2),
+            # Floors: RFC 9106's second recommended option; an organization may only go higher.
+            memory_kib=src.get(
+                "SAFETYBOT_ARGON2_MEMORY_KIB", integer(65536, 4 * 1024 * 1024), 65536
+            ),
+            iterations=src.get("SAFETYBOT_ARGON2_ITERATIONS", integer(3, 64), 3),
         ),
         unlock_minutes=src.get("SAFETYBOT_VAULT_UNLOCK_MINUTES", integer(1, 24 * 60), 10),
         lockout_minutes=src.get("SAFETYBOT_VAULT_LOCKOUT_MINUTES", integer(1, 24 * 60), 15),

@@ -82,8 +82,15 @@ TABLE: Final[tuple[Setting, ...]] = (
     _s("SAFETYBOT_VAULT_LOCKOUT_MINUTES", "vault.lockout_minutes", "15", "pause after 5 misses"),
     _s("SAFETYBOT_VAULT_MAX_FILE_MB", "vault.max_file_mb", "10", "largest file kept"),
     _s("SAFETYBOT_EXPORT_KEEP_MINUTES", "vault.export_keep_minutes", "5", "export life"),
-    _s("SAFETYBOT_ARGON2_MEMORY_KIB", "vault.argon2_memory_kib", "19456", "Argon2id memory"),
-    _s("SAFETYBOT_ARGON2_ITERATIONS", "vault.argon2_iterations", "2", "Argon2id passes"),
+    _s(
+        "SAFETYBOT_ARGON2_MEMORY_KIB",
+        "vault.argon2_memory_kib",
+        "65536",
+        "Argon2id memory, 65536 at least",
+    ),
+    _s(
+        "SAFETYBOT_ARGON2_ITERATIONS", "vault.argon2_iterations", "3", "Argon2id passes, 3 at least"
+    ),
     _s("SAFETYBOT_LOG_LEVEL", "logging.level", "INFO", "DEBUG, INFO, WARNING or ERROR"),
     _s("SAFETYBOT_LOG_FORMAT", "logging.format", "text", "text or json (one object a line)"),
     _s("SAFETYBOT_METRICS", "metrics.enabled", "false", "serve Prometheus metrics"),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -119,9 +120,23 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
             )""",
         ),
     ),
+    Migration(
+        "vault keys authenticated with the person's data key",
+        (
+            # The public keys and space tags, sealed with the data key: a row whose clear keys
+            # were swapped no longer matches, so nothing is sealed to a stranger's key. NULL in a
+            # vault made before this step until its next unlock (core/vault.py).
+            "ALTER TABLE vaults ADD COLUMN keys_seal BLOB",
+        ),
+    ),
 )
 
 _SPACE_TABLES = ("records", "files", "drafts")
+_BUSY_TIMEOUT_MS = 5000
+_CHECKPOINT_WAIT_MS = 200
+_CHECKPOINT_TRIES = 5
+_CHECKPOINT_PAUSE = 0.1  # seconds, longer each try
+log = logging.getLogger("safetybot.store")
 
 
 class Store:
@@ -133,6 +148,7 @@ class Store:
         # aiosqlite runs one statement at a time; the lock keeps multi-statement
         # transactions from interleaving between coroutines.
         self._lock = asyncio.Lock()
+        self.checkpoint_owed = False  # an erase left rows in the WAL: settle() finishes it
 
     @classmethod
     async def open(cls, path: Path, *, create: bool = True, migrate: bool = True) -> Store:
@@ -181,7 +197,7 @@ class Store:
             "PRAGMA foreign_keys=ON",
             # Evidence must survive a power cut, not only a process crash.
             "PRAGMA synchronous=FULL",
-            "PRAGMA busy_timeout=5000",
+            f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}",
         ):
             await self._db.execute(pragma)
 
@@ -373,9 +389,9 @@ class Store:
                         f"DELETE FROM {table} WHERE pseudonym = ?",  # noqa: S608
                         (pseudonym,),
                     )
-            # Copy the zeroed pages into the main file and empty the WAL, which still
-            # holds the old page images until it is checkpointed and truncated.
-            await self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        # Copy the zeroed pages into the main file and empty the WAL, which still holds the
+        # old page images until it is checkpointed and truncated.
+        await self.checkpoint()
 
     async def pseudonym_key(self, make: Callable[[], bytes]) -> bytes:
         """The stored (wrapped) pseudonym key, stored from `make()` on first use."""
@@ -421,7 +437,9 @@ class Store:
             row = await cursor.fetchone()
         if row is None:
             return None
-        b = [_blob(value) if index not in (5, 10, 11) else b"" for index, value in enumerate(row)]
+        b = [
+            _blob(value) if index not in (5, 10, 11, 12) else b"" for index, value in enumerate(row)
+        ]
         return VaultRow(
             pseudonym=b[0],
             public_key=b[1],
@@ -435,6 +453,7 @@ class Store:
             decoy_space=b[9],
             failures=int(row[10]),
             retry_at=int(row[11]),
+            keys_seal=_opt(row[12]),
         )
 
     async def save_vault(self, vault: VaultRow) -> None:
@@ -516,19 +535,54 @@ class Store:
 
     async def delete_vault(self, pseudonym: bytes) -> None:
         """Erase a vault and everything in it, then truncate the WAL."""
-        async with self._lock:
-            async with self._transaction():
-                for table in ("vaults", *_SPACE_TABLES):
-                    await self._db.execute(
-                        f"DELETE FROM {table} WHERE pseudonym = ?",  # noqa: S608
-                        (pseudonym,),
-                    )
-            await self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        async with self._lock, self._transaction():
+            for table in ("vaults", *_SPACE_TABLES):
+                await self._db.execute(
+                    f"DELETE FROM {table} WHERE pseudonym = ?",  # noqa: S608
+                    (pseudonym,),
+                )
+        await self.checkpoint()
 
-    async def checkpoint(self) -> None:
-        """Copy the WAL into the main file and truncate it (after erasing something)."""
+    async def checkpoint(self) -> bool:
+        """Copy the WAL into the main file and truncate it (after erasing something).
+
+        Another connection reading the file (`safetybot backup`, `stats`) keeps the WAL from
+        being emptied: erased rows would linger there. So it is tried again, a few times now,
+        then at every `settle()` (the service's tick) until it completes. True when done.
+        """
+        for attempt in range(_CHECKPOINT_TRIES):
+            if await self._checkpoint_once():
+                if self.checkpoint_owed:
+                    log.info("checkpoint_completed")
+                self.checkpoint_owed = False
+                return True
+            await asyncio.sleep(_CHECKPOINT_PAUSE * (attempt + 1))
+        if not self.checkpoint_owed:
+            log.warning("checkpoint_incomplete reason=reader_open")
+        self.checkpoint_owed = True
+        return False
+
+    async def settle(self) -> bool:
+        """Finish a checkpoint a reader held up, if one is owed; True when none is owed."""
+        if not self.checkpoint_owed:
+            return True
+        if await self._checkpoint_once():
+            self.checkpoint_owed = False
+            log.info("checkpoint_completed")
+            return True
+        return False
+
+    async def _checkpoint_once(self) -> bool:
+        # Held under the lock for a short wait only: a reader may keep the file for minutes.
         async with self._lock:
-            await self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            await self._db.execute(f"PRAGMA busy_timeout = {_CHECKPOINT_WAIT_MS}")
+            try:
+                async with self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)") as cursor:
+                    row = await cursor.fetchone()
+            finally:
+                await self._db.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+        # (busy, frames in the WAL, frames copied): busy 0 means the WAL was emptied.
+        return row is not None and int(row[0]) == 0
 
     async def schedule_deletion(
         self, pseudonym: bytes, ids: Sequence[int], due_at: int, follows_lock: bool = False
@@ -625,6 +679,7 @@ _VAULT_COLUMNS: Final[tuple[str, ...]] = (
     "decoy_space",
     "failures",
     "retry_at",
+    "keys_seal",
 )
 
 

@@ -124,7 +124,7 @@ def directory(texts: Texts) -> Directory:
 
 
 # Real Argon2id, at its smallest cost, so the suite stays fast (production: config.py).
-FAST_VAULT = VaultSettings(kdf=KdfParams(memory_kib=8, iterations=1))
+FAST_VAULT = VaultSettings(kdf=KdfParams(memory_kib=8, iterations=1, lanes=1))
 
 
 @pytest.fixture

@@ -150,8 +150,6 @@ def _crash_folder(folder: int, data: Path, master: bytes, problems: list[str]) -
         **{k: v for k, v in os.environ.items() if not k.startswith("SAFETYBOT_")},
         "SAFETYBOT_DATA_DIR": str(data),
         "SAFETYBOT_MASTER_KEY": base64.b64encode(master).decode(),
-        "SAFETYBOT_ARGON2_MEMORY_KIB": "8",
-        "SAFETYBOT_ARGON2_ITERATIONS": "1",
         "SAFETYBOT_LOG_LEVEL": "ERROR",
     }
     rng = random.Random(1000 + folder)

@@ -196,3 +196,35 @@ async def test_erasing_commits_the_shredded_key_first_then_everything_else_once(
     assert commits.writes[0].startswith("UPDATE people SET wrapped_key = zeroblob")
     assert await store.person(person.pseudonym) is None
     assert await store.message_ids(person.pseudonym) == []
+
+
+async def test_an_erase_with_a_reader_open_is_finished_once_the_reader_leaves(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "db.sqlite"
+    store = await Store.open(path)
+    marker = b"MARKER-" * 20
+    gone = _person(b"g" * 32)
+    await store.save_person(gone)
+    await store.add_sealed("records", gone.pseudonym, b"s" * 16, marker)
+    # A backup or `stats` reading the file in another connection, its read still open.
+    reader = sqlite3.connect(path)
+    reader.execute("BEGIN")
+    reader.execute("SELECT count(*) FROM people").fetchone()
+    with caplog.at_level("INFO", logger="safetybot"):
+        await store.erase_person(gone.pseudonym)
+        assert store.checkpoint_owed  # the WAL could not be emptied, and that is known
+        assert "checkpoint_incomplete" in caplog.text
+        assert not await store.settle()  # still held up
+        # Meanwhile the erased row's old page is still in the WAL: why it must be finished.
+        assert any(marker in file.read_bytes() for file in tmp_path.iterdir())
+        reader.rollback()
+        reader.close()
+        assert await store.settle()
+        assert "checkpoint_completed" in caplog.text
+    assert not store.checkpoint_owed
+    for file in tmp_path.iterdir():
+        content = file.read_bytes()
+        assert marker not in content, file.name
+        assert b"g" * 32 not in content, file.name
+    await store.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import io
 import os
@@ -97,7 +98,7 @@ async def test_turning_on_needs_a_long_enough_passphrase_typed_twice(
 ) -> None:
     await chat.command("notes")
     await chat.press("v:on")
-    assert "at least 6" in await chat.say("short")
+    assert "at least 12 characters, or 3 words" in await chat.say("short")
     assert "once more" in await chat.say(PASS)
     assert "did not match" in await chat.say(PASS + " typo")
     await chat.say(PASS)
@@ -621,3 +622,179 @@ async def test_words_too_long_to_keep_stay_in_the_chat(chat: Chat) -> None:
     assert "longer than i can take" in (await chat.say("x" * 5000)).lower()
     bot_ids = {call.message_id for call in chat.front.calls}
     assert not [i for i in set(chat.front.deleted) - before if i not in bot_ids]  # not lost
+
+
+async def _swap_public_key(db: Store, pseudonym: bytes, *, strip_seal: bool) -> bytes:
+    """What someone who can write the database could do: their key in place of the vault's."""
+    from dataclasses import replace
+
+    from safetybot.crypto import new_vault_keys
+
+    row = await db.vault(pseudonym)
+    assert row is not None
+    their_private, their_public = new_vault_keys()
+    swapped = replace(row, public_key=their_public)
+    await db.save_vault(replace(swapped, keys_seal=None) if strip_seal else swapped)
+    return their_private
+
+
+async def _openable_with(db: Store, pseudonym: bytes, private: bytes) -> int:
+    row = await db.vault(pseudonym)
+    assert row is not None
+    opened = 0
+    for table in ("records", "files", "drafts"):
+        for found in await db.sealed(table, pseudonym, row.space):
+            with contextlib.suppress(CryptoError):
+                open_box(private, found.sealed, owner=pseudonym, purpose=table)
+                opened += 1
+    return opened
+
+
+@pytest.mark.parametrize("strip_seal", [False, True])
+async def test_a_swapped_public_key_gets_nothing_sealed_to_it_and_the_vault_says_so(
+    chat: Chat, db: Store, keyring: Keyring, clock: Clock, strip_seal: bool
+) -> None:
+    await chat.turn_on_vault(PASS)
+    await write_note(chat)
+    await chat.press("v:home")
+    await chat.press("v:new")
+    await chat.say("first words of a second note")
+    clock.advance(11 * 60)  # the vault locks mid-entry; new words would be sealed to its key
+    pseudonym = keyring.pseudonym("test", USER)
+    theirs = await _swap_public_key(db, pseudonym, strip_seal=strip_seal)
+    refused = await chat.say("He wants 300 in gift cards by Friday")
+    assert "could not be kept safely" in refused and "It is still in this chat" in refused
+    assert await _openable_with(db, pseudonym, theirs) == 0
+    # The right passphrase does not open keys that were changed, and says what to do.
+    opened = await chat.say(PASS)
+    assert "something in how they are stored was changed" in opened
+    assert NOTE not in opened
+    assert await _openable_with(db, pseudonym, theirs) == 0
+
+
+async def test_a_vault_from_before_keys_were_sealed_gets_its_seal_at_the_next_unlock(
+    chat: Chat, db: Store, keyring: Keyring, clock: Clock
+) -> None:
+    from dataclasses import replace
+
+    await chat.turn_on_vault(PASS)
+    pseudonym = keyring.pseudonym("test", USER)
+    row = await db.vault(pseudonym)
+    assert row is not None and row.keys_seal is not None
+    await db.save_vault(replace(row, keys_seal=None))  # as an older safetybot left it
+    await chat.press("v:new")
+    clock.advance(11 * 60)
+    # Locked, with nothing to check its key against: not kept, and not lost from the chat.
+    assert "could not be kept safely" in await chat.say(NOTE)
+    assert "Step 1 of 11" in await chat.say(PASS)  # back where they were
+    row = await db.vault(pseudonym)
+    assert row is not None and row.keys_seal is not None  # checked against the private key
+    clock.advance(11 * 60)
+    # Now words typed while locked are kept again.
+    assert "What you sent is kept, encrypted" in await chat.say(NOTE)
+
+
+async def test_changing_the_passphrase_in_a_duress_session_really_changes_the_decoys(
+    chat: Chat, clock: Clock
+) -> None:
+    await chat.turn_on_vault(PASS)
+    await write_note(chat)
+    await chat.press("v:home")
+    await chat.press("v:set")
+    await chat.press("v:du")
+    await chat.press("v:dm:empty")
+    await chat.say("sunny garden path")
+    await chat.say("sunny garden path")
+    await chat.press("v:lock")
+    await chat.command("notes")
+    await chat.say("sunny garden path")  # someone made them open it: the decoy
+    await chat.command("note", "decoy entry")
+    await chat.press("v:home")
+    await chat.press("v:set")
+    await chat.press("v:cp")
+    await chat.say("quiet orange harbour")
+    assert "passphrase is changed" in await chat.say("quiet orange harbour")
+    await chat.press("v:lock")
+    await chat.command("notes")
+    # The new passphrase works, as it would on a real vault, and opens the same decoy.
+    decoy = await chat.say("quiet orange harbour")
+    assert "decoy entry" in decoy and NOTE[:20] not in decoy
+    await chat.press("v:lock")
+    await chat.command("notes")
+    assert "did not open" in await chat.say("sunny garden path")  # the old one no longer
+    clock.advance(60)
+    real = await chat.say(PASS)  # the real vault and its passphrase are untouched
+    assert NOTE[:20] in real and "decoy entry" not in real
+
+
+async def test_a_stronger_setting_applies_to_a_changed_passphrase_and_keeps_the_other(
+    db: Store, keyring: Keyring, texts: Texts, directory: Directory, clock: Clock
+) -> None:
+    from dataclasses import replace as changed
+
+    chat = Chat(make_service(db, keyring, texts, directory, clock), RecordingFrontEnd(), USER)
+    await chat.turn_on_vault(PASS)
+    await chat.press("v:set")
+    await chat.press("v:du")
+    await chat.press("v:dm:empty")
+    await chat.say("sunny garden path")
+    await chat.say("sunny garden path")
+    # The organization raises the cost; the person then changes their passphrase.
+    stronger = changed(FAST_VAULT, kdf=KdfParams(memory_kib=16, iterations=2, lanes=1))
+    service = Service(db, keyring, texts, directory, stronger, clock)
+    later = Chat(service, RecordingFrontEnd(), USER)
+    await later.command("notes")
+    await later.say(PASS)
+    await later.press("v:set")
+    await later.press("v:cp")
+    await later.say("green window river")
+    await later.say("green window river")
+    row = await db.vault(keyring.pseudonym("test", USER))
+    assert row is not None and "m=16,t=2" in row.kdf.split("|")[0]
+    await later.press("v:lock")
+    await later.command("notes")
+    assert "Private notes: 0" in await later.say("sunny garden path")  # duress still opens
+    await later.press("v:lock")
+    await later.command("notes")
+    assert "Private notes" in await later.say("green window river")
+
+
+@pytest.mark.parametrize(
+    ("passphrase", "kept"),
+    [
+        ("kettle", False),  # too short, one word
+        ("two words", False),
+        ("eleven char", False),
+        ("blue kettle morning", True),  # three words
+        ("twelve chars", True),  # twelve characters
+        ("Password1234", False),  # on the list of common ones
+        ("I love you forever", False),  # a common phrase, however it is spaced
+        ("Te amo mucho", False),
+        ("aaaaaaaaaaaaaa", False),  # one letter over and over
+        ("123456789012345", False),  # a run
+    ],
+)
+async def test_a_new_passphrase_must_be_long_and_not_a_common_one(
+    chat: Chat, passphrase: str, kept: bool
+) -> None:
+    await chat.command("notes")
+    await chat.press("v:on")
+    answer = await chat.say(passphrase)
+    assert ("once more" in answer) is kept, answer
+
+
+async def test_each_lockout_after_the_first_is_twice_as_long_up_to_a_day(
+    chat: Chat, clock: Clock
+) -> None:
+    await chat.turn_on_vault(PASS)
+    await chat.press("v:lock")
+    await chat.command("notes")
+    waits = []
+    for attempt in range(12):
+        answer = await chat.say(f"wrong guess number {attempt}")
+        if "locked for" in answer:
+            waits.append(int(answer.split("locked for ")[1].split(" ")[0]))
+        clock.advance(25 * 60 * 60)  # past any wait
+    assert waits == [15, 30, 60, 120, 240, 480, 960, 1440]
+    assert PASS not in "".join(chat.front.texts)
+    assert "Private notes" in await chat.say(PASS)  # the right one still opens, once allowed

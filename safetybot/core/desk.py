@@ -13,18 +13,27 @@ import asyncio
 import datetime as dt
 import hashlib
 import hmac
+import logging
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from safetybot.core import passphrases
 from safetybot.core.events import Attachment, Command, Event, Forwarded, Pressed, Text
 from safetybot.core.flow import MAX_TEXT, Mode, State
 from safetybot.core.menus import crisis_row, menu_row
 from safetybot.core.notebook import Draft, Notebook
 from safetybot.core.replies import Button, Document, Keyboard, Part, Reply, T
 from safetybot.core.signals import normalize
-from safetybot.core.vault import MIN_PASSPHRASE, DuressMode, Session, UnlockKind, Vaults
+from safetybot.core.vault import (
+    MIN_PASSPHRASE,
+    DuressMode,
+    Session,
+    UnlockKind,
+    Vaults,
+    VaultTampered,
+)
 from safetybot.errors import FrontEndError
 from safetybot.evidence import FIELDS
 from safetybot.export import Labels, build_export
@@ -49,6 +58,8 @@ ALLOWED_TYPES = {
     "application/msword": ".doc",
     "application/vnd.openxmlformats-officedocument.wordprocessingml.document": ".docx",
 }
+
+log = logging.getLogger("safetybot.desk")
 
 
 @dataclass
@@ -269,11 +280,12 @@ class Desk:
         state = ctx.state
         purpose = state.pass_purpose or "create"
         if state.mode is Mode.V_CHOOSE:
-            if len(text.strip()) < MIN_PASSPHRASE:
-                params = {"minimum": MIN_PASSPHRASE}
-                return self._say(ctx, state, "vault.too_short", self._cancel(), params)
             if normalize(text) in self._menu_words:
                 return self._say(ctx, state, "vault.menu_word", self._cancel())
+            refused = passphrases.problem(text)
+            if refused is not None:
+                params = {"minimum": passphrases.MIN_CHARACTERS, "words": passphrases.MIN_WORDS}
+                return self._say(ctx, state, refused, self._cancel(), params)
             self._pending[ctx.pseudonym] = (text.strip(), ctx.now + _PENDING_SECONDS)
             return self._say(
                 ctx, replace(state, mode=Mode.V_CONFIRM), "vault.again", self._cancel()
@@ -318,6 +330,12 @@ class Desk:
         if result.kind is UnlockKind.WRONG:
             params = {"left": result.tries_left}
             return self._say(ctx, state, "vault.wrong", self._unlock_buttons(), params)
+        if result.kind is UnlockKind.TAMPERED:
+            # The right passphrase, but the stored keys were changed: nothing is opened or
+            # sealed to them. The organization has to look at its database.
+            log.warning("vault_keys_tampered")
+            idle = replace(state, mode=Mode.IDLE, after_unlock=None)
+            return self._say(ctx, idle, "vault.tampered", self._menu())
         session = result.session
         assert session is not None  # noqa: S101 - OPENED always carries one
         self._remember_passphrase(ctx.pseudonym, text, ctx.now)
@@ -427,10 +445,22 @@ class Desk:
                 ctx, replace(state, mode=Mode.IDLE), "vault.intro", self._intro_buttons()
             )
         session = self.vaults.session(ctx.pseudonym)
+        try:
+            keys = await self.vaults.keys(ctx.pseudonym, ctx.data_key, session)
+        except VaultTampered:
+            log.warning("vault_keys_tampered")
+            keys = None
+        if keys is None:
+            # Keys that cannot be checked (swapped, or a vault older than their seal while
+            # locked): nothing is sealed to them. The message stays in the chat to send again.
+            waiting = replace(state, mode=Mode.V_UNLOCK, after_unlock="resume")
+            return DeskResult(
+                waiting, [Reply((T("vault.not_kept_locked"),), self._unlock_buttons())]
+            )
         public, space = (
-            (row.decoy_public, row.decoy_space)
+            (keys.decoy_public, keys.decoy_space)
             if state.draft_decoy
-            else (row.public_key, row.space)
+            else (keys.public, keys.space)
         )
         notice: str | None = None
         if isinstance(event, Attachment):

@@ -37,7 +37,9 @@ class VaultRow:
 
     `locked_key` opens with the data key and then the passphrase key; `duress_key` likewise with
     the duress passphrase (random bytes when none is set). `failures` and `retry_at` (unix
-    seconds) persist the lockout across restarts.
+    seconds) persist the lockout across restarts. `keys_seal` holds the public keys and space
+    tags sealed with the data key, so that swapped clear keys are noticed (None in a vault made
+    before it existed, until its next unlock).
     """
 
     pseudonym: bytes
@@ -52,6 +54,7 @@ class VaultRow:
     decoy_space: bytes
     failures: int = 0
     retry_at: int = 0
+    keys_seal: bytes | None = None
 
 
 class Records(Protocol):
@@ -132,8 +135,11 @@ class Records(Protocol):
     async def delete_vault(self, pseudonym: bytes) -> None:
         """Erase a vault and everything in it."""
 
-    async def checkpoint(self) -> None:
-        """Truncate the WAL."""
+    async def checkpoint(self) -> bool:
+        """Truncate the WAL; False if a reader held it up (settle() finishes it later)."""
+
+    async def settle(self) -> bool:
+        """Finish a truncation a reader held up; True when none is owed."""
 
     async def schedule_deletion(
         self, pseudonym: bytes, ids: Sequence[int], due_at: int, follows_lock: bool = False

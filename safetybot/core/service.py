@@ -688,6 +688,7 @@ class Service:
         """Carry out what is due: scheduled and owed deletions, and the retention limit."""
         self._prune_held(self._clock())
         await self._run_owed(front)
+        await self._records.settle()  # erased rows a reader kept in the WAL
         await self._retention()
         due = await self._records.due_deletions(int(self._clock()))
         for pseudonym in due:

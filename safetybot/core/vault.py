@@ -10,9 +10,10 @@ opens that empty space as the only vault. Both derivations run on every attempt,
 taken does not tell which passphrase was used.
 
 Derivations run on one thread of their own, at a lower CPU priority, one at a time; others
-queue. Argon2id holds ~19 MiB while it runs and glibc keeps that in the running thread's own
-malloc arena afterwards, so one dedicated thread keeps one such copy instead of one per worker
-of asyncio's default pool, and the event loop's thread wins the CPU while a derivation runs.
+queue. Argon2id holds 64 MiB (the default) while it runs and glibc keeps that in the running
+thread's own malloc arena afterwards, so one dedicated thread keeps one such copy instead of one
+per worker of asyncio's default pool, and the event loop's thread wins the CPU while a
+derivation runs.
 """
 
 from __future__ import annotations
@@ -42,12 +43,21 @@ from safetybot.crypto import (
 )
 from safetybot.errors import CryptoError
 
-__all__ = ["DuressMode", "Session", "Unlock", "VaultSettings", "Vaults"]
+__all__ = [
+    "DuressMode",
+    "Session",
+    "Unlock",
+    "VaultKeys",
+    "VaultSettings",
+    "VaultTampered",
+    "Vaults",
+]
 
 MIN_PASSPHRASE = 6
 _SPACE_BYTES = 16
 # Waits after the 1st, 2nd, 3rd and 4th wrong passphrase; the 5th locks the vault for a while.
 _DELAYS = (2, 5, 15, 30)
+_MAX_LOCKOUT_MINUTES = 24 * 60
 _KDF_WORKERS = 1
 _KDF_NICE = 10  # added to the process's own niceness
 _MAX_NICE = 19
@@ -110,6 +120,21 @@ class UnlockKind(StrEnum):
     WRONG = "wrong"
     WAIT = "wait"
     LOCKED_OUT = "locked_out"
+    TAMPERED = "tampered"  # the right passphrase, but the stored keys were changed
+
+
+class VaultTampered(CryptoError):
+    """The vault's stored public keys or spaces do not match their seal or the private key."""
+
+
+@dataclass(frozen=True)
+class VaultKeys:
+    """A vault's public keys and space tags, as checked against their seal."""
+
+    public: bytes
+    space: bytes
+    decoy_public: bytes
+    decoy_space: bytes
 
 
 @dataclass(frozen=True)
@@ -184,7 +209,7 @@ class Vaults:
             decoy_public=decoy_public,
             decoy_space=os.urandom(_SPACE_BYTES),
         )
-        await self._records.save_vault(row)
+        await self._records.save_vault(_with_keys_seal(row, data_key))
         return self._open(pseudonym, private, public, space, decoy=False)
 
     def _open(
@@ -208,21 +233,32 @@ class Vaults:
                 else UnlockKind.WAIT
             )
             return Unlock(kind, seconds=row.retry_at - now)
-        params = KdfParams.from_text(row.kdf)
+        real_params, duress_params = _params(row.kdf)
         real_key, duress_key = await asyncio.gather(
-            self._derive(passphrase, row.salt, params, pseudonym),
-            self._derive(passphrase, row.duress_salt, params, pseudonym),
+            self._derive(passphrase, row.salt, real_params, pseudonym),
+            self._derive(passphrase, row.duress_salt, duress_params, pseudonym),
         )
         private = _open_key(data_key, real_key, row.locked_key, pseudonym)
         if private is not None:
-            await self._records.save_vault(replace(row, failures=0, retry_at=0))
+            try:
+                keys = _checked_keys(row, data_key, private=private)
+            except VaultTampered:
+                return Unlock(UnlockKind.TAMPERED)
+            # A vault made before keys were sealed gets its seal now, from the private key.
+            await self._records.save_vault(
+                _with_keys_seal(replace(row, failures=0, retry_at=0), data_key)
+            )
             return Unlock(
                 UnlockKind.OPENED,
-                self._open(pseudonym, private, row.public_key, row.space, decoy=False),
+                self._open(pseudonym, private, keys.public, keys.space, decoy=False),
             )
         duress = _open_duress(data_key, duress_key, row.duress_key, pseudonym)
         if duress is not None:
             mode, decoy_private = duress
+            try:
+                keys = _checked_keys(row, data_key, decoy_private=decoy_private)
+            except VaultTampered:
+                return Unlock(UnlockKind.TAMPERED)
             if mode is DuressMode.ERASE:
                 return Unlock(
                     UnlockKind.OPENED,
@@ -230,12 +266,17 @@ class Vaults:
                 )
             await self._records.save_vault(replace(row, failures=0, retry_at=0))
             session = self._open(
-                pseudonym, decoy_private, row.decoy_public, row.decoy_space, decoy=True
+                pseudonym, decoy_private, keys.decoy_public, keys.decoy_space, decoy=True
             )
             return Unlock(UnlockKind.OPENED, session)
         failures = row.failures + 1
         if failures >= self.settings.max_tries:
-            retry_at = now + self.settings.lockout_minutes * 60
+            # Each further miss doubles the wait, up to a day: one guess every 15 minutes
+            # forever was about 96 a day; this is a handful, then one a day.
+            doubled = self.settings.lockout_minutes * 2 ** min(
+                failures - self.settings.max_tries, 16
+            )
+            retry_at = now + min(doubled, _MAX_LOCKOUT_MINUTES) * 60
             await self._records.save_vault(replace(row, failures=failures, retry_at=retry_at))
             return Unlock(UnlockKind.LOCKED_OUT, seconds=retry_at - now)
         delay = _DELAYS[min(failures, len(_DELAYS)) - 1]
@@ -258,6 +299,7 @@ class Vaults:
             # The duress passphrase now opens the vault as its normal passphrase.
             locked_key=_lock_key(data_key, duress_key, decoy_private, row.pseudonym),
             salt=row.duress_salt,
+            kdf=_kdf_text(_params(row.kdf)[1], _params(row.kdf)[1]),
             duress_key=_lock_duress(
                 data_key, new_data_key(), DuressMode.EMPTY, decoy_private, row.pseudonym
             ),
@@ -267,7 +309,7 @@ class Vaults:
             failures=0,
             retry_at=0,
         )
-        await self._records.save_vault(new_row)
+        await self._records.save_vault(_with_keys_seal(new_row, data_key))
         await self._records.checkpoint()
         return self._open(
             row.pseudonym, decoy_private, row.decoy_public, row.decoy_space, decoy=False
@@ -276,16 +318,27 @@ class Vaults:
     async def change_passphrase(
         self, pseudonym: bytes, data_key: bytes, session: Session, passphrase: str
     ) -> None:
-        """Re-wrap the one private key under a new passphrase; no note is re-encrypted."""
+        """Re-wrap the open space's private key under a new passphrase; no note is re-encrypted.
+
+        In a duress session that is the decoy's key: the new passphrase then opens the decoy,
+        as it would open a real vault, and the real passphrase is untouched.
+        """
         row = await self._records.vault(pseudonym)
-        if row is None or session.decoy:
-            return  # a duress session must look the same, and must not touch the real vault
-        salt = new_salt()
-        key = await self._derive(passphrase, salt, self.settings.kdf, pseudonym)
+        if row is None:
+            return
+        real_params, duress_params = _params(row.kdf)
+        params, salt = self.settings.kdf, new_salt()
+        key = await self._derive(passphrase, salt, params, pseudonym)
+        if session.decoy:
+            locked = _lock_duress(data_key, key, DuressMode.EMPTY, session.private, pseudonym)
+            kdf = _kdf_text(real_params, params)
+            await self._records.save_vault(
+                replace(row, duress_key=locked, duress_salt=salt, kdf=kdf)
+            )
+            return
         locked = _lock_key(data_key, key, session.private, pseudonym)
-        await self._records.save_vault(
-            replace(row, locked_key=locked, salt=salt, kdf=self.settings.kdf.to_text())
-        )
+        kdf = _kdf_text(params, duress_params)
+        await self._records.save_vault(replace(row, locked_key=locked, salt=salt, kdf=kdf))
 
     async def set_duress(
         self, pseudonym: bytes, data_key: bytes, session: Session, passphrase: str, mode: DuressMode
@@ -296,23 +349,102 @@ class Vaults:
             return
         decoy_private, decoy_public = new_vault_keys()
         salt = new_salt()
-        key = await self._derive(passphrase, salt, KdfParams.from_text(row.kdf), pseudonym)
+        real_params, _ = _params(row.kdf)
+        key = await self._derive(passphrase, salt, self.settings.kdf, pseudonym)
         for table in ("records", "files", "drafts"):  # a new decoy starts empty
             await self._records.delete_sealed(table, pseudonym, row.decoy_space)
         await self._records.save_vault(
-            replace(
-                row,
-                duress_key=_lock_duress(data_key, key, mode, decoy_private, pseudonym),
-                duress_salt=salt,
-                decoy_public=decoy_public,
-                decoy_space=os.urandom(_SPACE_BYTES),
+            _with_keys_seal(
+                replace(
+                    row,
+                    duress_key=_lock_duress(data_key, key, mode, decoy_private, pseudonym),
+                    duress_salt=salt,
+                    decoy_public=decoy_public,
+                    decoy_space=os.urandom(_SPACE_BYTES),
+                    kdf=_kdf_text(real_params, self.settings.kdf),
+                ),
+                data_key,
             )
         )
+
+    async def keys(
+        self, pseudonym: bytes, data_key: bytes, session: Session | None
+    ) -> VaultKeys | None:
+        """The vault's keys to seal new evidence to, checked; None if they cannot be checked.
+
+        They are checked against their seal (made with the data key, which the database alone
+        does not give). A vault made before keys were sealed can only be checked against an open
+        session's private key; locked, it has nothing to check against, so None: nothing is
+        sealed to a key that may have been swapped. VaultTampered if they were changed.
+        """
+        row = await self._records.vault(pseudonym)
+        if row is None:
+            return None
+        if row.keys_seal is not None:
+            return _checked_keys(row, data_key)
+        if session is None or session.decoy or session.public != row.public_key:
+            return None
+        await self._records.save_vault(_with_keys_seal(row, data_key))
+        return _keys_of(row)
 
     async def reset(self, pseudonym: bytes) -> None:
         """Erase the vault and everything in it (a forgotten passphrase has no other way out)."""
         self.lock(pseudonym)
         await self._records.delete_vault(pseudonym)
+
+
+_KEY_FIELDS = ("public_key", "space", "decoy_public", "decoy_space")
+
+
+def _params(text: str) -> tuple[KdfParams, KdfParams]:
+    """The real and the duress passphrase's Argon2id costs (one value: both the same)."""
+    real, _, duress = text.partition("|")
+    return KdfParams.from_text(real), KdfParams.from_text(duress or real)
+
+
+def _kdf_text(real: KdfParams, duress: KdfParams) -> str:
+    # Each passphrase keeps the cost it was derived with, so a stronger setting applies to a
+    # passphrase as it is set or changed without breaking the other one.
+    if real == duress:
+        return real.to_text()
+    return f"{real.to_text()}|{duress.to_text()}"
+
+
+def _keys_of(row: VaultRow) -> VaultKeys:
+    return VaultKeys(row.public_key, row.space, row.decoy_public, row.decoy_space)
+
+
+def _with_keys_seal(row: VaultRow, data_key: bytes) -> VaultRow:
+    """The row with its public keys and spaces sealed with the data key."""
+    payload = json.dumps({name: getattr(row, name).hex() for name in _KEY_FIELDS}).encode()
+    return replace(
+        row, keys_seal=seal(data_key, payload, owner=row.pseudonym, purpose="vault-keys")
+    )
+
+
+def _checked_keys(
+    row: VaultRow,
+    data_key: bytes,
+    *,
+    private: bytes | None = None,
+    decoy_private: bytes | None = None,
+) -> VaultKeys:
+    """The row's keys if they match their seal and the private key given; else VaultTampered."""
+    if row.keys_seal is not None:
+        try:
+            sealed = json.loads(
+                unseal(data_key, row.keys_seal, owner=row.pseudonym, purpose="vault-keys")
+            )
+            matches = all(bytes.fromhex(sealed[name]) == getattr(row, name) for name in _KEY_FIELDS)
+        except (CryptoError, ValueError, KeyError, TypeError):
+            matches = False
+        if not matches:
+            raise VaultTampered("the vault's keys do not match their seal")
+    if private is not None and vault_public_key(private) != row.public_key:
+        raise VaultTampered("the vault's public key is not its private key's")
+    if decoy_private is not None and vault_public_key(decoy_private) != row.decoy_public:
+        raise VaultTampered("the decoy's public key is not its private key's")
+    return _keys_of(row)
 
 
 def _lock_key(data_key: bytes, key: bytes, private: bytes, owner: bytes) -> bytes:
