@@ -2,7 +2,8 @@
 
 Our own log calls name events, error classes and timings only, in one shape:
 `event_name key=value key=value` (see `parse_event`). Third-party loggers that would write
-message text, request URLs (which hold the bot token) or SQL parameters are capped. Exceptions
+message text, request URLs (which hold the bot token) or SQL parameters are capped, and what
+they do write shows their format string, never its arguments (`shown_message`). Exceptions
 are logged with their class and stack frames but never their message, which may quote the data
 that caused them.
 
@@ -22,7 +23,7 @@ from collections.abc import Sequence
 from types import TracebackType
 from typing import TextIO
 
-__all__ = ["QUIET_LOGGERS", "JsonFormatter", "parse_event", "setup"]
+__all__ = ["QUIET_LOGGERS", "JsonFormatter", "parse_event", "setup", "shown_message"]
 
 # Logger name -> the most verbose level it may log at, whatever the configured level.
 QUIET_LOGGERS: dict[str, int] = {
@@ -59,9 +60,34 @@ def _frames(info: _ExcInfo) -> str:
     return f"Traceback (most recent call last):\n{frames}{kind.__name__}"
 
 
+# A message with no arguments from another library is shown only when it is plainly a fixed
+# sentence (letters, spaces and light punctuation): anything else may have been built with a
+# person's data in it (an f-string) and is withheld.
+_PLAIN = re.compile(r"[A-Za-z][A-Za-z ,.;:'()-]{0,119}")
+
+
+def shown_message(record: logging.LogRecord) -> str:
+    """What a log line may say: our events in full; another library's, never its arguments.
+
+    Libraries log what they were handed: python-telegram-bot an invalid Bot API body (message
+    text, names, ids), aiohttp a request line. Their format string is kept (it is the
+    library's own words) and the arguments are withheld.
+    """
+    if record.name.startswith("safetybot"):
+        return record.getMessage()
+    template = record.msg if isinstance(record.msg, str) else type(record.msg).__name__
+    if record.args:
+        return f"{template} [arguments withheld]"
+    return template if _PLAIN.fullmatch(template) else "[message withheld]"
+
+
 class _TextFormatter(logging.Formatter):
     def formatException(self, ei: _ExcInfo | tuple[None, None, None]) -> str:
         return _frames(ei) if ei[0] is not None else ""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        record.message = shown_message(record)
+        return super().formatMessage(record)
 
 
 class JsonFormatter(logging.Formatter):
@@ -75,7 +101,7 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname,
             "logger": record.name,
         }
-        message = record.getMessage()
+        message = shown_message(record)
         parsed = parse_event(message) if record.name.startswith("safetybot") else None
         if parsed is not None:
             out["event"] = parsed[0]

@@ -127,3 +127,31 @@ def test_text_logs_leave_out_exception_messages(tmp_path: Path) -> None:
             reset_logging()
     text = path.read_text(encoding="utf-8")
     assert "KeyError" in text and NOTE not in text
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_other_libraries_never_print_what_they_were_handed(tmp_path: Path, fmt: str) -> None:
+    # What python-telegram-bot and aiohttp log on a bad Bot API body or request: the body, with
+    # a person's words, names and ids, as an argument or already in the message.
+    body = (
+        '{"ok":true,"result":{"text":"' + NOTE + '","from":{"first_name":"Ana","id":7391028465}}}'
+    )
+    path = tmp_path / "bot.log"
+    with path.open("w", encoding="utf-8") as stream:
+        logs.setup("DEBUG", stream, fmt)
+        try:
+            logging.getLogger("telegram.ext.Updater").error("Invalid server response: %s", body)
+            logging.getLogger("telegram.request").warning(f"Could not parse {body}")
+            logging.getLogger("aiohttp.server").error(
+                "Error handling request", exc_info=ValueError(body)
+            )
+            logging.getLogger("safetybot.service").info("event_handled kind=text ms=1.0")
+        finally:
+            reset_logging()
+    text = path.read_text(encoding="utf-8")
+    for secret in (NOTE, "Ana", "7391028465"):
+        assert secret not in text
+    # What is left still says which library, how bad, and what kind of thing happened.
+    assert "Invalid server response" in text and "withheld" in text
+    assert "Error handling request" in text and "ValueError" in text
+    assert "event_handled" in text
