@@ -129,6 +129,15 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
             "ALTER TABLE vaults ADD COLUMN keys_seal BLOB",
         ),
     ),
+    Migration(
+        "auto-clear deadlines kept apart from the vault's lock time",
+        (
+            # A vault view follows the lock (its due time moves each time the vault is used),
+            # but never past the person's auto-clear time for it: clear_by, NULL when none.
+            "ALTER TABLE scheduled ADD COLUMN clear_by INTEGER",
+            "UPDATE scheduled SET clear_by = due_at WHERE follows_lock = 0",
+        ),
+    ),
 )
 
 _SPACE_TABLES = ("records", "files", "drafts")
@@ -590,22 +599,27 @@ class Store:
         """Ask for chat messages to be deleted at `due_at` (survives a restart)."""
         if not ids:
             return
+        clear_by = None if follows_lock else due_at  # a deadline the lock must not move
         async with self._lock, self._transaction():
             await self._db.executemany(
-                "INSERT INTO scheduled (pseudonym, message_id, due_at, follows_lock)"
-                " VALUES (?, ?, ?, ?) ON CONFLICT (pseudonym, message_id) DO UPDATE SET"
+                "INSERT INTO scheduled (pseudonym, message_id, due_at, follows_lock, clear_by)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (pseudonym, message_id) DO UPDATE SET"
                 # Two reasons to delete one message: the earlier time wins.
                 " due_at = min(due_at, excluded.due_at),"
-                " follows_lock = max(follows_lock, excluded.follows_lock)",
-                [(pseudonym, int(i), due_at, int(follows_lock)) for i in ids],
+                " follows_lock = max(follows_lock, excluded.follows_lock),"
+                " clear_by = coalesce("
+                "min(clear_by, excluded.clear_by), clear_by, excluded.clear_by)",
+                [(pseudonym, int(i), due_at, int(follows_lock), clear_by) for i in ids],
             )
 
     async def retime_lock_deletions(self, pseudonym: bytes, due_at: int) -> None:
-        """Move the deletion of vault views to the vault's new lock time."""
+        """Move the deletion of vault views to the vault's new lock time (never past their
+        auto-clear time)."""
         async with self._lock:
             await self._db.execute(
-                "UPDATE scheduled SET due_at = ? WHERE pseudonym = ? AND follows_lock = 1",
-                (due_at, pseudonym),
+                "UPDATE scheduled SET due_at = min(?, coalesce(clear_by, ?))"
+                " WHERE pseudonym = ? AND follows_lock = 1",
+                (due_at, due_at, pseudonym),
             )
 
     async def cancel_deletion(self, pseudonym: bytes, ids: Sequence[int]) -> None:

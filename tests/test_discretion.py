@@ -347,3 +347,27 @@ async def test_every_screen_offers_both_levels_of_erase(chat: Chat) -> None:
         await chat.send(event)
         assert {"cl", "f"} <= set(chat.button_data()), event
     assert Mode  # states are explicit data
+
+
+async def test_auto_clear_takes_a_vault_view_on_time_even_while_the_vault_is_used(
+    store: Store,
+    keyring: Keyring,
+    texts: Texts,
+    directory: Directory,
+    clock: Clock,
+    front: RecordingFrontEnd,
+) -> None:
+    # Auto-clear at 5 minutes; the notes stay open 10 minutes after each use, and their views
+    # go when they lock: using them must not keep a view past its 5 minutes.
+    svc = _service(store, keyring, texts, directory, clock, auto_clear=300)
+    chat = Chat(svc, front, USER)
+    await chat.turn_on_vault(PASS)
+    ready = [c.message_id for c in front.calls if c.message and "ready" in c.message.markdown]
+    assert ready
+    for _ in range(3):  # using the notes every 2 minutes moves their lock time on
+        clock.now += 110
+        await chat.command("notes")
+        await svc.tick(front)
+    clock.now += 20  # 350 s after "ready" was sent
+    await svc.tick(front)
+    assert set(ready) <= set(front.deleted)
