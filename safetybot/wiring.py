@@ -130,7 +130,16 @@ async def _serve(
     beat = asyncio.create_task(health.beat(health.heartbeat_file(config), ready))
     exporter = None
     try:
-        await bot.start()
+        # Starting may wait for the network for a long time: a stop signal still ends it.
+        starting = asyncio.create_task(bot.start())
+        stopping = asyncio.create_task(stop.wait())
+        await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if not starting.done():
+            starting.cancel()
+            await asyncio.gather(starting, return_exceptions=True)
+            return
+        stopping.cancel()
+        starting.result()  # a refused token and the like end here, as one line
         if metrics is not None and config.metrics_listen is not None:
             from safetybot.metrics import serve
 

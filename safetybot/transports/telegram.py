@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import itertools
 import logging
 import warnings
 from collections.abc import Awaitable, Callable, Sequence
@@ -101,6 +102,11 @@ def _keyboard(rows: Sequence[Sequence[tuple[str, str]]]) -> InlineKeyboardMarkup
     return InlineKeyboardMarkup(
         [[InlineKeyboardButton(label, callback_data=data) for label, data in row] for row in rows]
     )
+
+
+# Waits between tries to reach Telegram at start-up, in seconds: doubled each time.
+_CONNECT_FIRST_WAIT = 1.0
+_CONNECT_LONGEST_WAIT = 60.0
 
 
 async def _retry(call: Callable[[], Awaitable[_Result]], *, idempotent: bool) -> _Result:
@@ -404,14 +410,7 @@ class TelegramBot:
 
     async def start(self) -> None:
         """Connect, publish the command list, and start long polling or the webhook."""
-        try:
-            await self.application.initialize()
-        except InvalidToken:
-            # PTB's message quotes the token: never let it reach a traceback or a log.
-            raise FrontEndError(
-                "Telegram refused the bot token (SAFETYBOT_TELEGRAM_TOKEN): copy it again "
-                "from @BotFather"
-            ) from None
+        await self._connect()
         await self._publish_commands()
         await self.application.start()
         if self.server is not None and self._webhook is not None:
@@ -431,6 +430,34 @@ class TelegramBot:
         self._spawn(self._service.run_ticks(self.front))
         self._running = True
         log.info("telegram_started mode=%s", "webhook" if self.server else "polling")
+
+    async def _connect(self) -> None:
+        """Reach Telegram, waiting (longer each time, up to a minute) while it cannot be reached.
+
+        No network at start-up is common (a server booting, a container restarting before
+        its network): one log line per try, not a traceback and an exit that a supervisor
+        turns into a restart loop. A refused token is final.
+        """
+        wait = _CONNECT_FIRST_WAIT
+        for attempt in itertools.count(1):
+            try:
+                await self.application.initialize()
+                return
+            except InvalidToken:
+                # PTB's message quotes the token: never let it reach a traceback or a log.
+                raise FrontEndError(
+                    "Telegram refused the bot token (SAFETYBOT_TELEGRAM_TOKEN): copy it again "
+                    "from @BotFather"
+                ) from None
+            except NetworkError as error:
+                log.warning(
+                    "telegram_unreachable attempt=%d retry_in=%.0f error=%s",
+                    attempt,
+                    wait,
+                    type(error).__name__,
+                )
+                await asyncio.sleep(wait)
+                wait = min(wait * 2, _CONNECT_LONGEST_WAIT)
 
     async def ready(self) -> bool:
         """Started, not stopping, and the database answers (the webhook's /readyz)."""
