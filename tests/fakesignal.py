@@ -206,12 +206,14 @@ class FakeSignalDaemon:
         envelope.update(extra)
         return envelope
 
-    async def push(self, envelope: dict[str, Any], form: str = "plain") -> None:
+    async def push(
+        self, envelope: dict[str, Any], form: str = "plain", account: str = ACCOUNT
+    ) -> None:
         """Deliver an envelope in either notification form (kept until a client connects)."""
         if form == "plain":
-            params: dict[str, Any] = {"envelope": envelope, "account": ACCOUNT}
+            params: dict[str, Any] = {"envelope": envelope, "account": account}
         else:  # after subscribeReceive
-            result = {"envelope": envelope, "account": ACCOUNT}
+            result = {"envelope": envelope, "account": account}
             params = {"subscription": 0, "result": result}
         line = _line({"jsonrpc": "2.0", "method": "receive", "params": params})
         if not self._writers:

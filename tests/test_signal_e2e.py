@@ -503,3 +503,32 @@ async def test_delete_sorts_ids_by_who_sent_them_and_their_age(harness: Harness)
     assert deletion.too_old == (old_bot,)
     assert deletion.not_allowed == (mine["timestamp"],)  # the person's own message
     assert [r.params["targetTimestamp"] for r in fake.calls("remoteDelete")] == [-new_bot]
+
+
+async def test_attachments_of_ignored_envelopes_leave_signal_clis_folder_too(
+    tmp_path: Path, keyring: Keyring, texts: Texts, directory: Directory
+) -> None:
+    async with running(tmp_path, keyring, texts, directory, account=ACCOUNT) as h:
+        fake, me = h.fake, h.person
+        group = {"groupId": "Z3JvdXA=", "type": "DELIVER"}
+        kinds = {
+            "group.jpg": lambda item: fake.envelope(
+                me, {"attachments": [item], "groupInfo": group}
+            ),
+            "group2.jpg": lambda item: fake.envelope(
+                me, {"attachments": [item], "groupV2": {"id": "Z3JvdXA="}}
+            ),
+            "linked.jpg": lambda item: fake.envelope(
+                me, syncMessage={"sentMessage": {"attachments": [item]}}
+            ),
+        }
+        for name, make in kinds.items():
+            (h.attachments / name).write_bytes(b"\xff\xd8 a picture")
+            await fake.push(make({"id": name, "contentType": "image/jpeg", "size": 12}))
+        (h.attachments / "other.jpg").write_bytes(b"\xff\xd8 a picture")
+        other = fake.envelope(me, {"attachments": [{"id": "other.jpg", "size": 12}]})
+        await fake.push(other, account="+15550000000")
+        await h.say("/start")  # handled after the envelopes above
+        await fake.wait_for(lambda: not any(h.attachments.iterdir()), timeout=10)
+        assert list(h.attachments.iterdir()) == []
+        assert await h.store.count_people() == 1  # none of them was read as a message

@@ -71,6 +71,19 @@ class Received:
     files: tuple[str, ...] = ()  # signal-cli's attachment files, removed once handled
 
 
+def attachment_files(envelope: Mapping[str, Any]) -> tuple[str, ...]:
+    """Every attachment file signal-cli saved for an envelope, whatever kind it is."""
+    found: list[str] = []
+    sync = envelope.get("syncMessage")
+    sent = sync.get("sentMessage") if isinstance(sync, dict) else None
+    for data in (envelope.get("dataMessage"), sent):
+        listed = data.get("attachments") if isinstance(data, dict) else None
+        for item in listed if isinstance(listed, list) else []:
+            if isinstance(item, dict) and isinstance(item.get("id"), str) and item["id"]:
+                found.append(item["id"])
+    return tuple(found)
+
+
 def read_envelope(envelope: Mapping[str, Any]) -> Received | str:
     """A received envelope as a Received message, or the kind of envelope it is, to ignore."""
     data = envelope.get("dataMessage")
@@ -463,12 +476,20 @@ class SignalBot:
         account = container.get("account")
         if self._account and isinstance(account, str) and account != self._account:
             log.info("signal_ignored kind=other_account")
+            self._spawn(self._discard_all(attachment_files(envelope)))
             return
         received = read_envelope(envelope)
         if isinstance(received, str):
             log.info("signal_ignored kind=%s", received)
+            # A group's or a linked device's pictures are not read, but signal-cli saved them
+            # in the clear all the same: they go too.
+            self._spawn(self._discard_all(attachment_files(envelope)))
             return
         self._spawn(self._handle(received))
+
+    async def _discard_all(self, refs: Sequence[str]) -> None:
+        for ref in refs:
+            await self.front.discard(ref)
 
     def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coroutine)
