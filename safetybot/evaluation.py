@@ -37,6 +37,7 @@ __all__ = [
     "FIRST_SET",
     "MAX_FALSE_ALARMS",
     "MIN_RECALL",
+    "ORIGINS",
     "Counts",
     "Evaluation",
     "Example",
@@ -57,6 +58,7 @@ LANGUAGES = ("en", "es", "mixed")
 TARGETED = ("en", "es", "all")  # where the targets must hold
 _KEYS = {"id", "lang", "text", "extortion", "flags", "split"}
 _KINDS = ("extortion", "benign", "report")
+ORIGINS = ("own", "public", "adapted")
 _KEYS_BY_KIND = {"id", "lang", "text", "kind", "flags", "source", "origin"}
 
 
@@ -72,6 +74,9 @@ class Example:
     split: str = "train"
     # "report": someone describing sextortion (an account, news, advice), not doing it.
     kind: str = ""
+    # "own": written for safetybot; "public": a real message quoted word for word from a
+    # public page; "adapted": changed from one (shortened, translated, a name removed).
+    origin: str = "own"
 
 
 def load_examples(path: Path) -> tuple[Example, ...]:
@@ -125,6 +130,8 @@ def _example_by_kind(raw: dict[str, object], split: str) -> Example:
         raise ValueError("text must be a string and flags a list")
     if not isinstance(raw["source"], str) or not str(raw["source"]).strip():
         raise ValueError("every line needs its source")
+    if raw["origin"] not in ORIGINS:
+        raise ValueError(f"origin must be one of {', '.join(ORIGINS)}")
     return Example(
         id=str(raw["id"]),
         lang=str(raw["lang"]),
@@ -133,6 +140,7 @@ def _example_by_kind(raw: dict[str, object], split: str) -> Example:
         flags=frozenset(Flag(flag) for flag in flags),
         split=split,
         kind=str(kind),
+        origin=str(raw["origin"]),
     )
 
 
@@ -262,12 +270,16 @@ def evaluate(rules: Checks, examples: Sequence[Example]) -> Evaluation:
     """Check every example and count, per split and language, what was found."""
     results = [(example, rules.check(example.text)) for example in examples]
     slices = []
-    for split in ("all", "holdout"):
+    # Real messages (quoted from public pages) and adapted ones are also shown apart from the
+    # ones written here, when the set has them: how the check fares on wording nobody here wrote.
+    origins = [o for o in ORIGINS if any(e.origin == o for e in examples)]
+    groups = ["all", "holdout", *(origins if len(origins) > 1 else [])]
+    for split in groups:
         for lang in (*LANGUAGES, "all"):
             chosen = [
                 (example, finding.ids, finding.level.at_least(Level.LIKELY))
                 for example, finding in results
-                if lang in ("all", example.lang) and split in ("all", example.split)
+                if lang in ("all", example.lang) and split in ("all", example.split, example.origin)
             ]
             slices.append(_slice(lang, split, chosen))
     missed = tuple(e.id for e, f in results if e.extortion and not f.level.at_least(Level.LIKELY))

@@ -314,6 +314,9 @@ def test_evaluate_check_measures_the_shipped_held_out_split_with_the_model(
     assert "(rules and model): heldout.jsonl" in out
     assert "Accounts, news and advice about sextortion raised like a threat" in out
     assert status == (0 if "in en, es, all: MET" in out else 1)
+    # Real messages quoted from public pages, and adapted ones, are shown apart from the rest.
+    groups = {line.split()[0] for line in out.splitlines() if line.startswith("  ")}
+    assert {"own", "public", "adapted"} <= groups
 
 
 def test_evaluate_check_exits_1_when_a_target_is_missed(
