@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from safetybot import logs
+from safetybot.backup import backup_database
 from safetybot.core.menus import Action
 from safetybot.export import verify_export
 from tests.conftest import data_files, reset_logging
@@ -275,7 +276,7 @@ async def _every_capability(harness: Harness) -> None:
 
 
 async def test_every_capability_leaves_nothing_that_names_the_person_in_files_or_logs(
-    harness: Harness, json_log: Path
+    harness: Harness, json_log: Path, tmp_path: Path
 ) -> None:
     await _every_capability(harness)
     database = harness.data_dir / "safetybot.db"
@@ -284,9 +285,22 @@ async def test_every_capability_leaves_nothing_that_names_the_person_in_files_or
         assert connection.execute("SELECT count(*) FROM files").fetchone()[0] >= 2
     connection.close()
     assert _scan(harness.data_dir, json_log) == {}
+    # A backup of the live database holds nothing readable either.
+    copy = tmp_path / "backup.db"
+    backup_database(database, copy)
+    assert _found(copy.read_bytes()) == []
 
+    # Erasing while another connection reads the file (a backup, `stats`): finished once it
+    # is gone, at the bot's next tick.
+    reader = sqlite3.connect(database)
+    reader.execute("BEGIN")
+    reader.execute("SELECT count(*) FROM people").fetchone()
     await harness.say("/forget")
     await harness.press(Action.FORGET_YES.value)
+    reader.rollback()
+    reader.close()
+    await harness.service.tick(harness.bot.front)
+    assert not harness.store.checkpoint_owed
     assert _scan(harness.data_dir, json_log) == {}
     with sqlite3.connect(database) as connection:
         for table in ("people", "records", "files", "drafts", "vaults", "scheduled", "messages"):
