@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
@@ -93,14 +94,28 @@ def _used_columns(x: Any) -> tuple[Any, npt.NDArray[np.int64]]:
     return x[:, used], used
 
 
-def _out_of_fold(x: Any, y: npt.NDArray[np.int64], classes: int) -> npt.NDArray[np.float64]:
+def _fit_all(tasks: Sequence[tuple[Any, npt.NDArray[np.int64]]]) -> list[Any]:
+    """Fit several models, one per core at a time: the same models as one after another (each
+    fit is deterministic), in about half the time on two cores."""
+    from joblib import Parallel, delayed  # scikit-learn's own; training only
+
+    workers = min(len(tasks), os.cpu_count() or 1)
+    if workers <= 1:
+        return [_fit(x, y) for x, y in tasks]
+    return list(Parallel(n_jobs=workers)(delayed(_fit)(x, y) for x, y in tasks))
+
+
+def _out_of_fold(
+    x: Any, y: npt.NDArray[np.int64], classes: int
+) -> tuple[npt.NDArray[np.float64], Any]:
+    """Out-of-fold probabilities, and the model fitted on every line (fitted alongside)."""
     # Fixed folds: every FOLDS-th line, so a retrain sees the same splits.
+    tests = [np.arange(len(y)) % FOLDS == fold for fold in range(FOLDS)]
+    *folds, whole = _fit_all([*((x[~test], y[~test]) for test in tests), (x, y)])
     probabilities = np.zeros((len(y), classes))
-    for fold in range(FOLDS):
-        test = np.arange(len(y)) % FOLDS == fold
-        model = _fit(x[~test], y[~test])
+    for test, model in zip(tests, folds, strict=True):
         probabilities[test] = model.predict_proba(x[test])
-    return probabilities
+    return probabilities, whole
 
 
 def _choose_self_harm_min(
@@ -144,10 +159,9 @@ def train(lines: Sequence[Line], out: Path) -> dict[str, Any]:
     chosen = [line for line in lines if line.split == "train"]
     x, used = _used_columns(_matrix([hashed(line.text) for line in chosen]))
     y = np.array([classes.index(line.intent) for line in chosen], dtype=np.int64)
-    oof = _out_of_fold(x, y, len(classes))
+    oof, model = _out_of_fold(x, y, len(classes))
     self_harm_min = _choose_self_harm_min(oof, y, classes.index(Intent.SELF_HARM.value))
     floor = _choose_floor(oof, y, classes.index(Intent.OTHER.value))
-    model = _fit(x, y)
     meta = {
         "version": 1,
         "lines": len(chosen),
@@ -194,9 +208,8 @@ def train_check(examples: Sequence[Example], out: Path) -> dict[str, Any]:
     chosen = [e for e in examples if e.split == "train" and e.kind]
     x, used = _used_columns(_matrix([checker.vector(e.text) for e in chosen]))
     y = np.array([checker.KINDS.index(e.kind) for e in chosen], dtype=np.int64)
-    oof = _out_of_fold(x, y, len(checker.KINDS))
+    oof, model = _out_of_fold(x, y, len(checker.KINDS))
     likely = _choose_likely(oof, y, [e.lang for e in chosen])
-    model = _fit(x, y)
     meta = {
         "version": 1,
         "lines": len(chosen),
@@ -221,9 +234,8 @@ def train_flags(examples: Sequence[Example], out: Path) -> dict[str, Any]:
     names = [flag.value for flag in Flag]
     dense = np.zeros((BUCKETS, len(names)))
     bias = np.zeros(len(names))
-    for index, flag in enumerate(Flag):
-        y = np.array([flag in e.flags for e in chosen], dtype=np.int64)
-        model = _fit(x, y)
+    answers = [np.array([flag in e.flags for e in chosen], dtype=np.int64) for flag in Flag]
+    for index, model in enumerate(_fit_all([(x, y) for y in answers])):
         dense[used, index] = model.coef_[0]
         bias[index] = model.intercept_[0]
     digest = _digest([e.text, e.lang, sorted(e.flags)] for e in chosen)
