@@ -16,7 +16,14 @@ import time
 from pathlib import Path
 from typing import TextIO
 
-from safetybot.backup import RunLock, backup_database, describe_database, restore_database
+from safetybot.backup import (
+    KEYS_KEPT,
+    RunLock,
+    backup_database,
+    describe_database,
+    keys_file,
+    restore_database,
+)
 from safetybot.config import Config
 from safetybot.crypto import Keyring, new_master_key, parse_master_key
 from safetybot.errors import CryptoError, StoreError
@@ -44,14 +51,18 @@ def backup(config: Config, target: Path, out: TextIO) -> int:
     """Copy the live database to `target` (a new file), still encrypted."""
     info = backup_database(config.database, target)
     print(
-        f"Backed up {config.database} to {target} ({info.size} bytes, schema {info.schema}). "
-        "It is as encrypted as the database: keep the master key apart from it.",
+        f"Backed up {config.database} to {target} ({info.size} bytes, schema {info.schema}), "
+        f"and its people's wrapped data keys to {keys_file(target)}. Restoring needs the newest "
+        f"keys file; only the newest {KEYS_KEPT} are kept, so a person erased since is gone from "
+        "every backup once that many more are made. Keep the master key apart from them.",
         file=out,
     )
     return 0
 
 
-def restore(config: Config, source: Path, force: bool, out: TextIO) -> int:
+def restore(
+    config: Config, source: Path, force: bool, out: TextIO, keys: Path | None = None
+) -> int:
     """Replace the database with a backup, after checking it; refuses while the bot runs."""
     info = describe_database(source)
     if info.ok and config.master_key is not None and info.pseudonym_key is not None:
@@ -63,8 +74,15 @@ def restore(config: Config, source: Path, force: bool, out: TextIO) -> int:
                 "nothing was changed"
             ) from None
     with RunLock(config.data_dir):
-        restored = restore_database(source, config.database, force=force)
+        done = restore_database(source, config.database, force=force, keys=keys)
+    restored = done.info
     print(f"Restored {source} to {config.database} (schema {restored.schema}).", file=out)
+    if done.keys is not None:
+        print(
+            f"Data keys from {done.keys}; {done.left_out} people erased since the backup "
+            "were left out.",
+            file=out,
+        )
     if restored.schema < len(MIGRATIONS):
         print("Run `safetybot migrate` (or start the bot) to bring it up to date.", file=out)
     if config.master_key is None:

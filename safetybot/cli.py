@@ -51,6 +51,9 @@ def _parser() -> argparse.ArgumentParser:
     restore = commands.add_parser("restore", help="replace the database with a backup")
     restore.add_argument("file", type=Path, help="the backup")
     restore.add_argument("--force", action="store_true", help="replace an existing database")
+    restore.add_argument(
+        "--keys", type=Path, help="the keys file to use (default: the newest beside the backup)"
+    )
     commands.add_parser("purge", help="erase people inactive for longer than retention_days")
     commands.add_parser("stats", help="counts: people, active this week, vaults, notes")
     commands.add_parser("migrate", help="bring the database schema up to date")
@@ -196,7 +199,7 @@ def _operate(args: argparse.Namespace, config: Config) -> int:
     if args.command == "backup":
         return admin.backup(config, args.file, sys.stdout)
     if args.command == "restore":
-        return admin.restore(config, args.file, args.force, sys.stdout)
+        return admin.restore(config, args.file, args.force, sys.stdout, args.keys)
     if args.command == "purge":
         return asyncio.run(admin.purge(config, sys.stdout))
     if args.command == "stats":

@@ -198,3 +198,69 @@ def test_keygen_makes_a_webhook_secret_telegram_accepts(capsys: pytest.CaptureFi
     secret = capsys.readouterr().out.strip()
     assert 32 <= len(secret) <= 256
     assert all(c.isalnum() or c in "_-" for c in secret)
+
+
+def test_a_backup_keeps_data_keys_apart_and_an_erased_person_does_not_come_back(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    key = new_master_key()
+    env = _env(tmp_path, key)
+    db = tmp_path / "data" / "safetybot.db"
+    asyncio.run(_populate(db, key, [0, 1, 2]))
+    backups = tmp_path / "backups"
+    backups.mkdir()
+    first = backups / "monday.db"
+    assert main(["backup", str(first)], env=env) == 0
+    keys = Path(f"{first}.keys")
+    assert oct(keys.stat().st_mode & 0o777) == "0o600"
+    assert b"w" * 60 not in first.read_bytes()  # the copy alone holds no data key
+    assert (b"w" * 60).hex() in keys.read_text()
+
+    # The second person erases themselves; two more daily backups are made.
+    keyring = Keyring(parse_master_key(key, "key"))
+    erased = keyring.pseudonym("test", "739101")
+
+    async def erase() -> None:
+        store = await Store.open(db)
+        await store.erase_person(erased)
+        await store.close()
+
+    asyncio.run(erase())
+    for day in ("tuesday", "wednesday"):
+        os.utime(keys, (time.time() - 86_400, time.time() - 86_400))  # older than the next
+        assert main(["backup", str(backups / f"{day}.db")], env=env) == 0
+    assert not keys.exists()  # only the newest keys files are kept
+    assert sorted(p.name for p in backups.glob("*.keys")) == [
+        "tuesday.db.keys",
+        "wednesday.db.keys",
+    ]
+
+    # Monday's copy still holds the erased person's sealed rows, but no key for them anywhere:
+    # restoring it brings back everyone else, not them.
+    capsys.readouterr()
+    assert main(["restore", str(first), "--force"], env=env) == 0
+    out = capsys.readouterr().out
+    assert "wednesday.db.keys" in out and "1 people erased since the backup were left out" in out
+    with sqlite3.connect(db) as connection:
+        people = {
+            bytes(row[0]): bytes(row[1])
+            for row in connection.execute("SELECT pseudonym, wrapped_key FROM people")
+        }
+    assert erased not in people and len(people) == 2
+    assert set(people.values()) == {b"w" * 60}  # the others' keys are back in place
+
+
+def test_a_backup_without_its_keys_file_is_not_restored(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    key = new_master_key()
+    env = _env(tmp_path, key)
+    db = tmp_path / "data" / "safetybot.db"
+    asyncio.run(_populate(db, key, [0]))
+    copy = tmp_path / "alone" / "copy.db"
+    copy.parent.mkdir()
+    assert main(["backup", str(copy)], env=env) == 0
+    Path(f"{copy}.keys").unlink()
+    capsys.readouterr()
+    assert main(["restore", str(copy), "--force"], env=env) == 1
+    assert "no keys file" in capsys.readouterr().err
