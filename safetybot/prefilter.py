@@ -231,11 +231,6 @@ def _is_boundary(item: tuple[Any, Any]) -> bool:
     return bool(op.name == "AT" and value.name == "AT_BOUNDARY")
 
 
-def _ignores_case(parsed: Any, flags: int) -> bool:
-    """Whether the whole pattern matches regardless of case (its literals then say too little)."""
-    return bool((flags | parsed.state.flags) & re.IGNORECASE)
-
-
 def _needs(items: Any) -> list[frozenset[str]] | None:
     """Sets of literal pieces; every match holds a piece of each set. None: nothing known."""
     needed: list[frozenset[str]] = []

@@ -84,6 +84,18 @@ async def write_note(chat: Chat, what: str = NOTE, platform: str = "Instagram") 
     return await chat.press("v:save")
 
 
+DURESS = "sunny garden path"
+
+
+async def set_duress(chat: Chat, mode: str = "empty", passphrase: str = DURESS) -> str:
+    """From the vault's settings: a duress passphrase that opens an empty vault, or erases."""
+    await chat.press("v:set")
+    await chat.press("v:du")
+    await chat.press(f"v:dm:{mode}")
+    await chat.say(passphrase)
+    return await chat.say(passphrase)
+
+
 async def test_the_vault_is_off_until_turned_on_and_explains_itself(
     chat: Chat, db: Store, keyring: Keyring
 ) -> None:
@@ -329,11 +341,7 @@ async def test_duress_passphrase_shows_an_empty_vault_and_hides_the_real_one(
     await chat.turn_on_vault(PASS)
     await write_note(chat)
     await chat.press("v:home")
-    await chat.press("v:set")
-    await chat.press("v:du")
-    await chat.press("v:dm:empty")
-    await chat.say("sunny garden path")
-    assert "duress passphrase is set" in await chat.say("sunny garden path")
+    assert "duress passphrase is set" in await set_duress(chat)
     await chat.press("v:lock")
     await chat.command("notes")
     opened = await chat.say("sunny garden path")
@@ -351,11 +359,7 @@ async def test_duress_passphrase_in_erase_mode_erases_the_real_notes(
     await chat.turn_on_vault(PASS)
     await write_note(chat)
     await chat.press("v:home")
-    await chat.press("v:set")
-    await chat.press("v:du")
-    await chat.press("v:dm:erase")
-    await chat.say("sunny garden path")
-    await chat.say("sunny garden path")
+    await set_duress(chat, "erase")
     await chat.press("v:lock")
     await chat.command("notes")
     opened = await chat.say("sunny garden path")
@@ -700,11 +704,7 @@ async def test_changing_the_passphrase_in_a_duress_session_really_changes_the_de
     await chat.turn_on_vault(PASS)
     await write_note(chat)
     await chat.press("v:home")
-    await chat.press("v:set")
-    await chat.press("v:du")
-    await chat.press("v:dm:empty")
-    await chat.say("sunny garden path")
-    await chat.say("sunny garden path")
+    await set_duress(chat, "empty")
     await chat.press("v:lock")
     await chat.command("notes")
     await chat.say("sunny garden path")  # someone made them open it: the decoy
@@ -734,11 +734,7 @@ async def test_a_stronger_setting_applies_to_a_changed_passphrase_and_keeps_the_
 
     chat = Chat(make_service(db, keyring, texts, directory, clock), RecordingFrontEnd(), USER)
     await chat.turn_on_vault(PASS)
-    await chat.press("v:set")
-    await chat.press("v:du")
-    await chat.press("v:dm:empty")
-    await chat.say("sunny garden path")
-    await chat.say("sunny garden path")
+    await set_duress(chat)
     # The organization raises the cost; the person then changes their passphrase.
     stronger = changed(FAST_VAULT, kdf=KdfParams(memory_kib=16, iterations=2, lanes=1))
     service = Service(db, keyring, texts, directory, stronger, clock)

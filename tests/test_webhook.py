@@ -8,7 +8,7 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -279,48 +279,50 @@ async def test_a_rejected_token_stops_the_bot_with_one_line_that_never_shows_it(
     assert secret_part.encode() not in out + err
 
 
+async def _run_then_stop(
+    env: dict[str, str], until: Callable[[], Awaitable[object]]
+) -> tuple[int, str]:
+    """`safetybot run` until `until()` returns, then SIGTERM: its exit status and stderr."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "safetybot", "run",
+        cwd=ROOT, env=env, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        await until()
+        process.send_signal(signal.SIGTERM)
+        _, stderr = await asyncio.wait_for(process.communicate(), timeout=30)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    return process.returncode or 0, stderr.decode()
+
+
 async def test_no_network_at_start_up_is_waited_out_with_one_json_line_a_try(
     tmp_path: Path,
 ) -> None:
     async with FakeBotAPI() as fake:
         fake.fail_next("getMe", status=502, times=2)  # Telegram out of reach, twice
         env = _run_env(tmp_path, fake) | {"SAFETYBOT_LOG_FORMAT": "json"}
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "safetybot", "run",
-            cwd=ROOT, env=env, stderr=asyncio.subprocess.PIPE,
-        )  # fmt: skip
-        try:
-            await fake.wait_for_calls("getUpdates", timeout=30)  # started after all
-            process.send_signal(signal.SIGTERM)
-            _, stderr = await asyncio.wait_for(process.communicate(), timeout=30)
-        finally:
-            if process.returncode is None:
-                process.kill()
-                await process.wait()
-    assert process.returncode == 0, stderr.decode()
-    lines = [json.loads(line) for line in stderr.decode().splitlines()]  # every line JSON
+        # Started after all: it polls.
+        status, stderr = await _run_then_stop(
+            env, lambda: fake.wait_for_calls("getUpdates", timeout=30)
+        )
+    assert status == 0, stderr
+    lines = [json.loads(line) for line in stderr.splitlines()]  # every line JSON
     tries = [line for line in lines if line["event"] == "telegram_unreachable"]
     assert [line["attempt"] for line in tries] == [1, 2]
     assert "telegram_started" in [line["event"] for line in lines]
-    assert "Traceback" not in stderr.decode()
+    assert "Traceback" not in stderr
 
 
 async def test_a_stop_while_waiting_for_the_network_ends_the_bot_cleanly(tmp_path: Path) -> None:
     async with FakeBotAPI() as fake:
         fake.fail_next("getMe", status=502, times=100)
         env = _run_env(tmp_path, fake) | {"SAFETYBOT_LOG_FORMAT": "json"}
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "safetybot", "run",
-            cwd=ROOT, env=env, stderr=asyncio.subprocess.PIPE,
-        )  # fmt: skip
-        try:
-            await fake.wait_for_calls("getMe", count=2, timeout=30)
-            process.send_signal(signal.SIGTERM)
-            _, stderr = await asyncio.wait_for(process.communicate(), timeout=30)
-        finally:
-            if process.returncode is None:
-                process.kill()
-                await process.wait()
-    assert process.returncode == 0, stderr.decode()
-    events = [json.loads(line)["event"] for line in stderr.decode().splitlines()]
+        status, stderr = await _run_then_stop(
+            env, lambda: fake.wait_for_calls("getMe", count=2, timeout=30)
+        )
+    assert status == 0, stderr
+    events = [json.loads(line)["event"] for line in stderr.splitlines()]
     assert "telegram_unreachable" in events and "telegram_started" not in events

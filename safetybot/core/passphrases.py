@@ -13,7 +13,8 @@ from __future__ import annotations
 import functools
 import importlib.resources
 import itertools
-import unicodedata
+
+from safetybot.core.signals import normalize
 
 __all__ = ["MIN_CHARACTERS", "MIN_WORDS", "problem"]
 
@@ -23,9 +24,7 @@ _WORD_LETTERS = 2  # "a b c" is not three words
 
 
 def _folded(text: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
-    kept = "".join(c for c in decomposed if not unicodedata.combining(c))
-    return "".join(kept.split())
+    return normalize(text).replace(" ", "")
 
 
 @functools.cache
