@@ -138,6 +138,14 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
             "UPDATE scheduled SET clear_by = due_at WHERE follows_lock = 0",
         ),
     ),
+    Migration(
+        "each vault's version kept with the person, apart from the vault row",
+        (
+            # Sealed with the person's data key and written with every vault row: an older
+            # vault row put back alone carries an older version and is refused (core/vault.py).
+            "ALTER TABLE people ADD COLUMN vault_anchor BLOB",
+        ),
+    ),
 )
 
 _SPACE_TABLES = ("records", "files", "drafts")
@@ -439,7 +447,9 @@ class Store:
         async with (
             self._lock,
             self._db.execute(
-                f"SELECT {', '.join(_VAULT_COLUMNS)} FROM vaults WHERE pseudonym = ?",  # noqa: S608
+                f"SELECT {', '.join('v.' + name for name in _VAULT_COLUMNS)}, p.vault_anchor "  # noqa: S608
+                "FROM vaults AS v LEFT JOIN people AS p ON p.pseudonym = v.pseudonym "
+                "WHERE v.pseudonym = ?",
                 (pseudonym,),
             ) as cursor,
         ):
@@ -447,7 +457,8 @@ class Store:
         if row is None:
             return None
         b = [
-            _blob(value) if index not in (5, 10, 11, 12) else b"" for index, value in enumerate(row)
+            _blob(value) if index not in (5, 10, 11, 12, 13) else b""
+            for index, value in enumerate(row)
         ]
         return VaultRow(
             pseudonym=b[0],
@@ -463,16 +474,21 @@ class Store:
             failures=int(row[10]),
             retry_at=int(row[11]),
             keys_seal=_opt(row[12]),
+            anchor=_opt(row[13]),
         )
 
     async def save_vault(self, vault: VaultRow) -> None:
-        """Insert or replace a person's vault row."""
+        """Insert or replace a person's vault row, and its anchor beside the person, at once."""
         names = ", ".join(_VAULT_COLUMNS)
         marks = ", ".join("?" for _ in _VAULT_COLUMNS)
-        async with self._lock:
+        async with self._lock, self._transaction():
             await self._db.execute(
                 f"INSERT OR REPLACE INTO vaults ({names}) VALUES ({marks})",  # noqa: S608
                 tuple(getattr(vault, name) for name in _VAULT_COLUMNS),
+            )
+            await self._db.execute(
+                "UPDATE people SET vault_anchor = ? WHERE pseudonym = ?",
+                (vault.anchor, vault.pseudonym),
             )
 
     async def add_sealed(self, table: str, pseudonym: bytes, space: bytes, sealed: bytes) -> int:
@@ -550,6 +566,9 @@ class Store:
                     f"DELETE FROM {table} WHERE pseudonym = ?",  # noqa: S608
                     (pseudonym,),
                 )
+            await self._db.execute(
+                "UPDATE people SET vault_anchor = NULL WHERE pseudonym = ?", (pseudonym,)
+            )
         await self.checkpoint()
 
     async def checkpoint(self) -> bool:

@@ -685,7 +685,7 @@ async def test_a_vault_from_before_keys_were_sealed_gets_its_seal_at_the_next_un
     pseudonym = keyring.pseudonym("test", USER)
     row = await db.vault(pseudonym)
     assert row is not None and row.keys_seal is not None
-    await db.save_vault(replace(row, keys_seal=None))  # as an older safetybot left it
+    await db.save_vault(replace(row, keys_seal=None, anchor=None))  # as an older safetybot left it
     await chat.press("v:new")
     clock.advance(11 * 60)
     # Locked, with nothing to check its key against: not kept, and not lost from the chat.
@@ -696,6 +696,89 @@ async def test_a_vault_from_before_keys_were_sealed_gets_its_seal_at_the_next_un
     clock.advance(11 * 60)
     # Now words typed while locked are kept again.
     assert "What you sent is kept, encrypted" in await chat.say(NOTE)
+
+
+async def _data_key(db: Store, keyring: Keyring, pseudonym: bytes) -> bytes:
+    person = await db.person(pseudonym)
+    assert person is not None
+    return keyring.unwrap(person.wrapped_key, pseudonym)
+
+
+async def test_a_vault_sealed_before_versions_opens_and_is_versioned_from_then_on(
+    chat: Chat, db: Store, keyring: Keyring, clock: Clock
+) -> None:
+    import json
+    from dataclasses import replace
+
+    from safetybot.crypto import seal
+
+    await chat.turn_on_vault(PASS)
+    await write_note(chat)
+    await chat.press("v:lock")
+    pseudonym = keyring.pseudonym("test", USER)
+    row = await db.vault(pseudonym)
+    assert row is not None
+    # As the previous safetybot left it: only the keys sealed, no version, no anchor.
+    keys = {name: getattr(row, name).hex() for name in vault_module._KEY_FIELDS}
+    data_key = await _data_key(db, keyring, pseudonym)
+    old_seal = seal(data_key, json.dumps(keys).encode(), owner=pseudonym, purpose="vault-keys")
+    await db.save_vault(replace(row, keys_seal=old_seal, anchor=None))
+    await chat.command("notes")
+    assert NOTE in await chat.say(PASS)
+    row = await db.vault(pseudonym)
+    assert row is not None and row.anchor is not None
+    # From now on, the old-style row is an older copy: put back, it is refused.
+    await db.save_vault(replace(row, keys_seal=old_seal))
+    await chat.press("v:lock")
+    await chat.command("notes")
+    assert "something in how they are stored was changed" in await chat.say(PASS)
+
+
+async def test_an_older_copy_of_the_vault_put_back_does_not_bring_back_the_old_passphrase(
+    chat: Chat, db: Store, keyring: Keyring
+) -> None:
+    from dataclasses import replace
+
+    await chat.turn_on_vault(PASS)
+    await write_note(chat)
+    pseudonym = keyring.pseudonym("test", USER)
+    before = await db.vault(pseudonym)
+    assert before is not None
+    # They change the passphrase (someone learned the old one).
+    await chat.press("v:home")
+    await chat.press("v:set")
+    await chat.press("v:cp")
+    await chat.say("quiet orange harbour")
+    assert "passphrase is changed" in await chat.say("quiet orange harbour")
+    await chat.press("v:lock")
+    # Whoever can write to the database puts the old vault row back, as it was (the person's
+    # own row, where the anchor is kept, stays as it is).
+    after = await db.vault(pseudonym)
+    assert after is not None
+    await db.save_vault(replace(before, anchor=after.anchor))
+    await chat.command("notes")
+    refused = await chat.say(PASS)
+    assert "something in how they are stored was changed" in refused and NOTE not in refused
+    # Nor does the new passphrase open a row that is not the newest.
+    assert NOTE not in await chat.say("quiet orange harbour")
+
+
+async def test_lockout_counters_wiped_in_the_database_give_no_more_guesses(
+    chat: Chat, db: Store, keyring: Keyring
+) -> None:
+    from dataclasses import replace
+
+    await chat.turn_on_vault(PASS)
+    await write_note(chat)
+    await chat.press("v:lock")
+    await chat.command("notes")
+    assert "4 more tries" in await chat.say("wrong guess one")
+    pseudonym = keyring.pseudonym("test", USER)
+    row = await db.vault(pseudonym)
+    assert row is not None and row.failures == 1
+    await db.save_vault(replace(row, failures=0, retry_at=0))  # the anchor is unchanged
+    answer = await chat.say(PASS)
+    assert "something in how they are stored was changed" in answer and NOTE not in answer
 
 
 async def test_changing_the_passphrase_in_a_duress_session_really_changes_the_decoys(
@@ -794,3 +877,27 @@ async def test_each_lockout_after_the_first_is_twice_as_long_up_to_a_day(
     assert waits == [15, 30, 60, 120, 240, 480, 960, 1440]
     assert PASS not in "".join(chat.front.texts)
     assert "Private notes" in await chat.say(PASS)  # the right one still opens, once allowed
+
+
+async def test_a_vault_changed_under_an_open_session_is_not_rewritten_over(
+    chat: Chat, db: Store, keyring: Keyring
+) -> None:
+    from dataclasses import replace
+
+    await chat.turn_on_vault(PASS)
+    await write_note(chat)
+    await chat.press("v:home")
+    await chat.press("v:set")
+    await chat.press("v:cp")
+    pseudonym = keyring.pseudonym("test", USER)
+    row = await db.vault(pseudonym)
+    assert row is not None
+    await db.save_vault(replace(row, failures=0, retry_at=1))  # edited while it is open
+    await chat.say("quiet orange harbour")
+    answer = await chat.say("quiet orange harbour")
+    assert "something in how they are stored was changed" in answer
+    assert "passphrase is changed" not in answer
+    stored = await db.vault(pseudonym)
+    assert stored is not None and stored.locked_key == row.locked_key  # not rewritten
+    await chat.command("notes")
+    assert NOTE not in await chat.say(PASS)  # it locked, and stays refused

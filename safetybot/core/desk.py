@@ -306,12 +306,19 @@ class Desk:
         if session_now is None:
             waiting = replace(idle, mode=Mode.V_UNLOCK, after_unlock="v:set")
             return self._say(ctx, waiting, "vault.unlock", self._unlock_buttons())
-        if purpose == "change":
-            await self.vaults.change_passphrase(ctx.pseudonym, ctx.data_key, session_now, first)
-            self._remember_passphrase(ctx.pseudonym, first, ctx.now)
-            return await self._home(ctx, idle, session_now, notice="vault.changed")
-        mode = DuressMode(purpose.removeprefix("duress-"))
-        await self.vaults.set_duress(ctx.pseudonym, ctx.data_key, session_now, first, mode)
+        try:
+            if purpose == "change":
+                await self.vaults.change_passphrase(ctx.pseudonym, ctx.data_key, session_now, first)
+                self._remember_passphrase(ctx.pseudonym, first, ctx.now)
+                return await self._home(ctx, idle, session_now, notice="vault.changed")
+            mode = DuressMode(purpose.removeprefix("duress-"))
+            await self.vaults.set_duress(ctx.pseudonym, ctx.data_key, session_now, first, mode)
+        except VaultTampered:
+            # The stored vault changed under an open session: nothing is rewritten over it,
+            # and it locks, as at an unlock that finds it changed.
+            log.warning("vault_keys_tampered")
+            self.vaults.lock(ctx.pseudonym)
+            return self._say(ctx, idle, "vault.tampered", self._menu())
         return await self._home(ctx, idle, session_now, notice="vault.duress.set")
 
     async def _unlock(self, ctx: VaultContext, text: str) -> DeskResult:

@@ -39,7 +39,9 @@ class VaultRow:
     the duress passphrase (random bytes when none is set). `failures` and `retry_at` (unix
     seconds) persist the lockout across restarts. `keys_seal` holds the public keys and space
     tags sealed with the data key, so that swapped clear keys are noticed (None in a vault made
-    before it existed, until its next unlock).
+    before it existed, until its next unlock); since versions, every other column and a version
+    number too. `anchor` is that version sealed again and kept with the person, not in this row:
+    a vault row put back from an older copy (an old passphrase, no failures) does not match it.
     """
 
     pseudonym: bytes
@@ -55,6 +57,7 @@ class VaultRow:
     failures: int = 0
     retry_at: int = 0
     keys_seal: bytes | None = None
+    anchor: bytes | None = None
 
 
 class Records(Protocol):

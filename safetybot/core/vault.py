@@ -120,11 +120,11 @@ class UnlockKind(StrEnum):
     WRONG = "wrong"
     WAIT = "wait"
     LOCKED_OUT = "locked_out"
-    TAMPERED = "tampered"  # the right passphrase, but the stored keys were changed
+    TAMPERED = "tampered"  # the stored vault was changed or put back: nothing opens
 
 
 class VaultTampered(CryptoError):
-    """The vault's stored public keys or spaces do not match their seal or the private key."""
+    """The vault's stored row does not match its seal, its version or its private key."""
 
 
 @dataclass(frozen=True)
@@ -209,7 +209,7 @@ class Vaults:
             decoy_public=decoy_public,
             decoy_space=os.urandom(_SPACE_BYTES),
         )
-        await self._records.save_vault(_with_keys_seal(row, data_key))
+        await self._records.save_vault(_sealed(row, data_key, 0))
         return self._open(pseudonym, private, public, space, decoy=False)
 
     def _open(
@@ -225,6 +225,12 @@ class Vaults:
         row = await self._records.vault(pseudonym)
         if row is None:
             raise CryptoError("no vault")
+        try:
+            # Before the lockout counters are believed: a row edited or put back from an older
+            # copy (its old passphrase, no failures) is refused, whatever passphrase was typed.
+            _, version = _checked(row, data_key)
+        except VaultTampered:
+            return Unlock(UnlockKind.TAMPERED)
         now = int(self._clock())
         if row.retry_at > now:
             kind = (
@@ -241,12 +247,12 @@ class Vaults:
         private = _open_key(data_key, real_key, row.locked_key, pseudonym)
         if private is not None:
             try:
-                keys = _checked_keys(row, data_key, private=private)
+                keys, _ = _checked(row, data_key, private=private)
             except VaultTampered:
                 return Unlock(UnlockKind.TAMPERED)
             # A vault made before keys were sealed gets its seal now, from the private key.
             await self._records.save_vault(
-                _with_keys_seal(replace(row, failures=0, retry_at=0), data_key)
+                _sealed(replace(row, failures=0, retry_at=0), data_key, version)
             )
             return Unlock(
                 UnlockKind.OPENED,
@@ -256,15 +262,15 @@ class Vaults:
         if duress is not None:
             mode, decoy_private = duress
             try:
-                keys = _checked_keys(row, data_key, decoy_private=decoy_private)
+                keys, _ = _checked(row, data_key, decoy_private=decoy_private)
             except VaultTampered:
                 return Unlock(UnlockKind.TAMPERED)
             if mode is DuressMode.ERASE:
                 return Unlock(
                     UnlockKind.OPENED,
-                    await self._erase_real(row, data_key, duress_key, decoy_private),
+                    await self._erase_real(row, data_key, duress_key, decoy_private, version),
                 )
-            await self._records.save_vault(replace(row, failures=0, retry_at=0))
+            await self._save(replace(row, failures=0, retry_at=0), data_key, version)
             session = self._open(
                 pseudonym, decoy_private, keys.decoy_public, keys.decoy_space, decoy=True
             )
@@ -277,16 +283,37 @@ class Vaults:
                 failures - self.settings.max_tries, 16
             )
             retry_at = now + min(doubled, _MAX_LOCKOUT_MINUTES) * 60
-            await self._records.save_vault(replace(row, failures=failures, retry_at=retry_at))
+            await self._save(replace(row, failures=failures, retry_at=retry_at), data_key, version)
             return Unlock(UnlockKind.LOCKED_OUT, seconds=retry_at - now)
         delay = _DELAYS[min(failures, len(_DELAYS)) - 1]
-        await self._records.save_vault(replace(row, failures=failures, retry_at=now + delay))
+        await self._save(replace(row, failures=failures, retry_at=now + delay), data_key, version)
         return Unlock(
             UnlockKind.WRONG, tries_left=self.settings.max_tries - failures, seconds=delay
         )
 
+    async def _save(self, row: VaultRow, data_key: bytes, version: int) -> None:
+        """Store a row sealed as the next version; a row from before seals, unchecked, as is."""
+        if row.keys_seal is None:
+            # Its keys are not checked yet (no seal, no passphrase): sealing them now would
+            # vouch for keys that may have been swapped. The right passphrase seals it.
+            await self._records.save_vault(row)
+            return
+        await self._records.save_vault(_sealed(row, data_key, version))
+
+    async def _current(self, pseudonym: bytes, data_key: bytes) -> tuple[VaultRow, int] | None:
+        """The stored row and its version, checked (VaultTampered if it was changed)."""
+        row = await self._records.vault(pseudonym)
+        if row is None:
+            return None
+        return row, _checked(row, data_key)[1]
+
     async def _erase_real(
-        self, row: VaultRow, data_key: bytes, duress_key: bytes, decoy_private: bytes
+        self,
+        row: VaultRow,
+        data_key: bytes,
+        duress_key: bytes,
+        decoy_private: bytes,
+        version: int,
     ) -> Session:
         """Duress in erase mode: the real space goes; the decoy becomes the only vault."""
         for table in ("records", "files", "drafts"):
@@ -309,7 +336,7 @@ class Vaults:
             failures=0,
             retry_at=0,
         )
-        await self._records.save_vault(_with_keys_seal(new_row, data_key))
+        await self._records.save_vault(_sealed(new_row, data_key, version))
         await self._records.checkpoint()
         return self._open(
             row.pseudonym, decoy_private, row.decoy_public, row.decoy_space, decoy=False
@@ -321,32 +348,35 @@ class Vaults:
         """Re-wrap the open space's private key under a new passphrase; no note is re-encrypted.
 
         In a duress session that is the decoy's key: the new passphrase then opens the decoy,
-        as it would open a real vault, and the real passphrase is untouched.
+        as it would open a real vault, and the real passphrase is untouched. VaultTampered if
+        the stored row was changed since it was sealed.
         """
-        row = await self._records.vault(pseudonym)
-        if row is None:
+        current = await self._current(pseudonym, data_key)
+        if current is None:
             return
+        row, version = current
         real_params, duress_params = _params(row.kdf)
         params, salt = self.settings.kdf, new_salt()
         key = await self._derive(passphrase, salt, params, pseudonym)
         if session.decoy:
             locked = _lock_duress(data_key, key, DuressMode.EMPTY, session.private, pseudonym)
             kdf = _kdf_text(real_params, params)
-            await self._records.save_vault(
-                replace(row, duress_key=locked, duress_salt=salt, kdf=kdf)
+            await self._save(
+                replace(row, duress_key=locked, duress_salt=salt, kdf=kdf), data_key, version
             )
             return
         locked = _lock_key(data_key, key, session.private, pseudonym)
         kdf = _kdf_text(params, duress_params)
-        await self._records.save_vault(replace(row, locked_key=locked, salt=salt, kdf=kdf))
+        await self._save(replace(row, locked_key=locked, salt=salt, kdf=kdf), data_key, version)
 
     async def set_duress(
         self, pseudonym: bytes, data_key: bytes, session: Session, passphrase: str, mode: DuressMode
     ) -> None:
-        """Set (or replace) the duress passphrase and what it does."""
-        row = await self._records.vault(pseudonym)
-        if row is None or session.decoy:
+        """Set (or replace) the duress passphrase and what it does (VaultTampered as above)."""
+        current = await self._current(pseudonym, data_key)
+        if current is None or session.decoy:
             return
+        row, version = current
         decoy_private, decoy_public = new_vault_keys()
         salt = new_salt()
         real_params, _ = _params(row.kdf)
@@ -354,7 +384,7 @@ class Vaults:
         for table in ("records", "files", "drafts"):  # a new decoy starts empty
             await self._records.delete_sealed(table, pseudonym, row.decoy_space)
         await self._records.save_vault(
-            _with_keys_seal(
+            _sealed(
                 replace(
                     row,
                     duress_key=_lock_duress(data_key, key, mode, decoy_private, pseudonym),
@@ -364,6 +394,7 @@ class Vaults:
                     kdf=_kdf_text(real_params, self.settings.kdf),
                 ),
                 data_key,
+                version,
             )
         )
 
@@ -380,11 +411,11 @@ class Vaults:
         row = await self._records.vault(pseudonym)
         if row is None:
             return None
-        if row.keys_seal is not None:
-            return _checked_keys(row, data_key)
+        if row.keys_seal is not None or row.anchor is not None:
+            return _checked(row, data_key)[0]
         if session is None or session.decoy or session.public != row.public_key:
             return None
-        await self._records.save_vault(_with_keys_seal(row, data_key))
+        await self._records.save_vault(_sealed(row, data_key, 0))
         return _keys_of(row)
 
     async def reset(self, pseudonym: bytes) -> None:
@@ -394,6 +425,18 @@ class Vaults:
 
 
 _KEY_FIELDS = ("public_key", "space", "decoy_public", "decoy_space")
+# Every column a change or a put-back copy could use: the passphrase wrappings and their costs
+# (an old passphrase), the lockout counters (more guesses), the keys (notes sealed to others).
+_SEALED_FIELDS = (
+    *_KEY_FIELDS,
+    "locked_key",
+    "salt",
+    "kdf",
+    "duress_key",
+    "duress_salt",
+    "failures",
+    "retry_at",
+)
 
 
 def _params(text: str) -> tuple[KdfParams, KdfParams]:
@@ -414,37 +457,71 @@ def _keys_of(row: VaultRow) -> VaultKeys:
     return VaultKeys(row.public_key, row.space, row.decoy_public, row.decoy_space)
 
 
-def _with_keys_seal(row: VaultRow, data_key: bytes) -> VaultRow:
-    """The row with its public keys and spaces sealed with the data key."""
-    payload = json.dumps({name: getattr(row, name).hex() for name in _KEY_FIELDS}).encode()
+def _field_text(value: bytes | str | int) -> str:
+    return value.hex() if isinstance(value, bytes) else str(value)
+
+
+def _sealed(row: VaultRow, data_key: bytes, version: int) -> VaultRow:
+    """The row as the next version: every column sealed with the data key, and the version
+    sealed again beside the person (`anchor`), so that this row alone cannot be put back."""
+    version += 1
+    fields = {name: _field_text(getattr(row, name)) for name in _SEALED_FIELDS}
+    payload = json.dumps({**fields, "version": version}, sort_keys=True).encode()
+    owner = row.pseudonym
     return replace(
-        row, keys_seal=seal(data_key, payload, owner=row.pseudonym, purpose="vault-keys")
+        row,
+        keys_seal=seal(data_key, payload, owner=owner, purpose="vault-keys"),
+        anchor=seal(data_key, str(version).encode(), owner=owner, purpose="vault-version"),
     )
 
 
-def _checked_keys(
+def _checked(
     row: VaultRow,
     data_key: bytes,
     *,
     private: bytes | None = None,
     decoy_private: bytes | None = None,
-) -> VaultKeys:
-    """The row's keys if they match their seal and the private key given; else VaultTampered."""
-    if row.keys_seal is not None:
+) -> tuple[VaultKeys, int]:
+    """The row's keys and version if it matches its seal, its anchor and the private key
+    given; else VaultTampered.
+
+    Three ages of row are read: sealed whole with a version (this one), keys only sealed (a
+    vault from before versions, resealed at its next save) and not sealed at all (older; only
+    its private key can vouch for it). The older two are believed only while no anchor exists:
+    once a row was versioned, a row without a version is one put back from an older copy.
+    """
+    version = 0
+    names: tuple[str, ...]
+    if row.keys_seal is None:
+        if row.anchor is not None:
+            raise VaultTampered("the vault's seal was removed")
+    else:
         try:
             sealed = json.loads(
                 unseal(data_key, row.keys_seal, owner=row.pseudonym, purpose="vault-keys")
             )
-            matches = all(bytes.fromhex(sealed[name]) == getattr(row, name) for name in _KEY_FIELDS)
+            if "version" in sealed:
+                version = int(sealed["version"])
+                anchored = (
+                    row.anchor is not None
+                    and unseal(data_key, row.anchor, owner=row.pseudonym, purpose="vault-version")
+                    == str(version).encode()
+                )
+                names = _SEALED_FIELDS
+            else:
+                anchored, names = row.anchor is None, _KEY_FIELDS
+            matches = anchored and all(
+                sealed[name] == _field_text(getattr(row, name)) for name in names
+            )
         except (CryptoError, ValueError, KeyError, TypeError):
             matches = False
         if not matches:
-            raise VaultTampered("the vault's keys do not match their seal")
+            raise VaultTampered("the vault does not match its seal")
     if private is not None and vault_public_key(private) != row.public_key:
         raise VaultTampered("the vault's public key is not its private key's")
     if decoy_private is not None and vault_public_key(decoy_private) != row.decoy_public:
         raise VaultTampered("the decoy's public key is not its private key's")
-    return _keys_of(row)
+    return _keys_of(row), version
 
 
 def _lock_key(data_key: bytes, key: bytes, private: bytes, owner: bytes) -> bytes:
