@@ -18,8 +18,11 @@ from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Final
 
+from babel import Locale, UnknownLocaleError
+
 from safetybot.errors import LocaleError
 from safetybot.locales import (
+    PLURAL_MARK,
     Guide,
     Problem,
     Source,
@@ -104,6 +107,7 @@ class Texts:
         template = self._template(locale, key)
         if template is None:
             raise LocaleError(f"no text for key {key!r}")
+        template = self._plural(locale, key, template, params or {})
         added = ORGANIZATION_TEXTS.get(key) if self._values else None
         if added is not None:
             template = f"{template}\n\n{self._template(locale, added) or ''}".rstrip()
@@ -116,6 +120,22 @@ class Texts:
             return escape(str(values[name]))
 
         return _PLACEHOLDER.sub(fill, template)
+
+    def _plural(self, locale: str, key: str, template: str, params: Mapping[str, object]) -> str:
+        """The gettext plural form for the text's first number ("1 second", "2 seconds")."""
+        count = next(
+            (params[name] for name in _PLACEHOLDER.findall(template) if name in params), None
+        )
+        if not isinstance(count, int) or self._template(locale, f"{key}{PLURAL_MARK}1") is None:
+            return template
+        here = locale if f"{key}{PLURAL_MARK}1" in self._messages.get(locale, {}) else self.default
+        try:
+            one = Locale.parse(here).plural_form(abs(count)) == "one"
+        except (UnknownLocaleError, ValueError):
+            one = abs(count) == 1
+        if one:
+            return self._messages.get(here, {}).get(key) or template
+        return self._messages[here].get(f"{key}{PLURAL_MARK}1") or template
 
     def _template(self, locale: str, key: str) -> str | None:
         return self._messages.get(locale, {}).get(key) or self._messages[self.default].get(key)

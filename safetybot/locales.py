@@ -24,6 +24,7 @@ from babel.messages.pofile import PoFileError, read_po
 from safetybot.errors import LocaleError
 
 __all__ = [
+    "PLURAL_MARK",
     "Guide",
     "Layers",
     "Problem",
@@ -35,6 +36,8 @@ __all__ = [
 ]
 
 _PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
+# Plural form i (i >= 1) of a text is kept under "<key>#<i>"; form 0 under the key itself.
+PLURAL_MARK = "#"
 _FRONT_MATTER = re.compile(r"\A\+\+\+\n(.*?)\n\+\+\+\n(.*)\Z", re.DOTALL)
 
 
@@ -152,7 +155,14 @@ def _catalog(path: Path, problems: list[Problem]) -> _Catalog | None:
     where: dict[str, tuple[str, int]] = {}
     for message in catalog:
         key, text = message.id, message.string
-        # Plural entries (tuples) are not used; empty or fuzzy translations count as missing.
+        if isinstance(key, tuple) and isinstance(text, tuple) and all(text):
+            # A plural entry (msgid_plural): form 0 under the key, form i under "key#i".
+            key, forms = key[0], text
+            text = forms[0]
+            for index, form in enumerate(forms[1:], start=1):
+                texts[f"{key}{PLURAL_MARK}{index}"] = form
+                where[f"{key}{PLURAL_MARK}{index}"] = (str(path), message.lineno or 0)
+        # Empty or fuzzy translations count as missing.
         if isinstance(key, str) and isinstance(text, str) and key and text and not message.fuzzy:
             texts[key] = text
             where[key] = (str(path), message.lineno or 0)

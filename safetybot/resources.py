@@ -30,6 +30,10 @@ class Country(StrEnum):
     GB = "GB"
     CA = "CA"
     AU = "AU"
+    ES = "ES"
+    MX = "MX"
+    AR = "AR"
+    CO = "CO"
     INT = "INT"
 
 
@@ -44,6 +48,7 @@ class Kind(StrEnum):
     MINORS = "minors"
     POLICE = "police"
     SUPPORT = "support"
+    DV = "dv"  # dating and domestic abuse
 
 
 class Ages(StrEnum):
@@ -74,6 +79,8 @@ class Resource:
     text_line: Mapping[str, str] = _no_texts()  # e.g. "Call 999"
     hours: Mapping[str, str] = _no_texts()
     own: bool = False
+    source: str | None = None  # the page where the number or address was checked
+    reviewed: dt.date | None = None  # when it was last checked
 
     def localized(self, field: Mapping[str, str], locale: str, default: str) -> str | None:
         """Return a text table's value for `locale`, else for `default`, else None."""
@@ -88,6 +95,8 @@ _ID = re.compile(r"[a-z]{2,3}-[a-z0-9-]+")
 _PHONE = re.compile(r"\+[1-9][0-9]{7,14}")
 _LANGUAGE = re.compile(r"[a-z]{2}")
 _REQUIRED = ("id", "country", "name", "kinds", "helps_with", "ages", "languages")
+# Every shipped entry says where it was checked and when; an organization's own may not.
+_SHIPPED_REQUIRED = ("source", "reviewed")
 _TEXTS = ("helps_with", "text_line", "hours")
 # ITU two-digit country codes (1 and 7 are one digit, all others three); used for display only.
 _CC2 = re.compile(r"2[07]|3[0-469]|4[013-9]|5[1-8]|6[0-6]|8[1246]|9[0-58]")
@@ -128,6 +137,11 @@ _FIELDS: dict[str, tuple[_Check, str]] = {
     "languages": (_list_of(_is(_LANGUAGE)), "languages {v!r} must list 2-letter codes"),
     "phone": (_is(_PHONE), "phone {v!r} is not E.164 (+ and 8-15 digits)"),
     "url": (_is_https, "url {v!r} is not an https:// address with a host"),
+    "source": (_is_https, "source {v!r} is not an https:// address with a host"),
+    "reviewed": (
+        lambda v: isinstance(v, dt.date) and not isinstance(v, dt.datetime),
+        "reviewed {v!r} must be a date such as 2026-01-31",
+    ),
 }
 
 
@@ -163,7 +177,8 @@ def _problems(raw: dict[str, Any], own: bool, locales: Sequence[str], default: s
             found.append("a hidden entry needs the id (text) it hides")
         return found
     known = {*_FIELDS, *_TEXTS, *(["hidden"] if own else [])}
-    found = [f"missing field {k!r}" for k in _REQUIRED if k not in raw]
+    required = _REQUIRED if own else (*_REQUIRED, *_SHIPPED_REQUIRED)
+    found = [f"missing field {k!r}" for k in required if k not in raw]
     found += [f"unknown field {k!r}" for k in raw if k not in known]
     found += [m.format(v=raw[k]) for k, (ok, m) in _FIELDS.items() if k in raw and not ok(raw[k])]
     if own and not isinstance(raw.get("hidden", False), bool):
@@ -222,6 +237,8 @@ def _resource(raw: dict[str, Any], own: bool) -> Resource:
         text_line=texts("text_line"),
         hours=texts("hours"),
         own=own,
+        source=raw.get("source"),
+        reviewed=raw.get("reviewed"),
     )
 
 
@@ -322,10 +339,64 @@ def check_directory(
     return _build(path, overrides, locales, default_locale)[1]
 
 
-def display_phone(e164: str) -> str:
-    """Write an E.164 number with readable spaces, e.g. '+1 844 878 2274'; else unchanged."""
+# How people dial their own country's numbers: the country calling code, and the trunk prefix
+# written before the national number ("0" in the UK: +448001111 is dialled 0800 1111).
+_NATIONAL: dict[str, tuple[str, str]] = {
+    "US": ("1", "1"),
+    "CA": ("1", "1"),
+    "GB": ("44", "0"),
+    "AU": ("61", "0"),
+    "ES": ("34", ""),
+    "MX": ("52", ""),
+    "AR": ("54", "0"),
+    "CO": ("57", ""),
+}
+
+
+def _groups(digits: str, sizes: Sequence[int], sep: str = " ") -> str:
+    parts: list[str] = []
+    for size in sizes:
+        parts, digits = [*parts, digits[:size]], digits[size:]
+    return sep.join(p for p in (*parts, digits) if p)
+
+
+def _national_sizes(country: str, national: str) -> tuple[int, ...] | None:
+    """Digit groups for a number written as dialled inside `country`; None: no rule."""
+    if country == "GB":
+        if len(national) == 8:  # 0800 1111
+            return (4, 4)
+        if len(national) == 11:
+            return {"2": (3, 4, 4), "7": (5, 6), "3": (4, 4, 3), "8": (4, 4, 3)}.get(
+                national[1], (5, 6)
+            )
+    if country == "AU" and len(national) == 10:
+        return (4, 3, 3) if national[1] == "4" else (2, 4, 4)
+    if country == "ES" and len(national) == 9:
+        return (3, 3, 3)
+    if country == "MX" and len(national) == 10:
+        return (2, 4, 4) if national[:2] in ("55", "33", "81") else (3, 3, 4)
+    return None
+
+
+def display_phone(e164: str, country: str | None = None) -> str:
+    """Write an E.164 number as people dial it in `country` when it is that country's
+    number (e.g. '0800 1111' in the UK), else internationally ('+44 800 1111')."""
     if not _PHONE.fullmatch(e164):
         return e164
+    national = _NATIONAL.get(country or "")
+    if national is not None and e164[1:].startswith(national[0]):
+        code, trunk = national
+        rest = e164[1 + len(code) :]
+        if code == "1" and len(rest) == 10:  # as on US and Canadian signs: 1-800-843-5678
+            return _groups(f"{trunk}{rest}", (1, 3, 3), sep="-")
+        sizes = _national_sizes(country or "", trunk + rest)
+        if sizes is not None:
+            return _groups(trunk + rest, sizes)
+    return _international(e164)
+
+
+def _international(e164: str) -> str:
+    """E.164 with readable spaces, e.g. '+1 844 878 2274'."""
     digits = e164[1:]
     split = 1 if digits[0] in "17" else 2 if _CC2.fullmatch(digits[:2]) else 3
     cc, rest = digits[:split], digits[split:]

@@ -29,7 +29,7 @@ ALL_ANSWERS = [
 
 
 def test_every_situation_gets_a_removal_route_and_a_local_contact(directory: Directory) -> None:
-    assert len(ALL_ANSWERS) == 5 * 2 * 3 * 3 * 3 * 2
+    assert len(ALL_ANSWERS) == 9 * 2 * 3 * 3 * 3 * 2
     for answers in ALL_ANSWERS:
         plan = make_plan(answers)
         assert REMOVAL_ROUTES & set(plan.routes), answers
@@ -140,7 +140,11 @@ def test_the_country_is_asked_once_and_remembered() -> None:
 def test_in_danger_shows_urgent_contacts_before_anything_else() -> None:
     state = State(mode=Mode.TRIAGE, answers={"c": "US"})
     outcome = step(state, Pressed("t:d:yes"), CONTEXT)
-    assert outcome.replies[0].parts == (T("crisis.checklist"), Contacts("US", urgent=True))
+    assert outcome.replies[0].parts == (
+        Contacts("US", urgent=True, only="emergency"),
+        T("crisis.checklist"),
+        Contacts("US", urgent=True, only="crisis"),
+    )
     resumed = step(outcome.state, Pressed("t"), CONTEXT)
     assert resumed.replies[0].parts == (T("triage.q.s"),)
 
@@ -259,3 +263,104 @@ async def test_the_organizations_default_country_is_assumed_until_the_person_say
     front = RecordingFrontEnd()
     await service.handle(Incoming("test", "9", "9", Command("now"), 1, None, "en"), front)
     assert "Samaritans" in front.texts[-1]
+
+
+# ------------------------------------------------------- issue 17: lines and the danger screen
+
+
+def _press(user: str, data: str, n: int, language: str = "en") -> Incoming:
+    return Incoming("test", user, user, Pressed(data), None, n, language)
+
+
+@pytest.mark.parametrize(
+    ("code", "name"), [("ES", "Spain"), ("MX", "Mexico"), ("AR", "Argentina"), ("CO", "Colombia")]
+)
+async def test_the_country_picker_offers_the_spanish_speaking_countries(
+    service: Service, front: RecordingFrontEnd, code: str, name: str
+) -> None:
+    await service.handle(_press("21", "hl", 1), front)
+    offered = {data: label for row in front.last.buttons for label, data in row}
+    assert offered[f"hc:{code}"] == name
+    await service.handle(_press("21", f"hc:{code}", 2), front)
+    assert "Somewhere else" not in front.texts[-1]
+    assert "If you are in danger: call your local emergency number" not in front.texts[-1]
+
+
+async def test_a_spanish_speaker_in_mexico_gets_the_line_of_life_as_dialled_in_mexico(
+    service: Service, front: RecordingFrontEnd
+) -> None:
+    await service.handle(_press("22", "cc:MX", 1, "es-MX"), front)
+    danger = front.texts[-1]
+    assert "800 911 2000" in danger and "+52" not in danger
+    assert (
+        danger.splitlines()[0].replace("**", "") == "¿Estás en peligro ahora mismo? Llama al 911."
+    )
+
+
+async def test_a_uk_teen_sees_childline_as_dialled_in_the_uk(
+    service: Service, front: RecordingFrontEnd
+) -> None:
+    await service.handle(_press("23", "hc:GB", 1), front)
+    assert "0800 1111" in front.texts[-1] and "+44" not in front.texts[-1]
+
+
+@pytest.mark.parametrize(
+    ("code", "first"),
+    [("US", "Call 911"), ("GB", "Call 999"), ("AU", "Call 000"), ("ES", "Call 112")],
+)
+async def test_the_danger_screen_starts_with_the_emergency_number(
+    service: Service, front: RecordingFrontEnd, code: str, first: str
+) -> None:
+    await service.handle(_press("24", f"cc:{code}", 1), front)
+    assert front.texts[-1].splitlines()[0].replace("**", "") == f"In danger right now? {first}."
+
+
+async def test_the_danger_screen_without_a_country_ends_in_something_to_do(
+    service: Service, front: RecordingFrontEnd
+) -> None:
+    await service.handle(Incoming("test", "25", "25", Command("now"), 1, None, "en"), front)
+    shown = front.texts[-1]
+    assert (
+        shown.splitlines()[0].replace("**", "")
+        == "If you are in danger: call your local emergency number."
+    )
+    assert "now:" not in shown and "Okay." not in shown
+    # The checklist points to lines that are there: the directory of crisis lines.
+    assert shown.index("lines below") < shown.index("Find A Helpline") < shown.index("Choose")
+    assert shown.rstrip().endswith("lists free crisis lines for most countries.")
+    offered = [data for row in front.last.buttons for _, data in row]
+    assert "cc:ES" in offered and "cc:INT" in offered
+
+
+async def test_helplines_list_domestic_abuse_advocates(
+    service: Service, front: RecordingFrontEnd
+) -> None:
+    for n, (code, line) in enumerate(
+        [
+            ("US", "National Domestic Violence Hotline"),
+            ("GB", "0808 2000 247"),
+            ("AU", "1800 737 732"),
+            ("ES", "016"),
+            ("AR", "144"),
+            ("CO", "155"),
+        ],
+        start=1,
+    ):
+        await service.handle(_press("26", f"hc:{code}", n), front)
+        assert line in front.texts[-1], code
+
+
+def _plan_text(service: Service, answers: dict[str, str]) -> str:
+    outgoing = service._render("en", Reply((PlanText(answers),)))
+    return "\n".join(render(outgoing.markdown, Format.PLAIN))
+
+
+def test_uk_police_appear_in_an_adults_plan_and_ceop_in_a_teens(service: Service) -> None:
+    base = {"c": "GB", "d": "no", "s": "threat", "w": "stranger", "p": "no"}
+    adult = _plan_text(service, {**base, "a": "adult"})
+    teen = _plan_text(service, {**base, "a": "minor"})
+    assert "Police (non-emergency)" in adult and "Call 101" in adult and "CEOP" not in adult
+    assert "CEOP" in teen and "Call 101" not in teen
+    known = _plan_text(service, {**base, "a": "adult", "w": "known"})
+    assert "National Domestic Abuse Helpline" in known
+    assert "National Domestic Abuse Helpline" not in adult

@@ -137,3 +137,18 @@ def test_every_text_stating_facts_names_its_sources() -> None:
             continue  # headings and framing, no facts
         comments = " ".join(message.auto_comments)
         assert "Sources (reviewed" in comments, message.id
+
+
+@pytest.mark.parametrize(
+    ("locale", "count", "words"),
+    [
+        ("en", 1, "Please wait 1 second,"),
+        ("en", 2, "Please wait 2 seconds,"),
+        ("es", 1, "espera 1 segundo y"),
+        ("es", 2, "espera 2 segundos y"),
+    ],
+)
+def test_counts_use_the_gettext_plural_form_of_each_language(
+    texts: Texts, locale: str, count: int, words: str
+) -> None:
+    assert words in texts.text(locale, "vault.wait", {"seconds": count})

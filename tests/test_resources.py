@@ -32,6 +32,8 @@ url = "https://example.org/"
 helps_with = { en = "Help.", es = "Ayuda." }
 ages = "any"
 languages = ["en"]
+source = "https://example.org/about"
+reviewed = 2026-12-07
 """
 
 
@@ -91,11 +93,11 @@ def test_every_country_offers_an_emergency_or_crisis_line(shipped: Directory) ->
             assert shipped.find(country, kinds=urgent, include_international=False), country
 
 
-def test_anywhere_else_gets_stopncii_take_it_down_and_a_crisis_line_directory(
+def test_anywhere_else_gets_the_crisis_line_directory_first_then_stopncii_and_take_it_down(
     shipped: Directory,
 ) -> None:
     names = [r.name for r in shipped.find(Country.INT)]
-    assert names == ["StopNCII.org", "Take It Down (NCMEC)", "Find A Helpline"]
+    assert names == ["Find A Helpline", "StopNCII.org", "Take It Down (NCMEC)"]
     assert _ids(shipped.find(Country.INT, kinds=[Kind.CRISIS])) == ["int-find-a-helpline"]
 
 
@@ -128,9 +130,11 @@ def test_international_services_come_after_the_countrys_own_in_file_order(
         "us-988",
         "us-thorn-crisis-text",
         "us-911",
+        "us-ic3",
+        "us-domestic-violence-hotline",
+        "int-find-a-helpline",
         "int-stopncii",
         "int-take-it-down",
-        "int-find-a-helpline",
     ]
     only_us = shipped.find(Country.US, include_international=False)
     assert {r.country for r in only_us} == {Country.US}
@@ -165,7 +169,67 @@ def test_texts_fall_back_to_the_default_locale_and_cannot_be_changed(
         line.helps_with["en"] = "changed"  # type: ignore[index]
 
 
+def test_every_shipped_entry_says_where_and_when_it_was_checked(shipped: Directory) -> None:
+    for resource in shipped:
+        assert resource.source and resource.source.startswith("https://"), resource.id
+        assert resource.reviewed is not None and resource.reviewed.year >= 2026, resource.id
+
+
+NEW_COUNTRIES = (Country.ES, Country.MX, Country.AR, Country.CO)
+
+
+@pytest.mark.parametrize("country", NEW_COUNTRIES)
+def test_every_spanish_speaking_country_has_an_emergency_number_and_a_crisis_line(
+    shipped: Directory, country: Country
+) -> None:
+    mine = shipped.find(country, include_international=False)
+    assert any(Kind.EMERGENCY in r.kinds for r in mine), country
+    assert any(Kind.CRISIS in r.kinds for r in mine), country
+    assert all("es" in r.languages for r in mine), country
+    assert any(Kind.DV in r.kinds for r in mine), country
+
+
+def test_the_numbers_named_in_the_issue_are_listed(shipped: Directory) -> None:
+    assert shipped.get("es-incibe-017").phone == "+34900116117"
+    assert "017" in shipped.get("es-incibe-017").text_line["es"]
+    assert "024" in shipped.get("es-024").text_line["es"]
+    assert shipped.get("mx-linea-de-la-vida").phone == "+528009112000"
+    assert "088" in shipped.get("mx-088").text_line["es"]
+    assert shipped.get("us-domestic-violence-hotline").phone == "+18007997233"
+    assert shipped.get("gb-domestic-abuse-helpline").phone == "+448082000247"
+    assert "1800 737 732" in shipped.get("au-1800respect").text_line["en"]
+    assert "016" in shipped.get("es-016").text_line["es"]
+    assert "144" in shipped.get("ar-144").text_line["es"]
+    assert "155" in shipped.get("co-155").text_line["es"]
+
+
+def test_988_and_take_it_down_serve_spanish_speakers_in_the_us(shipped: Directory) -> None:
+    line = shipped.get("us-988")
+    assert "es" in line.languages
+    assert "marca 2" in line.text_line["es"]
+    assert "es" in shipped.get("int-take-it-down").languages
+    spanish = [r.id for r in shipped.find(Country.US) if "es" in r.languages]
+    assert spanish[:2] == ["us-988", "us-domestic-violence-hotline"]
+
+
+def test_police_and_child_protection_follow_age(shipped: Directory) -> None:
+    child = _ids(shipped.find(Country.GB, age=Ages.UNDER_18))
+    adult = _ids(shipped.find(Country.GB, age=Ages.ADULT))
+    assert "gb-ceop" in child and "gb-ceop" not in adult
+    assert "gb-police-101" in adult and "gb-police-101" not in child
+    assert "au-accce" in _ids(shipped.find(Country.AU, age=Ages.UNDER_18))
+    assert "au-accce" not in _ids(shipped.find(Country.AU, age=Ages.ADULT))
+    assert "us-ic3" in _ids(shipped.find(Country.US, kinds=[Kind.POLICE], age=Ages.ADULT))
+
+
 # ---------------------------------------------------------------- an organization's own file
+
+
+def test_an_organizations_entry_may_leave_out_source_and_reviewed(tmp_path: Path) -> None:
+    own = _write(tmp_path, _entry(id='"us-acme"', source=None, reviewed=None), "own.toml")
+    directory = Directory.load(SHIPPED, own, locales=BOTH)
+    assert directory.get("us-acme").source is None
+    assert directory.get("us-acme").reviewed is None
 
 
 def test_an_organizations_new_entry_comes_first_for_its_country(
@@ -258,7 +322,7 @@ ERRORS = [
     ({"url": '"https://"'}, "url 'https://' is not an https:// address with a host"),
     ({"phone": '"+1 844 878 2274"'}, "phone '+1 844 878 2274' is not E.164 (+ and 8-15 digits)"),
     ({"phone": '"999"'}, "phone '999' is not E.164 (+ and 8-15 digits)"),
-    ({"country": '"FR"'}, "country 'FR' is not one of US, GB, CA, AU, INT"),
+    ({"country": '"FR"'}, "country 'FR' is not one of US, GB, CA, AU, ES, MX, AR, CO, INT"),
     ({"ages": '"adult"'}, "ages 'adult' is not one of any, under-18, 18+"),
     ({"phnoe": '"+18448782274"'}, "unknown field 'phnoe'"),
     ({"helps_with": '{ en = "Help." }'}, "helps_with has no 'es' text"),
@@ -274,6 +338,10 @@ ERRORS = [
     ({"languages": "[]"}, "languages [] must list 2-letter codes"),
     ({"url": None}, "needs at least one of phone, url, text_line"),
     ({"id": '"US_test"'}, "id must look like 'us-name' (lowercase letters, digits, hyphens)"),
+    ({"source": None}, "missing field 'source'"),
+    ({"reviewed": None}, "missing field 'reviewed'"),
+    ({"source": '"example.org"'}, "source 'example.org' is not an https:// address with a host"),
+    ({"reviewed": '"last week"'}, "reviewed 'last week' must be a date such as 2026-01-31"),
 ]
 
 
@@ -347,7 +415,8 @@ def test_the_check_lists_every_problem_in_both_files(tmp_path: Path) -> None:
         f"{path}: resource 'us-test': url 'http://example.org/' is not an https:// address"
         " with a host",
         f"{path}: resource 'gb-test': unknown field 'phnoe'",
-        f"{path}: resource 'gb-test': country 'UK' is not one of US, GB, CA, AU, INT",
+        f"{path}: resource 'gb-test': country 'UK' is not one of US, GB, CA, AU, ES, MX, AR, CO,"
+        " INT",
         f"{own}: resource 'ca-test': ages 'adults' is not one of any, under-18, 18+",
     ]
     with pytest.raises(LocaleError) as caught:
@@ -376,6 +445,30 @@ def test_the_check_lists_every_problem_in_both_files(tmp_path: Path) -> None:
 )
 def test_display_phone_groups_digits_readably(e164: str, shown: str) -> None:
     assert display_phone(e164) == shown
+
+
+@pytest.mark.parametrize(
+    ("e164", "country", "shown"),
+    [
+        ("+448001111", "GB", "0800 1111"),
+        ("+443456000459", "GB", "0345 6000 459"),
+        ("+448082000247", "GB", "0808 2000 247"),
+        ("+442079460000", "GB", "020 7946 0000"),
+        ("+528009112000", "MX", "800 911 2000"),
+        ("+34900116117", "ES", "900 116 117"),
+        ("+18448782274", "US", "1-844-878-2274"),
+        ("+18006686868", "CA", "1-800-668-6868"),
+        ("+61412345678", "AU", "0412 345 678"),
+        # Someone elsewhere sees the international form.
+        ("+448001111", "US", "+44 800 1111"),
+        ("+528009112000", "ES", "+52 800 911 2000"),
+        ("+18448782274", "INT", "+1 844 878 2274"),
+    ],
+)
+def test_display_phone_writes_a_number_as_dialled_in_the_persons_country(
+    e164: str, country: str, shown: str
+) -> None:
+    assert display_phone(e164, country) == shown
 
 
 def test_every_shipped_phone_number_displays_with_its_own_digits(shipped: Directory) -> None:

@@ -463,12 +463,26 @@ def _crisis(
     first: tuple[Part, ...] = (T(lead),) if lead else ()
     parts: tuple[Part, ...]
     if state.country is None:
-        parts = (*first, T("crisis.checklist"), T("crisis.where"))
+        # Complete without a country: the crisis-line directory, then the country choice.
+        parts = _danger_parts("INT", first, (T("crisis.where"),))
         buttons = extra + menus.country_menu(CountryFor.CRISIS)
     else:
-        parts = (*first, T("crisis.checklist"), Contacts(state.country, urgent=True))
+        parts = _danger_parts(state.country, first)
         buttons = extra + menus.crisis_menu()
     return Outcome(state, (Reply(parts, buttons, in_place),))
+
+
+def _danger_parts(
+    country: str, lead: tuple[Part, ...] = (), after: tuple[Part, ...] = ()
+) -> tuple[Part, ...]:
+    """The danger screen: the emergency number first, the checklist, then the crisis lines."""
+    return (
+        Contacts(country, urgent=True, only="emergency"),
+        *lead,
+        T("crisis.checklist"),
+        Contacts(country, urgent=True, only="crisis"),
+        *after,
+    )
 
 
 def _helplines(state: State, in_place: bool, change: bool = False) -> Outcome:
@@ -514,7 +528,7 @@ def _answer(state: State, answer: TriageAnswer) -> Outcome:
     if answer.question is Question.DANGER and answer.answer == "yes":
         # Safety first: the urgent contacts now; the rest of the questions can wait.
         country = updated.answers.get(Question.COUNTRY.value) or updated.country or "INT"
-        parts = (T("crisis.checklist"), Contacts(country, urgent=True))
+        parts = _danger_parts(country)
         buttons = ((menus.Button(T("button.continue"), Action.TRIAGE.value),), *menus.crisis_menu())
         return Outcome(updated, (Reply(parts, buttons, in_place=True),))
     return _ask(updated, in_place=True)

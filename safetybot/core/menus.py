@@ -55,7 +55,7 @@ class GuideId(StrEnum):
 GUIDE_ORDER: tuple[GuideId, ...] = tuple(GuideId)
 
 # Countries the directory covers, in the order offered; "INT" is "somewhere else".
-COUNTRIES: tuple[str, ...] = ("US", "GB", "CA", "AU", "INT")
+COUNTRIES: tuple[str, ...] = ("US", "GB", "CA", "AU", "ES", "MX", "AR", "CO", "INT")
 
 
 class Action(StrEnum):

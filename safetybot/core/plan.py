@@ -100,9 +100,13 @@ def make_plan(answers: Mapping[str, str]) -> Plan:
         blocks.append(Route.US_LAW)
     blocks.append("plan.honest_limits")
 
-    kinds: tuple[str, ...] = ("ncii", "sextortion", "support", "crisis", "removal")
+    # Police: the sources advise reporting (CEOP, the Revenge Porn Helpline, the FBI); the age
+    # filter keeps CEOP and ACCCE for under-18s and UK 101 for adults.
+    kinds: tuple[str, ...] = ("ncii", "sextortion", "support", "crisis", "removal", "police")
     if minor:
         kinds += ("minors",)
+    if who == "known":  # plan.known promises dating and domestic-abuse helplines
+        kinds += ("dv",)
     blocks += ["plan.contacts", ContactBlock(country, kinds, age_filter)]
 
     guides: list[GuideId] = []

@@ -52,6 +52,9 @@ class Contacts:
     urgent: bool
     # For someone in pain: the crisis lines before the emergency number.
     crisis_first: bool = False
+    # On the danger screen: "emergency" (the number first, or where to find one), "crisis"
+    # (the crisis lines after the checklist); None: both, emergency first.
+    only: str | None = None
 
 
 @dataclass(frozen=True)

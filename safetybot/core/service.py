@@ -902,10 +902,7 @@ class Service:
             finding = self._rules.score_answers(part.yes)
             return "\n\n".join(self._part(locale, p) for p in self._finding_parts(finding))
         if isinstance(part, Contacts):
-            if part.urgent:
-                block = ContactBlock(part.country, ("emergency", "crisis"), None)
-                return self._contacts(locale, block, False, crisis_first=part.crisis_first)
-            return self._contacts(locale, ContactBlock(part.country, (), None), international=True)
+            return self._contacts_part(locale, part)
         guide = self._texts.guide(locale, part.guide_id)
         sources = ", ".join(f"[{escape(s.name)}]({s.url})" for s in guide.sources)
         footer = self._texts.text(locale, "guide.sources", {"date": guide.reviewed.isoformat()})
@@ -918,43 +915,70 @@ class Service:
             )
         return f"{first}\n\n**{escape(guide.title)}**\n\n{body}\n\n_{footer}_ {sources}"
 
+    def _contacts_part(self, locale: str, part: Contacts) -> str:
+        if not part.urgent:
+            return self._contacts(locale, ContactBlock(part.country, (), None), international=True)
+        kinds = {"emergency": ("emergency",), "crisis": ("crisis",)}.get(
+            part.only or "", ("emergency", "crisis")
+        )
+        block = ContactBlock(part.country, kinds, None)
+        return self._contacts(locale, block, False, crisis_first=part.crisis_first)
+
     def _plan(self, locale: str, part: PlanText) -> str:
         plan = make_plan(part.answers)
         blocks: list[str] = []
+        shown: set[str] = set()  # a line listed under "in danger" is not listed twice
         for block in plan.blocks:
             if isinstance(block, Route):
                 blocks.append(self._texts.text(locale, f"route.{block.value}"))
             elif isinstance(block, ContactBlock):
-                blocks.append(self._contacts(locale, block, international=False))
+                blocks.append(self._contacts(locale, block, international=False, skip=shown))
             else:
                 blocks.append(self._texts.text(locale, block))
         return "\n\n".join(blocks)
 
     def _contacts(
-        self, locale: str, block: ContactBlock, international: bool, crisis_first: bool = False
+        self,
+        locale: str,
+        block: ContactBlock,
+        international: bool,
+        crisis_first: bool = False,
+        skip: set[str] | None = None,
     ) -> str:
-        """The directory entries for a country as Markdown, the organization's own first."""
+        """The directory entries for a country as Markdown, the organization's own first.
+
+        Entries in `skip` are left out, and the ones listed are added to it.
+        """
         found = self._directory.find(
             Country(block.country),
             kinds=[Kind(kind) for kind in block.kinds] or None,
             age=Ages(block.age) if block.age else None,
             include_international=international,
         )
-        if crisis_first:  # a stable sort: the organization's own order is kept otherwise
+        if skip is not None:
+            found = [resource for resource in found if resource.id not in skip]
+            skip.update(resource.id for resource in found)
+        # Stable sorts: the organization's own order is kept otherwise.
+        if crisis_first:
             found.sort(key=lambda resource: Kind.CRISIS not in resource.kinds)
-        lines = [self._contact(locale, resource) for resource in found]
+        elif "emergency" in block.kinds:  # someone in danger reads the emergency number first
+            found.sort(key=lambda resource: Kind.EMERGENCY not in resource.kinds)
+        lines = [self._contact(locale, resource, block.country) for resource in found]
         if "emergency" in block.kinds and not any(Kind.EMERGENCY in r.kinds for r in found):
             local = self._texts.text(locale, "contacts.local_emergency")
             lines.insert(len(lines) if crisis_first else 0, local)
         return "\n\n".join(lines) or self._texts.text(locale, "contacts.none")
 
-    def _contact(self, locale: str, resource: Resource) -> str:
+    def _contact(self, locale: str, resource: Resource, country: str) -> str:
         default = self._texts.default
+        text_line = resource.localized(resource.text_line, locale, default)
+        if Kind.EMERGENCY in resource.kinds and text_line:
+            # One line, the number in it: read first by someone in danger.
+            return self._texts.text(locale, "contacts.emergency", {"how": text_line})
         about = resource.localized(resource.helps_with, locale, default) or ""
         ways = []
         if resource.phone:
-            ways.append(escape(display_phone(resource.phone)))
-        text_line = resource.localized(resource.text_line, locale, default)
+            ways.append(escape(display_phone(resource.phone, country)))
         if text_line:
             ways.append(escape(text_line))
         if resource.url:
