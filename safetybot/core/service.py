@@ -921,25 +921,35 @@ class Service:
     def _plan(self, locale: str, part: PlanText) -> str:
         plan = make_plan(part.answers)
         blocks: list[str] = []
+        shown: set[str] = set()  # a service listed under "in danger" is not listed twice
         for block in plan.blocks:
             if isinstance(block, Route):
                 blocks.append(self._texts.text(locale, f"route.{block.value}"))
             elif isinstance(block, ContactBlock):
-                blocks.append(self._contacts(locale, block, international=False))
+                blocks.append(self._contacts(locale, block, international=False, shown=shown))
             else:
                 blocks.append(self._texts.text(locale, block))
         return "\n\n".join(blocks)
 
     def _contacts(
-        self, locale: str, block: ContactBlock, international: bool, crisis_first: bool = False
+        self,
+        locale: str,
+        block: ContactBlock,
+        international: bool,
+        crisis_first: bool = False,
+        shown: set[str] | None = None,
     ) -> str:
-        """The directory entries for a country as Markdown, the organization's own first."""
+        """The directory entries for a country as Markdown, the organization's own first
+        (leaving out, and then adding to, `shown`: the entries already listed above)."""
         found = self._directory.find(
             Country(block.country),
             kinds=[Kind(kind) for kind in block.kinds] or None,
             age=Ages(block.age) if block.age else None,
             include_international=international,
         )
+        if shown is not None:
+            found = [resource for resource in found if resource.id not in shown]
+            shown.update(resource.id for resource in found)
         if crisis_first:  # a stable sort: the organization's own order is kept otherwise
             found.sort(key=lambda resource: Kind.CRISIS not in resource.kinds)
         lines = [self._contact(locale, resource) for resource in found]
