@@ -22,6 +22,7 @@ from tests.fakebotapi import parse_html
 CONTEXT = Context(locales=("en", "es"))
 REMOVAL_ROUTES = {Route.STOPNCII, Route.TAKE_IT_DOWN, Route.REPORT_REMOVE, Route.ESAFETY}
 
+
 def _asked(answers: dict[str, str]) -> dict[str, str]:
     """The answers a triage can end with: someone under 18 now is not asked the images' age."""
     if answers["n"] == "minor":
