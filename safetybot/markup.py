@@ -10,13 +10,13 @@ from __future__ import annotations
 import functools
 import html
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from enum import StrEnum
 from typing import Any
 
 from markdown_it import MarkdownIt
 
-__all__ = ["Format", "escape", "render", "render_static", "split"]
+__all__ = ["Format", "escape", "render", "render_static", "split", "visible_length"]
 
 
 class Format(StrEnum):
@@ -91,14 +91,25 @@ def _render_remembered(markdown: str, fmt: Format) -> tuple[str, ...]:
     return tuple(render(markdown, fmt))
 
 
-def split(blocks: Sequence[str], limit: int) -> list[str]:
-    """Join blocks into messages of at most `limit` characters, breaking between blocks."""
+_TAG = re.compile(r"<[^>]*>")
+
+
+def visible_length(telegram_html: str) -> int:
+    """How long Telegram counts an HTML message: its text without tags, entities read, in
+    UTF-16 code units (an emoji counts two)."""
+    text = html.unescape(_TAG.sub("", telegram_html))
+    return len(text.encode("utf-16-le")) // 2
+
+
+def split(blocks: Sequence[str], limit: int, measure: Callable[[str], int] = len) -> list[str]:
+    """Join blocks into messages of at most `limit` (as `measure` counts), breaking between
+    blocks."""
     messages: list[str] = []
     current = ""
     for block in blocks:
         for piece in _cut(block, limit):
             candidate = f"{current}\n\n{piece}" if current else piece
-            if len(candidate) <= limit:
+            if measure(candidate) <= limit:
                 current = candidate
             else:
                 messages.append(current)

@@ -14,7 +14,7 @@ from safetybot.core.menus import ANSWERS, GuideId, Question
 from safetybot.core.plan import Route, make_plan
 from safetybot.core.replies import Contacts, GuideText, PlanText, Reply, T
 from safetybot.core.service import Service
-from safetybot.markup import Format, render, split
+from safetybot.markup import Format, render, split, visible_length
 from safetybot.resources import Ages, Country, Directory, Kind
 from tests.conftest import Chat, RecordingFrontEnd
 from tests.fakebotapi import parse_html
@@ -22,14 +22,27 @@ from tests.fakebotapi import parse_html
 CONTEXT = Context(locales=("en", "es"))
 REMOVAL_ROUTES = {Route.STOPNCII, Route.TAKE_IT_DOWN, Route.REPORT_REMOVE, Route.ESAFETY}
 
-ALL_ANSWERS = [
-    dict(zip([q.value for q in Question], combo, strict=True))
-    for combo in itertools.product(*(ANSWERS[q] for q in Question))
-]
+
+def _asked(answers: dict[str, str]) -> dict[str, str]:
+    """The answers a triage can end with: someone under 18 now is not asked the images' age."""
+    if answers["n"] == "minor":
+        return {k: v for k, v in answers.items() if k != "a"}
+    return answers
+
+
+ALL_ANSWERS = list(
+    {
+        tuple(sorted(_asked(dict(zip([q.value for q in Question], combo, strict=True))).items())): 0
+        for combo in itertools.product(*(ANSWERS[q] for q in Question))
+    }
+)
+ALL_ANSWERS = [dict(answers) for answers in ALL_ANSWERS]  # type: ignore[misc]
 
 
 def test_every_situation_gets_a_removal_route_and_a_local_contact(directory: Directory) -> None:
-    assert len(ALL_ANSWERS) == 9 * 2 * 3 * 3 * 3 * 2
+    # who asks x country x danger x situation x who x paid x (adult now: 3 ages in the images,
+    # under 18 now: 1)
+    assert len(ALL_ANSWERS) == 2 * 9 * 2 * 4 * 3 * 2 * (3 + 1)
     for answers in ALL_ANSWERS:
         plan = make_plan(answers)
         assert REMOVAL_ROUTES & set(plan.routes), answers
@@ -43,15 +56,17 @@ def test_every_situation_gets_a_removal_route_and_a_local_contact(directory: Dir
         )
         assert found and all(r.country is country for r in found), answers
         if answers["d"] == "yes":
-            assert plan.blocks.index("plan.danger") < plan.blocks.index("plan.routes")
+            suffix = ".helper" if answers["f"] == "helper" else ""
+            danger, routes = f"plan.danger{suffix}", f"plan.routes{suffix}"
+            assert plan.blocks.index(danger) < plan.blocks.index(routes)
 
 
 def test_images_taken_under_18_always_route_to_take_it_down_never_only_stopncii() -> None:
     for answers in ALL_ANSWERS:
         routes = make_plan(answers).routes
-        if answers["a"] == "minor":
+        if answers.get("a", "minor") == "minor":
             assert Route.TAKE_IT_DOWN in routes and Route.STOPNCII not in routes
-        if answers["a"] == "adult":
+        if answers.get("a") == "adult":
             assert Route.STOPNCII in routes and Route.TAKE_IT_DOWN not in routes
 
 
@@ -60,8 +75,9 @@ async def test_every_plan_renders_to_valid_telegram_html_in_every_language(
 ) -> None:
     for answers, locale in itertools.product(ALL_ANSWERS, ("en", "es")):
         outgoing = service._render(locale, Reply((PlanText(answers),)))
-        messages = split(render(outgoing.markdown, Format.TELEGRAM_HTML), 4096)
-        assert len(messages) == 1, answers  # a plan fits in one message
+        html = render(outgoing.markdown, Format.TELEGRAM_HTML)
+        messages = split(html, 4096, visible_length)
+        assert len(messages) == 1, answers  # a plan fits in one Telegram message
         parse_html(messages[0])
 
 
@@ -112,7 +128,7 @@ def test_the_crisis_path_is_one_tap_from_every_screen() -> None:
 def test_a_triage_reaches_a_plan_in_six_taps() -> None:
     outcome = step(State(), Pressed("t"), CONTEXT)
     taps = 1
-    for data in ("t:c:GB", "t:d:no", "t:s:shared", "t:a:minor", "t:w:known", "t:p:no"):
+    for data in ("t:c:GB", "t:d:no", "t:s:shared", "t:n:minor", "t:w:known", "t:p:no"):
         outcome = step(outcome.state, Pressed(data), CONTEXT)
         taps += 1
     parts = outcome.replies[0].parts
@@ -357,10 +373,10 @@ def _plan_text(service: Service, answers: dict[str, str]) -> str:
 
 def test_uk_police_appear_in_an_adults_plan_and_ceop_in_a_teens(service: Service) -> None:
     base = {"c": "GB", "d": "no", "s": "threat", "w": "stranger", "p": "no"}
-    adult = _plan_text(service, {**base, "a": "adult"})
-    teen = _plan_text(service, {**base, "a": "minor"})
+    adult = _plan_text(service, {**base, "n": "adult", "a": "adult"})
+    teen = _plan_text(service, {**base, "n": "minor"})
     assert "Police (non-emergency)" in adult and "Call 101" in adult and "CEOP" not in adult
     assert "CEOP" in teen and "Call 101" not in teen
-    known = _plan_text(service, {**base, "a": "adult", "w": "known"})
+    known = _plan_text(service, {**base, "n": "adult", "a": "adult", "w": "known"})
     assert "National Domestic Abuse Helpline" in known
     assert "National Domestic Abuse Helpline" not in adult

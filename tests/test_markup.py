@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from safetybot.markup import Format, escape, render, split
+from safetybot.markup import Format, escape, render, split, visible_length
 
 
 def test_bold_italic_links_and_lists_become_telegram_html() -> None:
@@ -40,6 +40,19 @@ def test_split_breaks_between_paragraphs_under_the_limit() -> None:
     blocks = ["a" * 3000, "b" * 3000, "c" * 100]
     messages = split(blocks, 4096)
     assert messages == ["a" * 3000, "b" * 3000 + "\n\n" + "c" * 100]
+
+
+def test_telegram_counts_what_is_shown_not_the_tags_and_links_around_it() -> None:
+    # A list of links: the HTML is well over 4,096 characters, the text a person reads is not.
+    blocks = render(
+        "\n\n".join(f"[help {n}](https://example.org/{'x' * 60}/{n})" for n in range(120)),
+        Format.TELEGRAM_HTML,
+    )
+    assert len("\n\n".join(blocks)) > 4096
+    assert len(split(blocks, 4096, visible_length)) == 1
+    assert len(split(blocks, 4096)) > 1  # counting the tags, it would not fit
+    assert visible_length("<b>a &amp; b</b>") == len("a & b")
+    assert visible_length("\U0001f600") == 2  # an emoji is two UTF-16 units, as Telegram counts
 
 
 def test_a_block_longer_than_a_message_is_cut_at_spaces() -> None:

@@ -130,7 +130,6 @@ def test_international_services_come_after_the_countrys_own_in_file_order(
         "us-988",
         "us-thorn-crisis-text",
         "us-911",
-        "us-ic3",
         "us-domestic-violence-hotline",
         "int-find-a-helpline",
         "int-stopncii",
@@ -219,7 +218,10 @@ def test_police_and_child_protection_follow_age(shipped: Directory) -> None:
     assert "gb-police-101" in adult and "gb-police-101" not in child
     assert "au-accce" in _ids(shipped.find(Country.AU, age=Ages.UNDER_18))
     assert "au-accce" not in _ids(shipped.find(Country.AU, age=Ages.ADULT))
-    assert "us-ic3" in _ids(shipped.find(Country.US, kinds=[Kind.POLICE], age=Ages.ADULT))
+    police = shipped.find(Country.US, kinds=[Kind.POLICE], age=Ages.ADULT)
+    assert "us-fbi" in _ids(police)
+    fbi = next(resource for resource in police if resource.id == "us-fbi")
+    assert "ic3.gov" in fbi.helps_with["en"] and "ic3.gov" in fbi.helps_with["es"]
 
 
 # ---------------------------------------------------------------- an organization's own file

@@ -173,11 +173,11 @@ async def test_start_guide_triage_note_forget_leaves_nothing(
         await h.choose("United States")
         await h.choose(h.label("triage.d.no"))
         await h.say(h.label("triage.s.threat").upper())
-        await h.choose(h.label("triage.a.minor"))
+        await h.choose(h.label("triage.n.minor"))
         await h.choose(h.label("triage.w.stranger"))
         await h.choose(h.label("triage.p.no"))
         plan = h.reply()
-        assert "Take It Down" in plan and "CyberTipline" in plan and "+1 800 843 5678" in plan
+        assert "Take It Down" in plan and "CyberTipline" in plan and "1-800-843-5678" in plan
 
         await h.turn_on_vault()
         await h.choose(h.label("button.new_note"))

@@ -130,7 +130,9 @@ def test_a_crisis_in_words_interrupts_triage_and_checking() -> None:
 
 def test_a_deadline_gets_the_next_ten_minutes_checklist() -> None:
     (reply,) = step(State(country="GB"), _text("...", Intent.URGENT)).replies
-    assert reply.parts[:2] == (T("understand.urgent"), T("crisis.checklist"))
+    # The emergency number first (issue 17), then the warm words and the checklist.
+    emergency = Contacts("GB", urgent=True, only="emergency")
+    assert reply.parts[:3] == (emergency, T("understand.urgent"), T("crisis.checklist"))
 
 
 def test_a_situation_in_words_is_offered_as_a_plan_to_confirm() -> None:
@@ -138,12 +140,12 @@ def test_a_situation_in_words_is_offered_as_a_plan_to_confirm() -> None:
     outcome = step(State(country="US"), replace_hints(words, HINT_MINOR))
     parts = outcome.replies[0].parts
     assert parts[0] == T("understand.paid")
-    assert T("understand.summary.p.yes") in parts and T("understand.summary.a.minor") in parts
+    assert T("understand.summary.p.yes") in parts and T("understand.summary.n.minor") in parts
     assert dict(outcome.state.proposed) == {
         "s": "threat",
         "p": "yes",
         "w": "stranger",
-        "a": "minor",
+        "n": "minor",
     }
     offered = [button.data for row in outcome.replies[0].buttons for button in row]
     assert offered[:2] == [Action.TRIAGE_PROPOSED.value, Action.TRIAGE_FRESH.value]
@@ -157,7 +159,7 @@ def test_a_situation_in_words_is_offered_as_a_plan_to_confirm() -> None:
         "s": "threat",
         "p": "yes",
         "w": "stranger",
-        "a": "minor",
+        "n": "minor",
     }
     fresh = step(outcome.state, Pressed(Action.TRIAGE_FRESH.value))
     assert dict(fresh.state.answers) == {"c": "US"} and not fresh.state.proposed

@@ -36,6 +36,7 @@ from safetybot.core.menus import (
     PanicModePick,
     Question,
     TriageAnswer,
+    needed,
 )
 from safetybot.core.plan import make_plan
 from safetybot.core.replies import (
@@ -92,7 +93,7 @@ _PROPOSAL_GUIDES: dict[Intent, tuple[GuideId, ...]] = {
     Intent.ASKED_FOR_IMAGES: (GuideId.SPOTTING_SEXTORTION, GuideId.SEXTING_SAFETY),
 }
 # The order a plan's summary names what was understood.
-_SUMMARY_ORDER = (Question.SITUATION, Question.PAID, Question.WHO, Question.AGE)
+_SUMMARY_ORDER = (Question.SITUATION, Question.PAID, Question.WHO, Question.AGE_NOW)
 
 
 class Mode(StrEnum):
@@ -391,8 +392,12 @@ def _propose(state: State, meaning: Understanding, minor: bool) -> Outcome:
     answers = dict(state.answers) if state.mode is Mode.TRIAGE else {}
     answers.pop(Question.COUNTRY.value, None)  # the country is the person's, kept apart
     answers.update(meaning.answers)
+    if meaning.intent is Intent.DEEPFAKE:
+        # Fake images have their own plan, whether they were posted or only threatened.
+        answers[Question.SITUATION.value] = "deepfake"
     if minor:
-        answers[Question.AGE.value] = "minor"
+        # The words say how old the person is now (and so how old they were in the images).
+        answers[Question.AGE_NOW.value] = "minor"
     proposing = replace(state, mode=Mode.IDLE, proposed=MappingProxyType(answers))
     summary = [
         T(f"understand.summary.{question.value}.{answers[question.value]}")
@@ -416,11 +421,12 @@ _SUMMARY_KEYS = frozenset(
     {
         "understand.summary.s.threat",
         "understand.summary.s.shared",
+        "understand.summary.s.deepfake",
         "understand.summary.s.unsure",
         "understand.summary.p.yes",
         "understand.summary.w.known",
         "understand.summary.w.stranger",
-        "understand.summary.a.minor",
+        "understand.summary.n.minor",
     }
 )
 
@@ -452,7 +458,8 @@ def _self_harm(state: State, in_place: bool = False, minor: bool = False) -> Out
 
 def _guide(state: State, guide: GuideId, in_place: bool = False) -> Outcome:
     related = (GuideId.RIGHT_NOW,) if guide is GuideId.SPOTTING_SEXTORTION else ()
-    reply = Reply((GuideText(guide.value),), menus.after_guide(related), in_place)
+    helper = guide is GuideId.HELPING_SOMEONE
+    reply = Reply((GuideText(guide.value),), menus.after_guide(related, helper), in_place)
     return Outcome(state, (reply,))
 
 
@@ -499,20 +506,27 @@ def _language(state: State, ctx: Context, code: str, in_place: bool) -> Outcome:
     return _say(chosen, "language.set", menus.main_menu(), in_place)
 
 
-def _start_triage(state: State, in_place: bool = False) -> Outcome:
-    resuming = state.mode is Mode.TRIAGE and state.answers
+def _start_triage(state: State, in_place: bool = False, helper: bool = False) -> Outcome:
+    resuming = state.mode is Mode.TRIAGE and state.answers and not helper
     answers = dict(state.answers) if resuming else {}
     if state.country and not resuming:
         answers[Question.COUNTRY.value] = state.country  # asked once, remembered
+    if helper:
+        answers[Question.FOR.value] = "helper"
     return _ask(replace(state, mode=Mode.TRIAGE, answers=MappingProxyType(answers)), None, in_place)
 
 
 def _ask(state: State, prefix: str | None = None, in_place: bool = False) -> Outcome:
     """Ask the next unanswered question, or show the plan when all are answered."""
+    helper = state.answers.get(Question.FOR.value) == "helper"
     for question in Question:
-        if question.value not in state.answers:
-            parts = (*((T(prefix),) if prefix else ()), T(f"triage.q.{question.value}"))
-            buttons = menus.question_menu(question, can_go_back=bool(state.answers))
+        if question.value not in state.answers and needed(question, state.answers):
+            key = f"triage.q.{question.value}"
+            if helper and question in menus.HELPER_WORDED:
+                key += ".helper"
+            parts = (*((T(prefix),) if prefix else ()), T(key))
+            asked = any(q.value in state.answers for q in Question if q is not Question.FOR)
+            buttons = menus.question_menu(question, can_go_back=asked, helper=helper)
             return Outcome(state, (Reply(parts, buttons, in_place),))
     plan = make_plan(state.answers)
     done = replace(state, mode=Mode.IDLE)
@@ -546,7 +560,7 @@ def _confirm_proposal(state: State) -> Outcome:
 
 
 def _back(state: State) -> Outcome:
-    answered = [q for q in Question if q.value in state.answers]
+    answered = [q for q in Question if q.value in state.answers and q is not Question.FOR]
     if not answered:
         return _start_triage(state, in_place=True)
     answers = {k: v for k, v in state.answers.items() if k != answered[-1].value}
@@ -646,6 +660,9 @@ def _pressed(state: State, data: str, ctx: Context) -> Outcome:
         case Action.TRIAGE_FRESH:
             fresh = replace(idle, proposed=MappingProxyType({}))
             return _start_triage(fresh, in_place=True)
+        case Action.TRIAGE_HELPER:
+            fresh = replace(idle, proposed=MappingProxyType({}))
+            return _start_triage(fresh, in_place=True, helper=True)
         case Action.CHECK_TYPED:
             return Outcome(replace(idle, mode=Mode.CHECK, check_yes=()), effects=(CheckTyped(),))
         case Action.MENU:

@@ -7,6 +7,7 @@ typed target; anything it does not recognise is treated as stale or forged.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -17,6 +18,7 @@ __all__ = [
     "AUTO_CLEAR_CHOICES",
     "COUNTRIES",
     "GUIDE_ORDER",
+    "HELPER_WORDED",
     "Action",
     "AutoClearPick",
     "Button",
@@ -30,6 +32,7 @@ __all__ = [
     "Target",
     "TriageAnswer",
     "guide_button",
+    "needed",
     "parse_button",
 ]
 
@@ -88,28 +91,60 @@ class Action(StrEnum):
     CHECK_TYPED = "kt"
     TRIAGE_PROPOSED = "tp"
     TRIAGE_FRESH = "tn"
+    # A plan for someone helping another person (a parent, a friend, a partner, an advocate).
+    TRIAGE_HELPER = "th"
 
 
 class Question(StrEnum):
-    """The triage questions, in the order they are asked."""
+    """The triage questions, in the order they are asked (FOR is never asked: a button sets it)."""
 
+    FOR = "f"  # who is asking: the person it happens to ("self") or someone helping ("helper")
     COUNTRY = "c"
     DANGER = "d"
     SITUATION = "s"
-    AGE = "a"
+    AGE_NOW = "n"  # are they under 18 today (Report Remove, who to tell)
+    AGE = "a"  # how old they were in the images (Take It Down or StopNCII); kept as "a"
     WHO = "w"
     PAID = "p"
 
 
 # Each question's answers, in the order shown. Values are stable: they are stored in state.
 ANSWERS: dict[Question, tuple[str, ...]] = {
+    Question.FOR: ("self", "helper"),
     Question.COUNTRY: COUNTRIES,
     Question.DANGER: ("no", "yes"),
-    Question.SITUATION: ("threat", "shared", "unsure"),
+    Question.SITUATION: ("threat", "shared", "deepfake", "unsure"),
+    Question.AGE_NOW: ("adult", "minor"),
     Question.AGE: ("adult", "minor", "unsure"),
     Question.WHO: ("stranger", "known", "unsure"),
     Question.PAID: ("no", "yes"),
 }
+
+# Questions whose wording and answer labels change for someone helping another person:
+# the text keys gain ".helper" ("triage.q.s.helper", "triage.s.shared.helper").
+HELPER_WORDED: frozenset[Question] = frozenset(
+    {
+        Question.DANGER,
+        Question.SITUATION,
+        Question.AGE_NOW,
+        Question.AGE,
+        Question.WHO,
+        Question.PAID,
+    }
+)
+
+
+def needed(question: Question, answers: Mapping[str, str]) -> bool:
+    """Whether triage still has to ask this question, given the answers so far."""
+    if question is Question.FOR:
+        return False  # set by the helper's buttons, never asked
+    if question is Question.AGE_NOW:
+        # Images taken at 18 or older: the person is an adult now.
+        return answers.get(Question.AGE.value) != "adult"
+    if question is Question.AGE:
+        # Under 18 today: the images were taken under 18 too.
+        return answers.get(Question.AGE_NOW.value) != "minor"
+    return True
 
 
 @dataclass(frozen=True)
@@ -339,9 +374,13 @@ def guides_menu() -> Keyboard:
     return tuple(rows)
 
 
-def after_guide(extra: tuple[GuideId, ...] = ()) -> Keyboard:
-    """Under a guide: related guides, then back to the guides and to the menu."""
-    rows: list[tuple[Button, ...]] = [(guide_button(guide),) for guide in extra]
+def after_guide(extra: tuple[GuideId, ...] = (), helper_plan: bool = False) -> Keyboard:
+    """Under a guide: a plan for a helper (under the helper's guide), related guides, then
+    back to the guides and to the menu."""
+    rows: list[tuple[Button, ...]] = []
+    if helper_plan:
+        rows.append((_button("button.triage_helper", Action.TRIAGE_HELPER),))
+    rows += [(guide_button(guide),) for guide in extra]
     rows.append((_button("button.guides", Action.GUIDES), _button("button.menu", Action.MENU)))
     rows.append(crisis_row())
     return tuple(rows)
@@ -361,18 +400,24 @@ def forget_confirm() -> Keyboard:
     )
 
 
-def question_menu(question: Question, can_go_back: bool) -> Keyboard:
-    """A triage question's answers, then back, menu and the crisis path."""
+def question_menu(question: Question, can_go_back: bool, helper: bool = False) -> Keyboard:
+    """A triage question's answers, then back, menu and the crisis path.
+
+    For someone helping another person the labels speak about them ("Images of them were
+    shared"); the situation question also offers the way into that wording."""
+    suffix = ".helper" if helper and question in HELPER_WORDED else ""
 
     def label(answer: str) -> T:
         if question is Question.COUNTRY:
             return T(f"country.{answer}")
-        return T(f"triage.{question.value}.{answer}")
+        return T(f"triage.{question.value}.{answer}{suffix}")
 
     rows: list[tuple[Button, ...]] = [
         (Button(label(answer), f"{_TRIAGE}{question.value}:{answer}"),)
         for answer in ANSWERS[question]
     ]
+    if question is Question.SITUATION and not helper:
+        rows.append((Button(T("triage.f.helper"), f"{_TRIAGE}{Question.FOR.value}:helper"),))
     last = [_button("button.back", Action.TRIAGE_BACK)] if can_go_back else []
     rows.append((*last, _button("button.menu", Action.MENU)))
     if question is not Question.DANGER:
@@ -465,10 +510,13 @@ def proposal_menu(guides: tuple[GuideId, ...]) -> Keyboard:
 
 
 def helper_menu() -> Keyboard:
-    """For someone helping another person: their guide, a plan, helplines."""
+    """For someone helping another person: their guide, a plan for them, helplines."""
     return (
         (guide_button(GuideId.HELPING_SOMEONE),),
-        (_button("button.triage", Action.TRIAGE), _button("button.helplines", Action.HELPLINES)),
+        (
+            _button("button.triage_helper", Action.TRIAGE_HELPER),
+            _button("button.helplines", Action.HELPLINES),
+        ),
         (_button("button.menu", Action.MENU),),
         crisis_row(),
     )

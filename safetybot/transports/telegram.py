@@ -60,7 +60,7 @@ from safetybot.core.events import (
 from safetybot.core.flow import COMMAND_NAMES
 from safetybot.core.service import Deletion, Outgoing, Service
 from safetybot.errors import FrontEndError
-from safetybot.markup import Format, render, render_static, split
+from safetybot.markup import Format, render, render_static, split, visible_length
 from safetybot.transports.aiohttp_request import AiohttpRequest
 from safetybot.transports.webhook import WebhookServer
 
@@ -146,7 +146,7 @@ class TelegramFrontEnd:
 
     async def send(self, address: str, message: Outgoing) -> list[int]:
         """Send Markdown as Telegram HTML, split at paragraphs; buttons go on the last part."""
-        parts = split(_html(message), MESSAGE_LIMIT)
+        parts = split(_html(message), MESSAGE_LIMIT, visible_length)
         markup = _keyboard(message.buttons)
         sent: list[int] = []
         for index, part in enumerate(parts):
@@ -169,7 +169,7 @@ class TelegramFrontEnd:
 
     async def edit(self, address: str, message_id: int, message: Outgoing) -> bool:
         """Edit a message in place; False when the new text needs more than one message."""
-        parts = split(_html(message), MESSAGE_LIMIT)
+        parts = split(_html(message), MESSAGE_LIMIT, visible_length)
         if len(parts) != 1:
             return False
         try:
@@ -236,7 +236,7 @@ class TelegramFrontEnd:
         self, address: str, filename: str, data: bytes, caption: Outgoing
     ) -> list[int]:
         """Send a file; the caption is cut to Telegram's 1,024-character limit by paragraphs."""
-        parts = split(render(caption.markdown, Format.TELEGRAM_HTML), CAPTION_LIMIT)
+        parts = split(render(caption.markdown, Format.TELEGRAM_HTML), CAPTION_LIMIT, visible_length)
         try:
             result = await _retry(
                 lambda: self._bot.send_document(
