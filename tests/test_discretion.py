@@ -106,7 +106,7 @@ async def _tour(chat: Chat, clock: Clock) -> None:
     await chat.press("cc:US")
     await chat.command("helplines")
     await chat.command("triage")
-    for data in ("t:d:yes", "t", "t:s:threat", "t:a:minor", "t:w:known", "t:p:yes"):
+    for data in ("t:d:yes", "t", "t:s:threat", "t:n:minor", "t:w:known", "t:p:yes"):
         await chat.press(data)
     await chat.say("help")
     await chat.say("im 15")
@@ -201,7 +201,7 @@ async def test_commands_are_deleted_once_handled_so_the_chat_stays_short(
     menu = chat.front.calls[-1].message_id
     for data in ("gl", "g:right_now", "gl", "m", "t", "t:c:US", "t:d:no", "t:s:shared"):
         await chat.press(data)
-    for data in ("t:a:adult", "t:w:stranger", "t:p:no"):
+    for data in ("t:n:adult", "t:a:adult", "t:w:stranger", "t:p:no"):
         await chat.press(data)
     await chat.command("help")
     person = [m for m in front.deleted if m > 10_000]

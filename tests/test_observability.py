@@ -44,7 +44,9 @@ async def _session(harness: Harness) -> None:
     fake = harness.fake
     await harness.say("/start", first_name=FIRST_NAME, username=USERNAME, language_code="en")
     menu = harness.last_bot()
-    for data in ["t", "t:c:US", "t:d:no", "t:s:threat", "t:a:adult", "t:w:stranger", "t:p:no"]:
+    taps = ["t", "t:c:US", "t:d:no", "t:s:threat", "t:n:adult", "t:a:adult", "t:w:stranger"]
+    taps.append("t:p:no")
+    for data in taps:
         await harness.press(data, menu)
     assert "StopNCII" in (fake.message(CHAT, menu.message_id).text or "")
     await harness.turn_on_vault()

@@ -157,7 +157,8 @@ async def _every_capability(harness: Harness) -> None:
     await harness.press("g:spotting_sextortion")
     await harness.say("/triage")
     menu = harness.last_bot()
-    for data in ["t:c:GB", "t:d:no", "t:s:threat", "t:a:adult", "t:w:stranger", "t:p:no"]:
+    triage = ["t:c:GB", "t:d:no", "t:s:threat", "t:n:adult", "t:a:adult", "t:w:stranger", "t:p:no"]
+    for data in triage:
         await harness.press(data, menu)
     await harness.say("/now")
     assert "Samaritans" in (harness.last_bot().text or "")

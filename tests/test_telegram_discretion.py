@@ -91,6 +91,7 @@ async def test_a_full_guided_session_leaves_only_a_few_messages(harness: Harness
         "t:c:US",
         "t:d:no",
         "t:s:shared",
+        "t:n:adult",
         "t:a:adult",
         "t:w:known",
         "t:p:no",

@@ -334,7 +334,7 @@ async def test_a_spanish_speaker_goes_from_start_to_a_plan_by_buttons(harness: H
     await harness.say("/start", language_code="es")
     menu = harness.last_bot()
     assert "no es tu culpa" in (menu.text or "").lower()
-    taps = ["t", "t:c:US", "t:d:no", "t:s:threat", "t:a:minor", "t:w:stranger", "t:p:no"]
+    taps = ["t", "t:c:US", "t:d:no", "t:s:threat", "t:n:minor", "t:w:stranger", "t:p:no"]
     for data in taps:
         await harness.press(data, menu)
     plan = fake.message(CHAT, menu.message_id).text or ""

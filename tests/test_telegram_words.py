@@ -105,6 +105,7 @@ async def test_a_plan_from_words_asks_only_what_it_does_not_know(harness: Harnes
     assert "A few quick questions" in (harness.last_bot().text or "")  # the country first
     await harness.press("t:c:US")
     await harness.press("t:d:no")
+    await harness.press("t:n:adult")
     await harness.press("t:a:adult")
     # Situation, paid and who came from the words: the plan follows at once.
     plan = harness.last_bot().text or ""
