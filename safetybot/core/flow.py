@@ -480,14 +480,19 @@ def _crisis(
 
 
 def _danger_parts(
-    country: str, lead: tuple[Part, ...] = (), after: tuple[Part, ...] = ()
+    country: str,
+    lead: tuple[Part, ...] = (),
+    after: tuple[Part, ...] = (),
+    helper: bool = False,
 ) -> tuple[Part, ...]:
-    """The danger screen: the emergency number first, the checklist, then the crisis lines."""
+    """The danger screen: the emergency number first, the checklist, then the crisis lines.
+
+    A helper reads a checklist for being with the person in danger, not one spoken to them."""
     return (
-        Contacts(country, urgent=True, only="emergency"),
+        Contacts(country, urgent=True, only="emergency", helper=helper),
         *lead,
-        T("crisis.checklist"),
-        Contacts(country, urgent=True, only="crisis"),
+        T("crisis.checklist.helper" if helper else "crisis.checklist"),
+        Contacts(country, urgent=True, only="crisis", helper=helper),
         *after,
     )
 
@@ -542,7 +547,8 @@ def _answer(state: State, answer: TriageAnswer) -> Outcome:
     if answer.question is Question.DANGER and answer.answer == "yes":
         # Safety first: the urgent contacts now; the rest of the questions can wait.
         country = updated.answers.get(Question.COUNTRY.value) or updated.country or "INT"
-        parts = _danger_parts(country)
+        helper = updated.answers.get(Question.FOR.value) == "helper"
+        parts = _danger_parts(country, helper=helper)
         buttons = ((menus.Button(T("button.continue"), Action.TRIAGE.value),), *menus.crisis_menu())
         return Outcome(updated, (Reply(parts, buttons, in_place=True),))
     return _ask(updated, in_place=True)

@@ -55,6 +55,8 @@ class Contacts:
     # On the danger screen: "emergency" (the number first, or where to find one), "crisis"
     # (the crisis lines after the checklist); None: both, emergency first.
     only: str | None = None
+    # For someone helping another person: the lines speak of "someone", not "you".
+    helper: bool = False
 
 
 @dataclass(frozen=True)

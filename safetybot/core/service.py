@@ -50,7 +50,7 @@ from safetybot.core.flow import (
     step,
 )
 from safetybot.core.limits import Limits, LimitSettings, Verdict
-from safetybot.core.menus import Action, GuideId
+from safetybot.core.menus import Action, GuideId, Question
 from safetybot.core.notebook import Notebook
 from safetybot.core.plan import ContactBlock, Route, make_plan
 from safetybot.core.records import Person, Records
@@ -922,17 +922,21 @@ class Service:
             part.only or "", ("emergency", "crisis")
         )
         block = ContactBlock(part.country, kinds, None)
-        return self._contacts(locale, block, False, crisis_first=part.crisis_first)
+        return self._contacts(
+            locale, block, False, crisis_first=part.crisis_first, helper=part.helper
+        )
 
     def _plan(self, locale: str, part: PlanText) -> str:
         plan = make_plan(part.answers)
+        helper = part.answers.get(Question.FOR.value) == "helper"
         blocks: list[str] = []
         shown: set[str] = set()  # a line listed under "in danger" is not listed twice
         for block in plan.blocks:
             if isinstance(block, Route):
                 blocks.append(self._texts.text(locale, f"route.{block.value}"))
             elif isinstance(block, ContactBlock):
-                blocks.append(self._contacts(locale, block, international=False, skip=shown))
+                contacts = self._contacts(locale, block, False, skip=shown, helper=helper)
+                blocks.append(contacts)
             else:
                 blocks.append(self._texts.text(locale, block))
         return "\n\n".join(blocks)
@@ -944,11 +948,14 @@ class Service:
         international: bool,
         crisis_first: bool = False,
         skip: set[str] | None = None,
+        helper: bool = False,
     ) -> str:
         """The directory entries for a country as Markdown, the organization's own first.
 
-        Entries in `skip` are left out, and the ones listed are added to it.
+        Entries in `skip` are left out, and the ones listed are added to it. For a helper,
+        the emergency lines speak of "someone" instead of "you".
         """
+        suffix = ".helper" if helper else ""
         found = self._directory.find(
             Country(block.country),
             kinds=[Kind(kind) for kind in block.kinds] or None,
@@ -963,18 +970,19 @@ class Service:
             found.sort(key=lambda resource: Kind.CRISIS not in resource.kinds)
         elif "emergency" in block.kinds:  # someone in danger reads the emergency number first
             found.sort(key=lambda resource: Kind.EMERGENCY not in resource.kinds)
-        lines = [self._contact(locale, resource, block.country) for resource in found]
+        lines = [self._contact(locale, resource, block.country, suffix) for resource in found]
         if "emergency" in block.kinds and not any(Kind.EMERGENCY in r.kinds for r in found):
-            local = self._texts.text(locale, "contacts.local_emergency")
+            local = self._texts.text(locale, f"contacts.local_emergency{suffix}")
             lines.insert(len(lines) if crisis_first else 0, local)
         return "\n\n".join(lines) or self._texts.text(locale, "contacts.none")
 
-    def _contact(self, locale: str, resource: Resource, country: str) -> str:
+    def _contact(self, locale: str, resource: Resource, country: str, suffix: str = "") -> str:
         default = self._texts.default
         text_line = resource.localized(resource.text_line, locale, default)
         if Kind.EMERGENCY in resource.kinds and text_line:
             # One line, the number in it: read first by someone in danger.
-            return self._texts.text(locale, "contacts.emergency", {"how": text_line})
+            key = f"contacts.emergency{suffix}"
+            return self._texts.text(locale, key, {"how": text_line})
         about = resource.localized(resource.helps_with, locale, default) or ""
         ways = []
         if resource.phone:
