@@ -300,7 +300,7 @@ async def test_the_country_picker_offers_the_spanish_speaking_countries(
     assert offered[f"hc:{code}"] == name
     await service.handle(_press("21", f"hc:{code}", 2), front)
     assert "Somewhere else" not in front.texts[-1]
-    assert "If you are in danger: call your local emergency number" not in front.texts[-1]
+    assert "Not safe right now? Call your local emergency number" not in front.texts[-1]
 
 
 async def test_a_spanish_speaker_in_mexico_gets_the_line_of_life_as_dialled_in_mexico(
@@ -310,7 +310,7 @@ async def test_a_spanish_speaker_in_mexico_gets_the_line_of_life_as_dialled_in_m
     danger = front.texts[-1]
     assert "800 911 2000" in danger and "+52" not in danger
     assert (
-        danger.splitlines()[0].replace("**", "") == "¿Estás en peligro ahora mismo? Llama al 911."
+        danger.splitlines()[0].replace("**", "") == "¿No estás a salvo ahora mismo? Llama al 911."
     )
 
 
@@ -329,7 +329,7 @@ async def test_the_danger_screen_starts_with_the_emergency_number(
     service: Service, front: RecordingFrontEnd, code: str, first: str
 ) -> None:
     await service.handle(_press("24", f"cc:{code}", 1), front)
-    assert front.texts[-1].splitlines()[0].replace("**", "") == f"In danger right now? {first}."
+    assert front.texts[-1].splitlines()[0].replace("**", "") == f"Not safe right now? {first}."
 
 
 async def test_the_danger_screen_without_a_country_ends_in_something_to_do(
@@ -339,7 +339,7 @@ async def test_the_danger_screen_without_a_country_ends_in_something_to_do(
     shown = front.texts[-1]
     assert (
         shown.splitlines()[0].replace("**", "")
-        == "If you are in danger: call your local emergency number."
+        == "Not safe right now? Call your local emergency number."
     )
     assert "now:" not in shown and "Okay." not in shown
     # The checklist points to lines that are there: the directory of crisis lines.

@@ -142,13 +142,13 @@ async def test_the_helpers_guide_leads_to_a_helpers_plan_in_spanish(
     [
         (
             "en",
-            "Someone in danger right now? Call 911.",
+            "Is someone not safe right now? Call 911.",
             "Being there for them",
             "Take one slow breath. This is not your fault.",
         ),
         (
             "es",
-            "¿Alguien está en peligro ahora mismo? Llama al 911.",
+            "¿Alguien no está a salvo ahora mismo? Llama al 911.",
             "Estar a su lado ya ayuda",
             "¿Estás en peligro",
         ),
@@ -188,5 +188,5 @@ async def test_the_persons_own_danger_screen_still_speaks_to_them(
     await _start_triage(chat)
     await chat.press("t:c:US")
     danger = await chat.press("t:d:yes")
-    assert danger.splitlines()[0].replace("**", "") == "In danger right now? Call 911."
+    assert danger.splitlines()[0].replace("**", "") == "Not safe right now? Call 911."
     assert "This is not your fault." in danger and "Being there for them" not in danger
