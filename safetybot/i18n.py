@@ -13,12 +13,14 @@ texts carry them to people: `org.start` under the welcome, `org.privacy` under /
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Final
 
 from babel import Locale, UnknownLocaleError
+from babel.dates import format_date, format_datetime
 
 from safetybot.errors import LocaleError
 from safetybot.locales import (
@@ -50,6 +52,9 @@ ORGANIZATION_TEXTS: Final[Mapping[str, str]] = {
     "start.intro": "org.start",
     "privacy.retention": "org.privacy",
 }
+# A text with more than one number: the one its plural forms follow. Elsewhere it is the first
+# placeholder holding a whole number ("Private notes: 3." needs no plural; "1 minute" does).
+PLURAL_COUNTS: Final[Mapping[str, str]] = {"vault.home": "minutes"}
 
 
 class Texts:
@@ -117,25 +122,27 @@ class Texts:
             name = match.group(1)
             if name not in values:
                 raise LocaleError(f"text {key!r} needs a value for {{{name}}}")
-            return escape(str(values[name]))
+            return escape(_shown(values[name], locale))
 
         return _PLACEHOLDER.sub(fill, template)
 
     def _plural(self, locale: str, key: str, template: str, params: Mapping[str, object]) -> str:
-        """The gettext plural form for the text's first number ("1 second", "2 seconds")."""
-        count = next(
-            (params[name] for name in _PLACEHOLDER.findall(template) if name in params), None
+        """The gettext plural form for the text's count ("1 second", "2 seconds")."""
+        name = PLURAL_COUNTS.get(key) or next(
+            (n for n in _PLACEHOLDER.findall(template) if _is_count(params.get(n))), None
         )
-        if not isinstance(count, int) or self._template(locale, f"{key}{PLURAL_MARK}1") is None:
+        count = params.get(name) if name else None
+        # The forms of the catalog the text came from: an organization's text with one form,
+        # or a language with one plural form, is used for every count.
+        here = locale if key in self._messages.get(locale, {}) else self.default
+        other = self._messages.get(here, {}).get(f"{key}{PLURAL_MARK}1")
+        if not isinstance(count, int) or other is None:
             return template
-        here = locale if f"{key}{PLURAL_MARK}1" in self._messages.get(locale, {}) else self.default
         try:
-            one = Locale.parse(here).plural_form(abs(count)) == "one"
+            one = Locale.parse(here.replace("-", "_")).plural_form(abs(count)) == "one"
         except (UnknownLocaleError, ValueError):
             one = abs(count) == 1
-        if one:
-            return self._messages.get(here, {}).get(key) or template
-        return self._messages[here].get(f"{key}{PLURAL_MARK}1") or template
+        return template if one else other
 
     def _template(self, locale: str, key: str) -> str | None:
         return self._messages.get(locale, {}).get(key) or self._messages[self.default].get(key)
@@ -168,3 +175,22 @@ class Texts:
     def guides_in(self, locale: str) -> Mapping[str, Guide]:
         """The guides of exactly one locale."""
         return self._guides.get(locale, {})
+
+
+def _is_count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _shown(value: object, locale: str) -> str:
+    """A value as a person reads it: dates and times in their language, times in UTC."""
+    if not isinstance(value, dt.date):
+        return str(value)
+    try:
+        where = Locale.parse(locale.replace("-", "_"))
+    except (UnknownLocaleError, ValueError):
+        where = Locale("en")
+    if isinstance(value, dt.datetime):
+        moment = value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+        # Stored times are UTC, and the person's own time zone is unknown: say which it is.
+        return f"{format_datetime(moment, 'medium', tzinfo=dt.UTC, locale=where)} UTC"
+    return format_date(value, "long", locale=where)

@@ -197,24 +197,30 @@ def _layer(
             shipped = catalogs.get(code)
             for key, text in catalog.texts.items():
                 line = catalog.where[key][1]
-                if key not in base:
+                # A plural form i is checked against the whole text (languages differ in forms).
+                shipped_text = base.get(key, base.get(key.split(PLURAL_MARK)[0]))
+                if shipped_text is None:
                     problems.append(
                         Problem(str(catalog.path), f"{key!r} is not a text the bot has", line)
                     )
                     continue
-                extra = placeholders(text) - placeholders(base[key]) - given
+                extra = placeholders(text) - placeholders(shipped_text) - given
                 if extra:
                     names = ", ".join(f"{{{n}}}" for n in sorted(extra))
                     problems.append(
                         Problem(
                             str(catalog.path),
                             f"text {key!r} uses {names}, which the bot does not fill in here "
-                            f"(it fills: {_names(placeholders(base[key]) | given)})",
+                            f"(it fills: {_names(placeholders(shipped_text) | given)})",
                             line,
                         )
                     )
                     continue
                 texts[key] = text
+                if PLURAL_MARK not in key and f"{key}{PLURAL_MARK}1" not in catalog.texts:
+                    # One form given: it is used for every count, not only for one.
+                    for form in [k for k in texts if k.startswith(f"{key}{PLURAL_MARK}")]:
+                        del texts[form]
             where = dict(shipped.where) if shipped else {}
             where.update((k, v) for k, v in catalog.where.items() if k in texts)
             catalogs[code] = _Catalog(shipped.path if shipped else catalog.path, texts, where)
@@ -243,9 +249,10 @@ def _compare(
     file = str(catalog.path) if catalog else code
     where = catalog.where if catalog else {}
     base, texts = layers.messages[default], layers.messages[code]
-    for key in sorted(set(base) - set(texts)):
+    # Languages have different numbers of plural forms: only whole texts are compared.
+    for key in sorted(k for k in set(base) - set(texts) if PLURAL_MARK not in k):
         problems.append(Problem(file, f"missing text {key!r}", warning=True))
-    for key in sorted(set(texts) - set(base)):
+    for key in sorted(k for k in set(texts) - set(base) if PLURAL_MARK not in k):
         at, line = where.get(key, (file, 0))
         problems.append(Problem(at, f"text {key!r} is not in the {default} catalog", line, True))
     for key in sorted(set(base) & set(texts)):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import shutil
 from pathlib import Path
@@ -10,7 +11,7 @@ import pytest
 
 from safetybot.core.menus import GuideId
 from safetybot.errors import LocaleError
-from safetybot.i18n import Texts, check_locales, read_guide
+from safetybot.i18n import Texts, check_locales, placeholders, read_guide
 from safetybot.markup import Format, render, split
 from tests.conftest import LOCALES
 from tests.fakebotapi import ApiError, parse_html
@@ -153,3 +154,106 @@ def test_counts_use_the_gettext_plural_form_of_each_language(
     texts: Texts, locale: str, count: int, words: str
 ) -> None:
     assert words in texts.text(locale, "vault.wait", {"seconds": count})
+
+
+# Placeholders that hold how many of something: a text using one needs plural forms.
+COUNT_NAMES = frozenset(
+    {"count", "deleted", "remaining", "left", "seconds", "minutes", "hours", "days", "tries"}
+)
+
+
+def test_every_text_with_a_count_has_plural_forms_in_every_language(texts: Texts) -> None:
+    counted = sorted(
+        key
+        for key in texts.keys(texts.default)
+        if "#" not in key and placeholders(texts.raw(texts.default, key) or "") & COUNT_NAMES
+    )
+    assert len(counted) >= 14, counted  # the scan still finds the texts it is meant for
+    for locale in texts.locales:
+        for key in counted:
+            one, other = texts.raw(locale, key), texts.raw(locale, f"{key}#1")
+            assert other is not None, f"{locale}: {key} needs msgid_plural and two forms"
+            assert one != other, f"{locale}: {key} has the same words for 1 and for 2"
+
+
+def test_no_text_works_around_plurals(texts: Texts) -> None:
+    for locale in texts.locales:
+        for key in texts.keys(locale):
+            text = texts.raw(locale, key) or ""
+            assert not re.search(r"\w\((?:s|es)\)", text), f"{locale}: {key}: {text[:80]!r}"
+
+
+def test_both_catalogs_declare_their_plural_forms() -> None:
+    for locale in ("en", "es"):
+        header = (LOCALES / locale / "messages.po").read_text(encoding="utf-8")[:1000]
+        assert '"Plural-Forms: nplurals=2; plural=(n != 1);\\n"' in header
+
+
+@pytest.mark.parametrize(
+    ("locale", "key", "params", "words"),
+    [
+        ("en", "vault.wrong", {"left": 1}, "You have 1 more try before a pause."),
+        ("en", "vault.wrong", {"left": 2}, "You have 2 more tries before a pause."),
+        ("es", "vault.wrong", {"left": 1}, "Te queda 1 intento más antes de una pausa."),
+        ("es", "vault.wrong", {"left": 2}, "Te quedan 2 intentos más antes de una pausa."),
+        ("en", "vault.note.versions", {"count": 1}, "Edited 1 time; the earlier version"),
+        ("en", "vault.note.versions", {"count": 3}, "Edited 3 times; every earlier version"),
+        ("es", "vault.note.versions", {"count": 1}, "Editada 1 vez; la versión anterior"),
+        ("es", "vault.note.versions", {"count": 3}, "Editada 3 veces; todas las versiones"),
+        ("en", "clear.done", {"deleted": 1}, "1 message was deleted from this chat."),
+        ("en", "clear.done", {"deleted": 0}, "0 messages were deleted from this chat."),
+        ("es", "clear.done", {"deleted": 1}, "Se eliminó 1 mensaje de este chat."),
+        ("es", "clear.done", {"deleted": 7}, "Se eliminaron 7 mensajes de este chat."),
+        ("en", "vault.damaged", {"count": 2}, "2 stored entries could not be opened."),
+        ("es", "vault.damaged", {"count": 1}, "No se pudo abrir 1 entrada guardada."),
+        ("en", "privacy.retention", {"days": 1}, "for 1 day, everything"),
+        ("es", "privacy.retention", {"days": 90}, "durante 90 días, todo"),
+        # Two numbers: the form follows the minutes, not the number of notes.
+        (
+            "en",
+            "vault.home",
+            {"count": 1, "minutes": 10},
+            "Private notes: 1.** They lock again after 10 minutes",
+        ),
+        (
+            "en",
+            "vault.home",
+            {"count": 4, "minutes": 1},
+            "Private notes: 4.** They lock again after 1 minute without",
+        ),
+        ("es", "vault.home", {"count": 1, "minutes": 10}, "después de 10 minutos sin usarlas"),
+    ],
+)
+def test_texts_with_a_count_read_right_for_one_and_for_many(
+    texts: Texts, locale: str, key: str, params: dict[str, object], words: str
+) -> None:
+    assert words in texts.text(locale, key, params)
+
+
+def test_an_organizations_text_with_one_form_is_used_for_every_count(tmp_path: Path) -> None:
+    overrides = tmp_path / "overrides"
+    for locale in ("en", "es"):
+        (overrides / locale).mkdir(parents=True)
+        (overrides / locale / "messages.po").write_text(
+            f'msgid "clear.done"\nmsgstr "Cleared ({locale}): {{deleted}}."\n', encoding="utf-8"
+        )
+    assert check_locales(LOCALES, overrides=overrides) == []
+    texts = Texts.load(LOCALES, overrides=overrides)
+    for count in (1, 2):
+        assert texts.text("en", "clear.done", {"deleted": count}) == f"Cleared (en): {count}."
+        assert texts.text("es", "clear.done", {"deleted": count}) == f"Cleared (es): {count}."
+
+
+@pytest.mark.parametrize(
+    ("locale", "words"),
+    [
+        ("en", "Sources (reviewed December 7, 2026):"),
+        ("es", "Fuentes (revisadas el 7 de diciembre de 2026):"),
+    ],
+)
+def test_dates_are_written_in_the_persons_language(texts: Texts, locale: str, words: str) -> None:
+    assert texts.text(locale, "guide.sources", {"date": dt.date(2026, 12, 7)}) == words
+    moment = dt.datetime(2026, 11, 21, 14, 3, tzinfo=dt.UTC)
+    shown = texts.text(locale, "vault.note.header", {"number": 2, "recorded": moment})
+    expected = {"en": "Nov 21, 2026, 2:03:00\u202fPM UTC", "es": "21 nov 2026, 14:03:00 UTC"}
+    assert shown.endswith(expected[locale])

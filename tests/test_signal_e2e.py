@@ -201,7 +201,7 @@ async def test_start_guide_triage_note_forget_leaves_nothing(
         assert len(remaining) == 1 and "erased" in remaining[0].text
         report = remaining[0].text
         # The person's own messages stay; the report counts them and says what to do.
-        assert f"{h.said} message(s) are still in this chat" in report
+        assert f"{h.said} messages are still in this chat" in report
         assert "/disappearing" in report and "Disappearing messages" in report
 
         await h.choose(h.label("button.dismiss"))
@@ -230,7 +230,7 @@ async def test_after_a_day_only_recent_bot_messages_are_deleted(harness: Harness
     assert sorted(targets) == sorted(recent)  # never a delete the phone would ignore
     assert [m.timestamp for m in fake.messages(me.uuid)][:-1] == old
     report = harness.last()
-    assert f"{len(old) + harness.said} message(s)" in report and "about a day" in report
+    assert f"{len(old) + harness.said} messages" in report and "about a day" in report
 
 
 async def test_replies_out_of_order_still_reach_the_right_person(harness: Harness) -> None:

@@ -253,6 +253,48 @@ async def test_files_are_fingerprinted_sealed_and_limited(
     assert_absent(tmp_path / "data", PNG[8:40], NOTE, USER)
 
 
+# The tests' clock: 1_800_000_000 is 15 January 2027, 08:00:00 UTC.
+@pytest.mark.parametrize(
+    ("language", "listed", "recorded"),
+    [
+        ("en", "Jan 15, 2027, 8:00:00\u202fAM UTC", "recorded Jan 15, 2027, 8:00:00\u202fAM UTC"),
+        ("es", "15 ene 2027, 8:00:00 UTC", "registrada el 15 ene 2027, 8:00:00 UTC"),
+    ],
+)
+async def test_notes_show_their_dates_in_the_persons_language(
+    chat: Chat, language: str, listed: str, recorded: str
+) -> None:
+    chat.language = language
+    await chat.turn_on_vault(PASS)
+    await write_note(chat)
+    home = await chat.press("v:home")
+    assert f"**1.** {listed}: {NOTE[:20]}" in home.replace("\\", "")
+    shown = await chat.press("v:n:1")
+    assert recorded in shown
+    assert "2027-01-15" not in home + shown  # not the machine format any more
+
+
+@pytest.mark.parametrize(
+    ("language", "first", "last"),
+    [
+        ("en", "You have 4 more tries before a pause.", "You have 1 more try before a pause."),
+        ("es", "Te quedan 4 intentos más antes", "Te queda 1 intento más antes de una pausa."),
+    ],
+)
+async def test_wrong_passphrases_count_down_to_one_more_try(
+    chat: Chat, clock: Clock, language: str, first: str, last: str
+) -> None:
+    chat.language = language
+    await chat.turn_on_vault(PASS)
+    await chat.press("v:lock")
+    await chat.command("notes")
+    assert first in await chat.say("wrong one 1")
+    for attempt in range(2, 5):
+        clock.advance(60)
+        shown = await chat.say(f"wrong one {attempt}")
+    assert last in shown
+
+
 async def test_a_forwarded_threat_keeps_its_origin(chat: Chat) -> None:
     await chat.turn_on_vault(PASS)
     await chat.press("v:new")
@@ -260,6 +302,7 @@ async def test_a_forwarded_threat_keeps_its_origin(chat: Chat) -> None:
     await chat.send(forwarded)
     saved = await chat.press("v:save")
     assert "pay 500 or everyone sees" in saved and "@max\\_x" in saved
+    assert "(November 20, 2026)" in saved  # the day the messenger gave, in words
 
 
 async def test_many_notes_are_listed_a_page_at_a_time_newest_first(chat: Chat) -> None:
@@ -329,7 +372,7 @@ async def test_edit_keeps_the_earlier_version_and_delete_leaves_a_trace(chat: Ch
     await chat.press("v:e:1")
     await chat.say("He said 10pm, not 9pm")
     saved = await chat.press("v:save")
-    assert "10pm" in saved and "Edited 1 time" in saved
+    assert "10pm" in saved and "Edited 1 time; the earlier version is kept" in saved
     await chat.press("v:d:1")
     home = await chat.press("v:dy:1")
     assert "Private notes: 0" in home

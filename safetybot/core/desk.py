@@ -97,8 +97,15 @@ def _iso(moment: float) -> str:
     return dt.datetime.fromtimestamp(moment, tz=dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _shown(iso: str) -> str:
-    return iso.replace("T", " ").replace("Z", " UTC")
+def _shown(iso: str) -> dt.datetime | dt.date | str:
+    """A stored time or date, for the text to show in the person's language; else as it is."""
+    try:
+        if len(iso) == len("2026-11-21"):
+            return dt.date.fromisoformat(iso)  # a day with no time: no made-up midnight
+        moment = dt.datetime.fromisoformat(iso)
+    except ValueError:
+        return iso
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
 class Desk:
@@ -654,12 +661,9 @@ class Desk:
                 parts.append(T("vault.note.field", {"label": label, "value": value}))
         forwarded = note.get("forwarded")
         if forwarded:
-            parts.append(
-                T(
-                    "vault.note.forwarded",
-                    {"origin": forwarded.get("from", ""), "date": forwarded.get("date", "")},
-                )
-            )
+            sent = _shown(str(forwarded.get("date", "")))
+            origin = forwarded.get("from", "")
+            parts.append(T("vault.note.forwarded", {"origin": origin, "date": sent}))
         for meta in note.get("attachments", []):
             params = {
                 "name": meta["name"],

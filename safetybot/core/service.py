@@ -905,7 +905,7 @@ class Service:
             return self._contacts_part(locale, part)
         guide = self._texts.guide(locale, part.guide_id)
         sources = ", ".join(f"[{escape(s.name)}]({s.url})" for s in guide.sources)
-        footer = self._texts.text(locale, "guide.sources", {"date": guide.reviewed.isoformat()})
+        footer = self._texts.text(locale, "guide.sources", {"date": guide.reviewed})
         # The first line shows in notification previews: it names nothing.
         first = self._texts.text(locale, "guide.first_line")
         body = guide.body
