@@ -36,6 +36,8 @@ def test_the_held_out_split_shares_no_message_with_training() -> None:
     assert not train & {e.text.casefold() for e in held}
 
 
+# A whole retraining: about a minute on an idle core, more on a busy machine.
+@pytest.mark.timeout(600)
 def test_the_shipped_check_weights_are_what_the_training_command_makes(tmp_path: Path) -> None:
     shipped = LinearModel.load(checker.MODEL_FILE)
     rebuilt_path = tmp_path / "check.npz"

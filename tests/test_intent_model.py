@@ -59,6 +59,8 @@ def test_a_broken_line_is_named_with_its_file_and_number(tmp_path: Path) -> None
         load_lines(tmp_path, ("train",))
 
 
+# A whole retraining: about a minute on an idle core, more on a busy machine.
+@pytest.mark.timeout(600)
 def test_the_shipped_weights_are_what_the_training_command_makes(tmp_path: Path) -> None:
     shipped = LinearModel.load(MODEL_FILE)
     rebuilt_path = tmp_path / "intents.npz"
