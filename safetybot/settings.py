@@ -23,6 +23,7 @@ from typing import Any, Final, TypeVar
 from urllib.parse import urlsplit
 
 from safetybot.errors import ConfigError
+from safetybot.resources import Country
 
 __all__ = [
     "DEFAULT_API_URL",
@@ -383,7 +384,8 @@ def url(*, https_only: bool, ports: tuple[int, ...] | None = None) -> Parser[str
 _E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 _EMAIL = re.compile(r"[^@\s<>\"]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+")
 _LOCALE = re.compile(r"[a-z]{2,3}")
-_COUNTRY = ("US", "GB", "CA", "AU", "INT")
+# The countries the bot offers (the picker's list): a new one is accepted here at once.
+_COUNTRY = tuple(country.value for country in Country)
 
 
 def phone(raw: object, from_env: bool) -> str:
