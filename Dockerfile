@@ -9,7 +9,6 @@ ENV PIP_NO_CACHE_DIR=1 \
 WORKDIR /src
 COPY pyproject.toml constraints.txt README.md ./
 COPY safetybot ./safetybot
-COPY locales ./locales
 RUN python -m venv /venv \
     && /venv/bin/pip install --no-cache-dir -c constraints.txt . \
     && /venv/bin/python -m pip uninstall --yes pip setuptools

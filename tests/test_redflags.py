@@ -24,7 +24,7 @@ from safetybot.redflags import (
     normalize,
 )
 
-LOCALES = Path(__file__).resolve().parent.parent / "locales"
+LOCALES = Path(__file__).resolve().parent.parent / "safetybot" / "locales"
 
 
 @pytest.fixture(scope="module")
