@@ -9,6 +9,7 @@ Every command runs from tmp_path, where no locales/ or data/ folder of the check
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -154,3 +155,12 @@ def test_safetybot_locales_dir_still_chooses_the_texts_of_an_installed_copy(
     result = _run([str(bin_dir / "safetybot"), "console"], tmp_path, chosen, stdin="/start\n")
     assert result.returncode == 0, result.stderr
     assert "Hello from ours." in result.stdout and "Hi." not in result.stdout
+
+
+def test_the_changelog_has_an_entry_for_the_version_being_shipped() -> None:
+    changelog = (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
+    assert "## [Unreleased]" in changelog  # Keep a Changelog: where the next changes go
+    entry = re.search(rf"^## \[{re.escape(safetybot.__version__)}\] - \d{{4}}-\d{{2}}-\d{{2}}$",
+                      changelog, re.MULTILINE)  # fmt: skip
+    assert entry, f"CHANGELOG.md has no entry for {safetybot.__version__}"
+    assert "### Added" in changelog[entry.end() :]
