@@ -7,8 +7,10 @@ FROM python:3.11-slim AS build
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
-COPY pyproject.toml constraints.txt README.md ./
+COPY pyproject.toml constraints.txt README.md LICENSE REUSE.toml ./
+COPY LICENSES ./LICENSES
 COPY safetybot ./safetybot
+COPY locales ./locales
 RUN python -m venv /venv \
     && /venv/bin/pip install --no-cache-dir -c constraints.txt . \
     && /venv/bin/python -m pip uninstall --yes pip setuptools

@@ -64,11 +64,15 @@ _WEBHOOK_PORTS = (443, 80, 88, 8443)  # the only ports Telegram posts to
 
 
 def default_locales_dir() -> Path:
-    """The shipped texts and guides: safetybot/locales/, package data in a checkout or install."""
+    """The shipped texts and guides: package data (safetybot/locales/) in an installed copy,
+    locales/ beside the package in a checkout or an editable install."""
     shipped = files("safetybot") / "locales"
-    # A regular package on disk (a checkout, an editable or a wheel install) gives a real
-    # folder, which the readers walk with pathlib; safetybot is never run from a zip.
-    return shipped if isinstance(shipped, Path) else Path(str(shipped))
+    # A regular package on disk gives a real folder, which the readers walk with pathlib;
+    # safetybot is never run from a zip.
+    installed = shipped if isinstance(shipped, Path) else Path(str(shipped))
+    if installed.is_dir():
+        return installed
+    return Path(__file__).resolve().parent.parent / "locales"
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
-"""Every word a person reads: gettext catalogs and guides under safetybot/locales/, with fallback.
+"""Every word a person reads: gettext catalogs and guides under locales/, with fallback.
 
-Layout of a locale folder (`safetybot/locales/<code>/`):
+Layout of a locale folder (`locales/<code>/`):
     messages.po          short texts; msgid is a stable key such as "start.intro"
     guides/<id>.md       one guide, TOML front matter between +++ lines, then Markdown
 

@@ -1,7 +1,7 @@
 """Reading locale folders, layering an organization's overrides on them, and checking both.
 
-    safetybot/locales/<code>/messages.po     shipped short texts (msgid: a stable key)
-    safetybot/locales/<code>/guides/<id>.md  shipped guides (TOML front matter between +++ lines)
+    locales/<code>/messages.po     shipped short texts (msgid: a stable key)
+    locales/<code>/guides/<id>.md  shipped guides (TOML front matter between +++ lines)
     <overrides>/<code>/...                   the same layout; an entry there wins over a shipped one
 
 Every problem names its file and, where there is one, its line. Errors stop the bot: a file that

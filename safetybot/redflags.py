@@ -1,6 +1,6 @@
 """Sextortion red flags in a message: rules as data per locale, quoted, scored, explainable.
 
-`safetybot/locales/<lang>/redflags.toml` (its header documents the schema) gives, per flag, a
+`locales/<lang>/redflags.toml` (its header documents the schema) gives, per flag, a
 weight and rules: regular expressions over normalized text (casefolded, accents stripped,
 whitespace collapsed), each with optional `near` words it needs and `unless` words that cancel
 it. Every message is checked against every locale's rules, because people mix languages, and

@@ -23,7 +23,10 @@ import safetybot
 
 ROOT = Path(__file__).resolve().parent.parent
 # What pyproject.toml builds the wheel from: the package, its readme and its licence files.
-SOURCES = ("pyproject.toml", "README.md", "LICENSE", "LICENSES", "REUSE.toml", "safetybot")
+SOURCES = (
+    *("pyproject.toml", "README.md", "LICENSE", "LICENSES", "REUSE.toml"),
+    *("safetybot", "locales"),
+)
 
 
 def _run(
@@ -85,10 +88,12 @@ def test_the_wheel_ships_every_text_guide_and_rule_file_and_its_type_hints(
 ) -> None:
     _, wheel, _ = installed
     names = set(zipfile.ZipFile(wheel).namelist())
-    folder = ROOT / "safetybot" / "locales"
-    shipped = {p.relative_to(ROOT).as_posix() for p in folder.rglob("*") if p.is_file()}
+    folder = ROOT / "locales"
+    shipped = {
+        "safetybot/" + p.relative_to(ROOT).as_posix() for p in folder.rglob("*") if p.is_file()
+    }
     assert {"safetybot/locales/en/messages.po", "safetybot/locales/es/guides/privacy.md"} <= shipped
-    assert shipped - names == set(), "every file under safetybot/locales/ goes into the wheel"
+    assert shipped - names == set(), "every file under locales/ goes into the wheel"
     assert "safetybot/py.typed" in names
     assert not any(name.startswith(("locales/", "tests/")) or ".data/" in name for name in names)
 
@@ -147,7 +152,7 @@ def test_safetybot_locales_dir_still_chooses_the_texts_of_an_installed_copy(
 ) -> None:
     bin_dir, _, env = installed
     own = tmp_path / "locales"
-    shutil.copytree(ROOT / "safetybot" / "locales", own)
+    shutil.copytree(ROOT / "locales", own)
     catalog = own / "en" / "messages.po"
     text = catalog.read_text(encoding="utf-8")
     catalog.write_text(text.replace('msgstr ""\n"Hi.\\n"', 'msgstr ""\n"Hello from ours.\\n"', 1))

@@ -21,7 +21,7 @@ from safetybot.prefilter import Found, Pieces, Scan
 from safetybot.redflags import Finding, Rules, normalize
 
 ROOT = Path(__file__).resolve().parent.parent
-LOCALES = ROOT / "safetybot" / "locales"
+LOCALES = ROOT / "locales"
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,7 @@ from safetybot.redflags import (
     normalize,
 )
 
-LOCALES = Path(__file__).resolve().parent.parent / "safetybot" / "locales"
+LOCALES = Path(__file__).resolve().parent.parent / "locales"
 
 
 @pytest.fixture(scope="module")

@@ -38,7 +38,7 @@ __all__ = [
 
 
 class GuideId(StrEnum):
-    """Every guide; the value is the guide's file name in safetybot/locales/<code>/guides/."""
+    """Every guide; the value is the guide's file name in locales/<code>/guides/."""
 
     RIGHT_NOW = "right_now"
     SPOTTING_SEXTORTION = "spotting_sextortion"
