@@ -7,7 +7,8 @@ FROM python:3.11-slim AS build
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
-COPY pyproject.toml constraints.txt README.md ./
+COPY pyproject.toml constraints.txt README.md LICENSE REUSE.toml ./
+COPY LICENSES ./LICENSES
 COPY safetybot ./safetybot
 COPY locales ./locales
 RUN python -m venv /venv \

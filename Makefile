@@ -43,11 +43,12 @@ audit:
 	.audit-venv/bin/pip-audit --strict --no-deps --disable-pip -r constraints.txt
 
 ## Re-pin constraints.txt from a fresh install of the newest allowed versions.
+## (--all keeps setuptools: tests/test_packaging.py builds the wheel with it, offline.)
 lock:
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
 	.lock-venv/bin/python -m pip install --quiet -e ".[dev]"
 	(echo "# Exact versions the tests pass with; regenerate with: make lock"; \
-	 .lock-venv/bin/python -m pip freeze --exclude-editable | grep -v '^safetybot') > constraints.txt
+	 .lock-venv/bin/python -m pip freeze --all --exclude-editable | grep -v '^safetybot\|^pip==') > constraints.txt
 	rm -rf .lock-venv
 
 clean:

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from safetybot import admin, health, logs, wiring
+from safetybot import __version__, admin, health, logs, wiring
 from safetybot.backup import RunLock
 from safetybot.config import Config
 from safetybot.errors import ConfigError, SafetybotError
@@ -31,6 +31,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--config", type=Path, default=None, help="the TOML config file (else SAFETYBOT_CONFIG)"
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="run the bot on Telegram (polling or webhook) or Signal")
     run.add_argument("--transport", choices=["telegram", "signal"], default="telegram")

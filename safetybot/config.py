@@ -9,10 +9,9 @@ the config file, line and key. The environment wins over the file; the file over
 from __future__ import annotations
 
 import re
-import sys
-import sysconfig
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from importlib.resources import files
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -65,12 +64,15 @@ _WEBHOOK_PORTS = (443, 80, 88, 8443)  # the only ports Telegram posts to
 
 
 def default_locales_dir() -> Path:
-    """The locales/ folder: beside the package (a checkout), else where pip installed it."""
-    beside = Path(__file__).resolve().parent.parent / "locales"
-    if beside.is_dir():
-        return beside
-    installed = Path(sysconfig.get_path("data")) / "share" / "safetybot" / "locales"
-    return installed if installed.is_dir() else Path(sys.prefix) / "share/safetybot/locales"
+    """The shipped texts and guides: package data (safetybot/locales/) in an installed copy,
+    locales/ beside the package in a checkout or an editable install."""
+    shipped = files("safetybot") / "locales"
+    # A regular package on disk gives a real folder, which the readers walk with pathlib;
+    # safetybot is never run from a zip.
+    installed = shipped if isinstance(shipped, Path) else Path(str(shipped))
+    if installed.is_dir():
+        return installed
+    return Path(__file__).resolve().parent.parent / "locales"
 
 
 @dataclass(frozen=True)

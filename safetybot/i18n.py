@@ -1,4 +1,4 @@
-"""Every word a person reads: gettext catalogs and guide files under locales/, with fallback.
+"""Every word a person reads: gettext catalogs and guides under locales/, with fallback.
 
 Layout of a locale folder (`locales/<code>/`):
     messages.po          short texts; msgid is a stable key such as "start.intro"

@@ -1,8 +1,8 @@
 """Reading locale folders, layering an organization's overrides on them, and checking both.
 
-    locales/<code>/messages.po       shipped short texts (msgid: a stable key)
-    locales/<code>/guides/<id>.md    shipped guides (TOML front matter between +++ lines)
-    <overrides>/<code>/...           the same layout; an entry there wins over the shipped one
+    locales/<code>/messages.po     shipped short texts (msgid: a stable key)
+    locales/<code>/guides/<id>.md  shipped guides (TOML front matter between +++ lines)
+    <overrides>/<code>/...                   the same layout; an entry there wins over a shipped one
 
 Every problem names its file and, where there is one, its line. Errors stop the bot: a file that
 cannot be read, an override of a text or guide the bot does not have, a placeholder the code

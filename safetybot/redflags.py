@@ -1,12 +1,12 @@
 """Sextortion red flags in a message: rules as data per locale, quoted, scored, explainable.
 
-`locales/<lang>/redflags.toml` (its header documents the schema) gives, per flag, a weight and
-rules: regular expressions over normalized text (casefolded, accents stripped, whitespace
-collapsed), each with optional `near` words it needs and `unless` words that cancel it. Every
-message is checked against every locale's rules, because people mix languages, and against the
-language-independent shapes kept here in code (wallet addresses, IBANs and card numbers, matched
-on the original text and checked by their checksums). Weights and `[scoring]` must agree in
-every file, so a message scores the same whatever language it is in.
+`locales/<lang>/redflags.toml` (its header documents the schema) gives, per flag, a
+weight and rules: regular expressions over normalized text (casefolded, accents stripped,
+whitespace collapsed), each with optional `near` words it needs and `unless` words that cancel
+it. Every message is checked against every locale's rules, because people mix languages, and
+against the language-independent shapes kept here in code (wallet addresses, IBANs and card
+numbers, matched on the original text and checked by their checksums). Weights and `[scoring]`
+must agree in every file, so a message scores the same whatever language it is in.
 
 Rules are refused at load when a pattern could backtrack for long: every repeat must be bounded
 (at most 60 times), no repeat may sit inside another, and the bounds multiplied along a

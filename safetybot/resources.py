@@ -1,8 +1,9 @@
 """The resource directory: helplines and removal services per country, from TOML.
 
-The shipped file is locales/resources.toml (its header documents the schema). An organization's
-own file in the same schema is layered on top: a known id replaces the shipped entry, a new id
-adds one, and `hidden = true` with just an id removes one. Every entry is checked on load.
+The shipped file is locales/resources.toml (its header documents the schema). An
+organization's own file in the same schema is layered on top: a known id replaces the shipped
+entry, a new id adds one, and `hidden = true` with just an id removes one. Every entry is
+checked on load.
 """
 
 from __future__ import annotations

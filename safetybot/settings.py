@@ -23,6 +23,7 @@ from typing import Any, Final, TypeVar
 from urllib.parse import urlsplit
 
 from safetybot.errors import ConfigError
+from safetybot.resources import Country
 
 __all__ = [
     "DEFAULT_API_URL",
@@ -64,7 +65,9 @@ TABLE: Final[tuple[Setting, ...]] = (
     _s("SAFETYBOT_WEBHOOK_SECRET", None, "(none)", "secret Telegram sends with each update"),
     _s("SAFETYBOT_WEBHOOK_SECRET_FILE", None, "(none)", "a file holding the webhook secret"),
     _s("SAFETYBOT_DATA_DIR", "data_dir", "./data", "folder for the database"),
-    _s("SAFETYBOT_LOCALES_DIR", "locales_dir", "the shipped locales/", "texts and guides"),
+    _s(
+        "SAFETYBOT_LOCALES_DIR", "locales_dir", "the shipped locales/", "texts and guides"
+    ),
     _s("SAFETYBOT_OVERRIDES_DIR", "overrides_dir", "(none)", "the organization's own texts"),
     _s("SAFETYBOT_DEFAULT_LOCALE", "default_locale", "en", "language of last resort"),
     _s("SAFETYBOT_LANGUAGES", "languages", "every shipped one", "languages offered"),
@@ -383,7 +386,8 @@ def url(*, https_only: bool, ports: tuple[int, ...] | None = None) -> Parser[str
 _E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 _EMAIL = re.compile(r"[^@\s<>\"]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+")
 _LOCALE = re.compile(r"[a-z]{2,3}")
-_COUNTRY = ("US", "GB", "CA", "AU", "INT")
+# The countries the bot offers (the picker's list): a new one is accepted here at once.
+_COUNTRY = tuple(country.value for country in Country)
 
 
 def phone(raw: object, from_env: bool) -> str:

@@ -257,3 +257,11 @@ def test_a_bad_entry_in_the_organizations_helplines_is_named_with_its_line(
     assert f"{ours}:2: resource 'us-ours': url 'http://insecure.example'" in capsys.readouterr().out
     assert main(["run"], env=env) == 2
     assert f"{ours}:2: resource 'us-ours'" in capsys.readouterr().err
+
+
+def test_every_country_the_bot_offers_can_be_the_default(tmp_path: Path) -> None:
+    for code in ("MX", "es", "AR", "CO", "US", "INT"):
+        config = _config(tmp_path, GOOD, {"SAFETYBOT_DEFAULT_COUNTRY": code})
+        assert config.default_country == code.upper()
+    problems = _problems(tmp_path, GOOD, {"SAFETYBOT_DEFAULT_COUNTRY": "FR"})
+    assert any("SAFETYBOT_DEFAULT_COUNTRY" in problem and "MX" in problem for problem in problems)
