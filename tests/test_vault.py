@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import hashlib
 import io
+import json
 import os
 import sys
 import threading
@@ -18,11 +19,13 @@ from pypdf import PdfReader
 
 from safetybot.cli import main
 from safetybot.core import vault as vault_module
+from safetybot.core.desk import ATTACH_STEP
 from safetybot.core.events import Attachment, Forwarded, Pressed
 from safetybot.core.service import Service
 from safetybot.core.vault import DuressMode
 from safetybot.crypto import KdfParams, Keyring, new_master_key, open_box, passphrase_key, unseal
 from safetybot.errors import CryptoError
+from safetybot.evidence import FIELDS
 from safetybot.export import verify_export
 from safetybot.i18n import Texts
 from safetybot.resources import Directory
@@ -224,7 +227,7 @@ async def test_a_draft_survives_the_vault_locking_mid_entry(chat: Chat, clock: C
     locked = await chat.say("Snapchat, then WhatsApp")
     assert "What you sent is kept, encrypted" in locked
     resumed = await chat.say(PASS)
-    assert "Step 3 of 11" in resumed
+    assert f"Step 3 of {ATTACH_STEP}" in resumed
     saved = await chat.press("v:save")
     assert NOTE in saved and "Snapchat, then WhatsApp" in saved
 
@@ -234,7 +237,7 @@ async def test_files_are_fingerprinted_sealed_and_limited(
 ) -> None:
     await chat.turn_on_vault(PASS)
     await chat.press("v:new")
-    for _ in range(11):
+    for _ in range(ATTACH_STEP):
         await chat.press("v:skip")
     assert "Never the intimate images" in front.texts[-2] + front.texts[-1]
     front.files["shot"] = PNG
@@ -653,7 +656,7 @@ async def test_a_notes_words_and_files_leave_the_chat_once_sealed(chat: Chat) ->
     bot_ids = {call.message_id for call in chat.front.calls}
     typed = [i for i in set(chat.front.deleted) - before if i not in bot_ids]
     assert len(typed) == 1  # the field's words, now sealed, are not left in the chat
-    for _ in range(10):
+    for _ in range(ATTACH_STEP - 1):
         await chat.press("v:skip")
     before = set(chat.front.deleted)
     chat.front.files["ref-1"] = b"\x89PNG\r\n\x1a\n" + b"shot" * 40
@@ -733,7 +736,7 @@ async def test_a_vault_from_before_keys_were_sealed_gets_its_seal_at_the_next_un
     clock.advance(11 * 60)
     # Locked, with nothing to check its key against: not kept, and not lost from the chat.
     assert "could not be kept safely" in await chat.say(NOTE)
-    assert "Step 1 of 11" in await chat.say(PASS)  # back where they were
+    assert f"Step 1 of {ATTACH_STEP}" in await chat.say(PASS)  # back where they were
     row = await db.vault(pseudonym)
     assert row is not None and row.keys_seal is not None  # checked against the private key
     clock.advance(11 * 60)
@@ -944,3 +947,75 @@ async def test_a_vault_changed_under_an_open_session_is_not_rewritten_over(
     assert stored is not None and stored.locked_key == row.locked_key  # not rewritten
     await chat.command("notes")
     assert NOTE not in await chat.say(PASS)  # it locked, and stays refused
+
+
+async def _to_field(chat: Chat, name: str) -> str:
+    """From a new note, skip to the step that asks for `name`; return its prompt."""
+    shown = await chat.press("v:new")
+    for _ in range(FIELDS.index(name)):
+        shown = await chat.press("v:skip")
+    return shown
+
+
+async def test_a_note_keeps_what_a_removal_request_needs(chat: Chat) -> None:
+    await chat.turn_on_vault(PASS)
+    prompt = await _to_field(chat, "content_urls")
+    assert "exact web address (URL)" in prompt and "one a line" in prompt
+    typed = "https://www.instagram.com/p/Cx1/\nhttp://example.org/a?b=1,"
+    assert "Which site or app is it posted on" in await chat.say(typed)
+    await chat.say("Instagram")
+    assert "Were you under 18" in await chat.say("@the_account_42")
+    assert {"v:u18:yes", "v:u18:no", "v:u18:unsure"} <= set(chat.button_data())
+    assert "Send any screenshots" in await chat.press("v:u18:unsure")
+    shown = await chat.press("v:save")
+    # Kept as typed (the separating comma aside), each on its own line, with their labels.
+    assert "https://www.instagram.com/p/Cx1/" in shown.replace("\\", "")
+    assert "http://example.org/a?b=1" in shown.replace("\\", "")
+    assert "Exact web addresses" in shown and "Account that posted it" in shown
+    assert "@the\\_account\\_42" in shown or "@the_account_42" in shown
+    assert "Under 18 when it was made: Not sure" in shown.replace("*", "").replace("_", "")
+
+
+async def test_an_address_that_is_not_a_web_address_is_asked_for_again(chat: Chat) -> None:
+    await chat.turn_on_vault(PASS)
+    await _to_field(chat, "content_urls")
+    for wrong in ("instagram.com/p/Cx1", "https://photos", "ftp://example.org/x", "see my pics"):
+        again = await chat.say(f"https://example.org/ok {wrong}")
+        assert "doesn't look like a full web address" in again
+        assert "exact web address (URL)" in again  # the same step, asked again
+        assert wrong not in again  # the typed words are not repeated back
+    assert "Which site or app" in await chat.say("https://example.org/ok https://x.com/a/status/1")
+    await chat.press("v:skip")
+    await chat.press("v:skip")
+    refused = await chat.say("yes")
+    assert "Please answer with one of the buttons" in refused and "Were you under 18" in refused
+    assert "v:u18:yes" in chat.button_data()
+
+
+async def test_the_removal_fields_are_sealed_and_exported_in_both_languages(
+    chat: Chat, front: RecordingFrontEnd, tmp_path: Path
+) -> None:
+    address = "https://www.reddit.com/r/example/comments/abc123/"
+    chat.language = "es"
+    await chat.turn_on_vault(PASS)
+    await _to_field(chat, "content_urls")
+    await chat.say(address)
+    await chat.say("Reddit")
+    assert "¿Tenías menos de 18 años" in await chat.say("u/someone_posting")
+    await chat.press("v:u18:no")
+    assert "Dónde está publicado" in await chat.press("v:save")
+    assert_absent(tmp_path / "data", address, "someone_posting")
+    await chat.press("v:home")
+    await chat.press("v:x")
+    await chat.press("v:xn")
+    document = front.calls[-1]
+    assert document.data is not None and verify_export(document.data).ok
+    with zipfile.ZipFile(io.BytesIO(document.data)) as archive:
+        evidence = json.loads(archive.read("evidence.json"))
+        pdf = PdfReader(io.BytesIO(archive.read("evidence.pdf")))
+    fields = evidence["records"][0]["fields"]
+    assert fields["content_urls"] == address and fields["posted_by"] == "u/someone_posting"
+    assert fields["minor_then"] == "no"  # the stored answer is the same in every language
+    text = " ".join(page.extract_text() for page in pdf.pages)
+    assert "Menor de 18 cuando se hizo" in text and "Direcciones web exactas" in text
+    assert "reddit.com/r/example" in text

@@ -37,6 +37,7 @@ from safetybot.core.vault import (
 from safetybot.errors import FrontEndError
 from safetybot.evidence import FIELDS
 from safetybot.export import Labels, build_export
+from safetybot.notices import MINOR_ANSWERS, web_addresses
 
 __all__ = ["ATTACH_STEP", "Desk", "DeskResult", "VaultContext"]
 
@@ -221,6 +222,8 @@ class Desk:
                 return await self._step(ctx, self._drafting(state, session), session, 0)
             case "skip" | "back" | "save" | "cancel":
                 return await self._navigate(ctx, state, session, action)
+            case "u18" if arg in MINOR_ANSWERS:
+                return await self._answer_minor(ctx, state, session, arg)
             case "n":
                 return await self._show_note(ctx, state, session, number)
             case "e":
@@ -442,12 +445,16 @@ class Desk:
             parts.append(T("vault.attach.prompt"))
             return DeskResult(state, [Reply(tuple(parts), buttons, in_place=True)])
         name = FIELDS[step]
+        if name == "minor_then":
+            answers = tuple(_b(f"answer.{a}", f"v:u18:{a}") for a in MINOR_ANSWERS)
+            buttons = (answers, *buttons)
         params = {"step": step + 1, "steps": ATTACH_STEP}
         parts = [T("vault.step", params), T(f"field.{name}.prompt")]
         if session is not None:
             draft = await self.notebook.draft(ctx.pseudonym, session)
             if draft.fields.get(name):
-                parts.append(T("vault.step.current", {"value": _short(draft.fields[name], 300)}))
+                value = _answer(ctx, name, draft.fields[name])
+                parts.append(T("vault.step.current", {"value": _short(value, 300)}))
         return DeskResult(state, [Reply(tuple(parts), buttons, in_place=True)], sensitive=True)
 
     async def _field_input(self, ctx: VaultContext, event: Event) -> DeskResult:
@@ -515,6 +522,12 @@ class Desk:
                 return self._say(ctx, state, "text.too_long", self._cancel(), params)
             if step >= ATTACH_STEP:
                 return self._say(ctx, state, "vault.attach.prompt", self._cancel())
+            objection = self._refused_field(FIELDS[step], text)
+            if objection is not None:
+                again = await self._step(ctx, state, session, step)
+                first = again.replies[0]  # said with the step's question, in one message
+                again.replies[0] = replace(first, parts=(objection, *first.parts))
+                return again
             part = {"set": {FIELDS[step]: text}}
         await self.notebook.add_part(ctx.pseudonym, public, space, part)
         nxt_step = step if notice else min(step + 1, ATTACH_STEP)
@@ -526,6 +539,30 @@ class Desk:
         if notice:
             result.replies.insert(0, Reply((T(notice),)))
         return replace(result, stored=True)
+
+    def _refused_field(self, name: str, text: str) -> T | None:
+        """Why typed text cannot go into this field (None: it can), said to the person."""
+        if name == "minor_then":
+            return T("vault.minor.buttons")
+        if name != "content_urls":
+            return None
+        _, invalid = web_addresses(text)
+        if invalid:
+            # The words are not repeated: the person sees their own message just above.
+            return T("vault.urls.invalid")
+        return None
+
+    async def _answer_minor(
+        self, ctx: VaultContext, state: State, session: Session, answer: str
+    ) -> DeskResult:
+        """The under-18 question is answered with a button: kept, then the next step."""
+        step = ctx.state.draft_step
+        if step is None or step >= ATTACH_STEP or FIELDS[step] != "minor_then":
+            return self._say(ctx, state, "button.stale", self._menu())  # an old button
+        drafting = self._drafting(state, session)
+        part = {"set": {"minor_then": answer}}
+        await self.notebook.add_part(ctx.pseudonym, session.public, session.space, part)
+        return await self._step(ctx, drafting, session, min(step + 1, ATTACH_STEP))
 
     def _locked_mid_entry(self, state: State, replies: list[Reply]) -> DeskResult:
         waiting = replace(state, mode=Mode.V_UNLOCK, after_unlock="resume")
@@ -658,7 +695,8 @@ class Desk:
             value = note.get("fields", {}).get(name)
             if value:
                 label = ctx.words(f"field.{name}")
-                parts.append(T("vault.note.field", {"label": label, "value": value}))
+                shown = _answer(ctx, name, str(value))
+                parts.append(T("vault.note.field", {"label": label, "value": shown}))
         forwarded = note.get("forwarded")
         if forwarded:
             sent = _shown(str(forwarded.get("date", "")))
@@ -773,6 +811,13 @@ class _Refused(Exception):
         super().__init__(key)
         self.key = key
         self.params = dict(params or {})
+
+
+def _answer(ctx: VaultContext, name: str, value: str) -> str:
+    """A field's value as the person reads it: a button's answer in their words."""
+    if name == "minor_then" and value in MINOR_ANSWERS:
+        return ctx.words(f"answer.{value}")
+    return value
 
 
 def _short(text: str, limit: int) -> str:
