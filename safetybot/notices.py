@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -18,13 +18,18 @@ from safetybot.errors import LocaleError
 from safetybot.resources import _is_https, _read, _table
 
 __all__ = [
+    "LAWS",
     "MAX_URL",
     "MINOR_ANSWERS",
     "PLATFORMS_FILE",
+    "NoticeFacts",
     "Platform",
     "Platforms",
     "check_platforms",
+    "compose",
+    "facts_from_notes",
     "is_web_address",
+    "looks_like_email",
     "web_addresses",
 ]
 
@@ -223,3 +228,78 @@ def check_platforms(
 ) -> list[str]:
     """Every problem in the shipped platforms file and an organization's own (empty: fine)."""
     return _build_platforms(path, overrides, locales, default_locale)[1]
+
+
+# -- the notice ---------------------------------------------------------------------------------
+
+# The laws a notice can be made under, in the order offered. Each law's words (what it needs
+# the notice to say) live in the catalogs as notice.law.<id>.*; see docs/removal-requests.md.
+LAWS: tuple[str, ...] = ("us", "uk", "au", "eu")
+
+
+@dataclass(frozen=True)
+class NoticeFacts:
+    """What goes into one removal request: from the notes, the buttons and what was typed."""
+
+    platform: str  # the platform's name as shown
+    law: str  # one of LAWS
+    urls: tuple[str, ...]
+    accounts: tuple[str, ...]
+    name: str
+    email: str
+    date: str  # YYYY-MM-DD
+
+
+def facts_from_notes(notes: Sequence[Mapping[str, Any]]) -> tuple[list[str], list[str]]:
+    """Every valid web address and account in these notes, each once, in note order."""
+    urls: list[str] = []
+    accounts: list[str] = []
+    for note in notes:
+        fields = note.get("fields")
+        if not isinstance(fields, Mapping):
+            continue
+        # Notes kept before the addresses were checked may hold anything: only real ones go in.
+        for url in web_addresses(str(fields.get("content_urls", "")))[0]:
+            if url not in urls:
+                urls.append(url)
+        account = " ".join(str(fields.get("posted_by", "")).split())
+        if account and account not in accounts:
+            accounts.append(account)
+    return urls, accounts
+
+
+def compose(facts: NoticeFacts, text: Callable[[str], str]) -> str:
+    """The notice in one language: `text(key)` reads that language's catalog (plain text)."""
+    law = f"notice.law.{facts.law}"
+    lines = [
+        text("notice.doc.subject"),
+        "",
+        f"{text('notice.doc.to')} {facts.platform}",
+        "",
+        text(f"{law}.opening"),
+        "",
+        text("notice.doc.where"),
+        *[f"- {url}" for url in facts.urls],
+    ]
+    if facts.accounts:
+        lines += ["", f"{text('notice.doc.posted_by')} {', '.join(facts.accounts)}"]
+    lines += ["", text(f"{law}.statement"), ""]
+    lines += [
+        text("notice.doc.no_images"),
+        "",
+        f"{text('notice.doc.contact')} {facts.name}, {facts.email}",
+        f"{text('notice.doc.signature')} /{facts.name}/",
+        f"{text('notice.doc.date')} {facts.date}",
+    ]
+    return "\n".join(lines)
+
+
+def looks_like_email(text: str) -> bool:
+    """Whether `text` is one plausible e-mail address (a typo check, not a proof)."""
+    local, at, domain = text.strip().rpartition("@")
+    return (
+        bool(at and local and domain)
+        and "." in domain.strip(".")
+        and not any(c.isspace() for c in text.strip())
+        and len(text) <= 254
+    )

@@ -1019,3 +1019,97 @@ async def test_the_removal_fields_are_sealed_and_exported_in_both_languages(
     text = " ".join(page.extract_text() for page in pdf.pages)
     assert "Menor de 18 cuando se hizo" in text and "Direcciones web exactas" in text
     assert "reddit.com/r/example" in text
+
+
+POSTED = "https://www.example.org/posts/8842"
+
+
+async def _note_with_address(chat: Chat, address: str = POSTED) -> None:
+    await _to_field(chat, "content_urls")
+    await chat.say(address)
+    await chat.say("Example Forum")
+    await chat.say("@poster_account")
+    await chat.press("v:u18:no")
+    await chat.press("v:save")
+
+
+async def test_a_removal_request_is_filled_from_notes_shown_first_and_never_kept(
+    chat: Chat, front: RecordingFrontEnd, tmp_path: Path
+) -> None:
+    await chat.turn_on_vault(PASS)
+    await chat.command("note", NOTE)  # a note with no address is not offered
+    await chat.press("v:home")
+    await _note_with_address(chat)
+    await chat.press("v:home")
+    shown = await chat.press("v:r")
+    assert "never holds an image" in shown and "own form" in shown
+    assert "v:rn:2" in chat.button_data() and "v:rn:1" not in chat.button_data()
+    assert "Make one request for each site" in await chat.press("v:rp")
+    assert {"v:rf:x", "v:rf:discord", "v:rf:other"} <= set(chat.button_data())
+    assert "Which law" in await chat.press("v:rf:x")
+    assert {"v:rl:us", "v:rl:uk", "v:rl:au", "v:rl:eu"} <= set(chat.button_data())
+    asked = await chat.press("v:rl:us")
+    assert "electronic signature" in asked and "sign the request" in asked
+    before = set(front.deleted)
+    assert "separate address" in await chat.say("Alex Rivera Test")
+    preview = (await chat.say("alex.removals@example.net")).replace("\\", "")
+    bot_ids = {call.message_id for call in front.calls}
+    typed = [i for i in set(front.deleted) - before if i not in bot_ids]
+    assert len(typed) == 2  # the name and the e-mail left the chat once read
+    # Exactly what the request will say, before anything is made.
+    assert "Nothing is made or sent until you press Make it" in preview
+    for element in (
+        POSTED,
+        "@poster_account",
+        "47 U.S.C. 223a",
+        "good-faith belief",
+        "X (Twitter)",
+    ):
+        assert element in preview, element
+    assert "Electronic signature: /Alex Rivera Test/" in preview
+    assert "alex.removals@example.net" in preview and "not attached any image" in preview
+    await chat.press("v:ry")
+    where = front.texts[-1].replace("\\", "")
+    assert "help.x.com/forms/safety-and-sensitive-content/take-it-down" in where
+    assert "Copy it now" in where
+    assert all(call.kind != "document" for call in front.calls[-3:])  # text only, no file
+    assert_absent(tmp_path / "data", "Alex Rivera Test", "alex.removals@example.net")
+
+
+async def test_a_removal_request_comes_in_spanish_and_in_english(
+    chat: Chat, front: RecordingFrontEnd
+) -> None:
+    chat.language = "es"
+    await chat.turn_on_vault(PASS)
+    await _note_with_address(chat)
+    await chat.press("v:home")
+    await chat.press("v:r")  # one note: already chosen
+    await chat.press("v:rp")
+    await chat.press("v:rf:other")
+    await chat.press("v:rl:eu")
+    await chat.say("Alex Rivera Test")
+    assert "no parece un correo" in await chat.say("not an address")
+    await chat.say("alex@example.net")
+    await chat.press("v:ry")
+    texts = [t.replace("\\", "") for t in front.texts[-3:]]
+    assert "artículo 16 de la Ley de Servicios Digitales" in texts[0]
+    assert "Article 16 of the Digital Services Act" in texts[1] and POSTED in texts[1]
+    assert "bona fide" in texts[1]
+    assert "formulario de reportes del propio sitio" in texts[2]
+
+
+async def test_someone_under_18_is_sent_to_take_it_down_not_a_notice(chat: Chat) -> None:
+    await chat.command("start")
+    await chat.press("t")
+    for data in ("t:c:GB", "t:d:no", "t:s:shared", "t:n:minor", "t:w:known"):
+        await chat.press(data)
+    await chat.press("t:p:no")
+    await chat.turn_on_vault(PASS)
+    await _note_with_address(chat)
+    await chat.press("v:home")
+    shown = await chat.press("v:r")
+    assert "takeitdown.ncmec.org" in shown and "Report Remove" in shown
+    assert "It's not your fault" in shown.replace("\\", "")
+    assert not any(d.startswith("v:rn") or d.startswith("v:rl") for d in chat.button_data())
+    # Typed words are never asked for: no name, no e-mail.
+    assert "electronic signature" not in shown
