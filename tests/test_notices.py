@@ -8,7 +8,16 @@ from pathlib import Path
 import pytest
 
 from safetybot.errors import LocaleError
-from safetybot.notices import Platforms, check_platforms, web_addresses
+from safetybot.i18n import Texts
+from safetybot.notices import (
+    LAWS,
+    NoticeFacts,
+    Platforms,
+    check_platforms,
+    compose,
+    facts_from_notes,
+    web_addresses,
+)
 from tests.conftest import LOCALES
 
 SHIPPED = LOCALES / "platforms.toml"
@@ -103,3 +112,33 @@ def test_a_bad_organization_entry_is_named_and_refused(
     assert any(problem in p for p in problems), problems
     with pytest.raises(LocaleError, match="platform"):
         Platforms.load(SHIPPED, own, locales=BOTH)
+
+
+# What each law asks a notice to hold (from the issue), as the English request says it.
+ELEMENTS = {
+    "us": ("47 U.S.C. 223a", "good-faith belief", "published without my consent"),
+    "uk": ("Online Safety Act", "I declare that I am the person shown"),
+    "au": ("eSafety", "I did not consent"),
+    "eu": ("Article 16", "Why it is illegal", "bona fide belief", "accurate and complete"),
+}
+
+
+@pytest.mark.parametrize("law", LAWS)
+def test_every_request_holds_what_its_law_asks_for(texts: Texts, law: str) -> None:
+    notes = [
+        {"fields": {"content_urls": "https://a.example/1\nnot-an-address", "posted_by": "@them"}},
+        {"fields": {"content_urls": "https://a.example/1 https://b.example/2"}},
+        {"fields": {"what": "an old note, before addresses were kept"}},
+    ]
+    urls, accounts = facts_from_notes(notes)
+    assert urls == ["https://a.example/1", "https://b.example/2"] and accounts == ["@them"]
+    facts = NoticeFacts(
+        "Discord", law, tuple(urls), tuple(accounts), "A. Person", "a@b.example", "2026-12-07"
+    )
+    english = compose(facts, lambda key: texts.text("en", key))
+    for element in (*ELEMENTS[law], "https://a.example/1", "https://b.example/2", "@them"):
+        assert element in english, element
+    assert "A. Person, a@b.example" in english and "/A. Person/" in english  # contact, signature
+    assert "2026-12-07" in english and "not attached any image" in english
+    spanish = compose(facts, lambda key: texts.text("es", key))
+    assert "Firma electrónica: /A. Person/" in spanish and "https://b.example/2" in spanish
