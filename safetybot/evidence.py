@@ -61,6 +61,11 @@ FIELDS: tuple[str, ...] = (
     "demand",
     "deadline",
     "reports",
+    # What a removal request (takedown notice) needs; older records simply lack them.
+    "content_urls",  # exact http(s) addresses, one a line, as typed
+    "posted_on",  # the site or app where it is posted or threatened
+    "posted_by",  # the account that posted it
+    "minor_then",  # under 18 when it was made: one of notices.MINOR_ANSWERS
 )
 VERSION = 1
 

@@ -28,6 +28,7 @@ from fpdf.fonts import TTFFont
 from PIL import Image
 
 from safetybot.evidence import FIELDS, Kind, current_notes
+from safetybot.notices import MINOR_ANSWERS
 
 __all__ = ["COLUMNS", "Labels", "render_pdf"]
 
@@ -73,6 +74,8 @@ class Labels:
     deleted_heading: str
     deleted: str
     page: str
+    # A button's stored answer (notices.MINOR_ANSWERS) in words; older callers may leave it out.
+    answers: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     @classmethod
     def from_catalog(cls, text: Callable[[str], str], fields: Mapping[str, str]) -> Labels:
@@ -80,10 +83,13 @@ class Labels:
         missing = [name for name in FIELDS if not fields.get(name)]
         if missing:
             raise ValueError(f"no label for field(s) {', '.join(missing)}")
-        names = [f.name for f in dataclasses.fields(cls) if f.name not in ("columns", "fields")]
+        mappings = ("columns", "fields", "answers")
+        names = [f.name for f in dataclasses.fields(cls) if f.name not in mappings]
         values = {name: text(f"export.{name}") for name in names}
         columns = {name: text(f"export.column.{name}") for name in COLUMNS}
-        return cls(**values, columns=columns, fields={name: fields[name] for name in FIELDS})
+        answers = {answer: text(f"answer.{answer}") for answer in MINOR_ANSWERS}
+        chosen = {name: fields[name] for name in FIELDS}
+        return cls(**values, columns=columns, fields=chosen, answers=answers)
 
 
 def render_pdf(
@@ -230,6 +236,8 @@ class _Log(FPDF):
         fingerprint = f"{labels.record} {record['seq']} · {_pair(labels.fingerprint, '')}"
         self.paragraph(f"{fingerprint}{record['hash']}", label=heading, size=9)
         for name, value in _fields(record).items():
+            if name == "minor_then":  # the stored answer stays in evidence.json as it is
+                value = labels.answers.get(value, value)
             self.paragraph(value, label=labels.fields.get(name, name))
         origin = record.get("forwarded")
         if isinstance(origin, Mapping) and origin:

@@ -25,6 +25,7 @@ from safetybot.errors import ConfigError, CryptoError
 from safetybot.i18n import Texts
 from safetybot.markup import Format, render
 from safetybot.metrics import Metrics, MetricsHandler
+from safetybot.notices import PLATFORMS_FILE, Platforms
 from safetybot.preflight import diagnose, organization_values
 from safetybot.redflags import Rules
 from safetybot.resources import Directory
@@ -51,6 +52,16 @@ def _load_words(config: Config) -> tuple[Texts, Directory]:
     return texts, directory
 
 
+def _platforms(config: Config) -> Platforms:
+    """The shipped platforms file and an organization's own, from its overrides folder."""
+    own = config.overrides_dir / PLATFORMS_FILE if config.overrides_dir else None
+    return Platforms.load(
+        config.locales_dir / PLATFORMS_FILE,
+        own if own is not None and own.is_file() else None,
+        default_locale=config.default_locale,
+    )
+
+
 async def _open(
     config: Config, master: bytes, words: tuple[Texts, Directory], store: Store | None = None
 ) -> Service:
@@ -72,6 +83,7 @@ async def _open(
         rules=rules,
         limits=config.limits,
         default_country=config.default_country,
+        platforms=_platforms(config),
     )
 
 

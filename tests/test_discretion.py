@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from safetybot.core.desk import ATTACH_STEP
 from safetybot.core.events import Attachment, Command, Text
 from safetybot.core.flow import Mode
 from safetybot.core.service import Service
@@ -136,7 +137,7 @@ async def _tour(chat: Chat, clock: Clock) -> None:
     await chat.command("notes")
     await chat.press("v:new")
     await chat.send(Attachment("video", 10, "x", "", "a.mp4", "video/mp4"))
-    for _ in range(11):  # to where files are taken: the warning and the prompt
+    for _ in range(ATTACH_STEP):  # to where files are taken: the warning and the prompt
         if "v:skip" in chat.button_data():
             await chat.press("v:skip")
     await chat.press("v:save")

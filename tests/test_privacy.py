@@ -19,6 +19,7 @@ import pytest
 
 from safetybot import logs
 from safetybot.backup import backup_database
+from safetybot.core.desk import ATTACH_STEP
 from safetybot.core.menus import Action
 from safetybot.export import verify_export
 from tests.conftest import data_files, reset_logging
@@ -197,7 +198,7 @@ async def _every_capability(harness: Harness) -> None:
     await harness.press("v:save")
     await harness.press("v:new")
     await harness.say("the screenshot")
-    for _ in range(10):  # past the questions to where files are taken
+    for _ in range(ATTACH_STEP - 1):  # past the questions to where files are taken
         await harness.press("v:skip")
     before = len(fake.calls)
     shot = fake.add_file(SCREENSHOT, FILE_NAME)

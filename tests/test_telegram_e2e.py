@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from safetybot.core.desk import ATTACH_STEP
 from safetybot.core.limits import LimitSettings
 from safetybot.core.menus import Action
 from safetybot.core.service import Service
@@ -291,7 +292,7 @@ async def test_a_screenshot_is_downloaded_sealed_and_exported(harness: Harness) 
     await harness.turn_on_vault()
     await harness.press("v:new")
     await harness.say(NOTE)
-    for _ in range(10):
+    for _ in range(ATTACH_STEP - 1):
         await harness.press("v:skip")
     screenshot = b"\x89PNG\r\n\x1a\n" + b"threat-screenshot" * 20
     file_id = fake.add_file(screenshot, "threat.png")

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import hashlib
 import io
+import json
 import os
 import sys
 import threading
@@ -18,11 +19,13 @@ from pypdf import PdfReader
 
 from safetybot.cli import main
 from safetybot.core import vault as vault_module
+from safetybot.core.desk import ATTACH_STEP
 from safetybot.core.events import Attachment, Forwarded, Pressed
 from safetybot.core.service import Service
 from safetybot.core.vault import DuressMode
 from safetybot.crypto import KdfParams, Keyring, new_master_key, open_box, passphrase_key, unseal
 from safetybot.errors import CryptoError
+from safetybot.evidence import FIELDS
 from safetybot.export import verify_export
 from safetybot.i18n import Texts
 from safetybot.resources import Directory
@@ -224,7 +227,7 @@ async def test_a_draft_survives_the_vault_locking_mid_entry(chat: Chat, clock: C
     locked = await chat.say("Snapchat, then WhatsApp")
     assert "What you sent is kept, encrypted" in locked
     resumed = await chat.say(PASS)
-    assert "Step 3 of 11" in resumed
+    assert f"Step 3 of {ATTACH_STEP}" in resumed
     saved = await chat.press("v:save")
     assert NOTE in saved and "Snapchat, then WhatsApp" in saved
 
@@ -234,7 +237,7 @@ async def test_files_are_fingerprinted_sealed_and_limited(
 ) -> None:
     await chat.turn_on_vault(PASS)
     await chat.press("v:new")
-    for _ in range(11):
+    for _ in range(ATTACH_STEP):
         await chat.press("v:skip")
     assert "Never the intimate images" in front.texts[-2] + front.texts[-1]
     front.files["shot"] = PNG
@@ -653,7 +656,7 @@ async def test_a_notes_words_and_files_leave_the_chat_once_sealed(chat: Chat) ->
     bot_ids = {call.message_id for call in chat.front.calls}
     typed = [i for i in set(chat.front.deleted) - before if i not in bot_ids]
     assert len(typed) == 1  # the field's words, now sealed, are not left in the chat
-    for _ in range(10):
+    for _ in range(ATTACH_STEP - 1):
         await chat.press("v:skip")
     before = set(chat.front.deleted)
     chat.front.files["ref-1"] = b"\x89PNG\r\n\x1a\n" + b"shot" * 40
@@ -733,7 +736,7 @@ async def test_a_vault_from_before_keys_were_sealed_gets_its_seal_at_the_next_un
     clock.advance(11 * 60)
     # Locked, with nothing to check its key against: not kept, and not lost from the chat.
     assert "could not be kept safely" in await chat.say(NOTE)
-    assert "Step 1 of 11" in await chat.say(PASS)  # back where they were
+    assert f"Step 1 of {ATTACH_STEP}" in await chat.say(PASS)  # back where they were
     row = await db.vault(pseudonym)
     assert row is not None and row.keys_seal is not None  # checked against the private key
     clock.advance(11 * 60)
@@ -944,3 +947,169 @@ async def test_a_vault_changed_under_an_open_session_is_not_rewritten_over(
     assert stored is not None and stored.locked_key == row.locked_key  # not rewritten
     await chat.command("notes")
     assert NOTE not in await chat.say(PASS)  # it locked, and stays refused
+
+
+async def _to_field(chat: Chat, name: str) -> str:
+    """From a new note, skip to the step that asks for `name`; return its prompt."""
+    shown = await chat.press("v:new")
+    for _ in range(FIELDS.index(name)):
+        shown = await chat.press("v:skip")
+    return shown
+
+
+async def test_a_note_keeps_what_a_removal_request_needs(chat: Chat) -> None:
+    await chat.turn_on_vault(PASS)
+    prompt = await _to_field(chat, "content_urls")
+    assert "exact web address (URL)" in prompt and "one a line" in prompt
+    typed = "https://www.instagram.com/p/Cx1/\nhttp://example.org/a?b=1,"
+    assert "Which site or app is it posted on" in await chat.say(typed)
+    await chat.say("Instagram")
+    assert "Were you under 18" in await chat.say("@the_account_42")
+    assert {"v:u18:yes", "v:u18:no", "v:u18:unsure"} <= set(chat.button_data())
+    assert "Send any screenshots" in await chat.press("v:u18:unsure")
+    shown = await chat.press("v:save")
+    # Kept as typed (the separating comma aside), each on its own line, with their labels.
+    assert "https://www.instagram.com/p/Cx1/" in shown.replace("\\", "")
+    assert "http://example.org/a?b=1" in shown.replace("\\", "")
+    assert "Exact web addresses" in shown and "Account that posted it" in shown
+    assert "@the\\_account\\_42" in shown or "@the_account_42" in shown
+    assert "Under 18 when it was made: Not sure" in shown.replace("*", "").replace("_", "")
+
+
+async def test_an_address_that_is_not_a_web_address_is_asked_for_again(chat: Chat) -> None:
+    await chat.turn_on_vault(PASS)
+    await _to_field(chat, "content_urls")
+    for wrong in ("instagram.com/p/Cx1", "https://photos", "ftp://example.org/x", "see my pics"):
+        again = await chat.say(f"https://example.org/ok {wrong}")
+        assert "doesn't look like a full web address" in again
+        assert "exact web address (URL)" in again  # the same step, asked again
+        assert wrong not in again  # the typed words are not repeated back
+    assert "Which site or app" in await chat.say("https://example.org/ok https://x.com/a/status/1")
+    await chat.press("v:skip")
+    await chat.press("v:skip")
+    refused = await chat.say("yes")
+    assert "Please answer with one of the buttons" in refused and "Were you under 18" in refused
+    assert "v:u18:yes" in chat.button_data()
+
+
+async def test_the_removal_fields_are_sealed_and_exported_in_both_languages(
+    chat: Chat, front: RecordingFrontEnd, tmp_path: Path
+) -> None:
+    address = "https://www.reddit.com/r/example/comments/abc123/"
+    chat.language = "es"
+    await chat.turn_on_vault(PASS)
+    await _to_field(chat, "content_urls")
+    await chat.say(address)
+    await chat.say("Reddit")
+    assert "¿Tenías menos de 18 años" in await chat.say("u/someone_posting")
+    await chat.press("v:u18:no")
+    assert "Dónde está publicado" in await chat.press("v:save")
+    assert_absent(tmp_path / "data", address, "someone_posting")
+    await chat.press("v:home")
+    await chat.press("v:x")
+    await chat.press("v:xn")
+    document = front.calls[-1]
+    assert document.data is not None and verify_export(document.data).ok
+    with zipfile.ZipFile(io.BytesIO(document.data)) as archive:
+        evidence = json.loads(archive.read("evidence.json"))
+        pdf = PdfReader(io.BytesIO(archive.read("evidence.pdf")))
+    fields = evidence["records"][0]["fields"]
+    assert fields["content_urls"] == address and fields["posted_by"] == "u/someone_posting"
+    assert fields["minor_then"] == "no"  # the stored answer is the same in every language
+    text = " ".join(page.extract_text() for page in pdf.pages)
+    assert "Menor de 18 cuando se hizo" in text and "Direcciones web exactas" in text
+    assert "reddit.com/r/example" in text
+
+
+POSTED = "https://www.example.org/posts/8842"
+
+
+async def _note_with_address(chat: Chat, address: str = POSTED) -> None:
+    await _to_field(chat, "content_urls")
+    await chat.say(address)
+    await chat.say("Example Forum")
+    await chat.say("@poster_account")
+    await chat.press("v:u18:no")
+    await chat.press("v:save")
+
+
+async def test_a_removal_request_is_filled_from_notes_shown_first_and_never_kept(
+    chat: Chat, front: RecordingFrontEnd, tmp_path: Path
+) -> None:
+    await chat.turn_on_vault(PASS)
+    await chat.command("note", NOTE)  # a note with no address is not offered
+    await chat.press("v:home")
+    await _note_with_address(chat)
+    await chat.press("v:home")
+    shown = await chat.press("v:r")
+    assert "never holds an image" in shown and "own form" in shown
+    assert "v:rn:2" in chat.button_data() and "v:rn:1" not in chat.button_data()
+    assert "Make one request for each site" in await chat.press("v:rp")
+    assert {"v:rf:x", "v:rf:discord", "v:rf:other"} <= set(chat.button_data())
+    assert "Which law" in await chat.press("v:rf:x")
+    assert {"v:rl:us", "v:rl:uk", "v:rl:au", "v:rl:eu"} <= set(chat.button_data())
+    asked = await chat.press("v:rl:us")
+    assert "electronic signature" in asked and "sign the request" in asked
+    before = set(front.deleted)
+    assert "separate address" in await chat.say("Alex Rivera Test")
+    preview = (await chat.say("alex.removals@example.net")).replace("\\", "")
+    bot_ids = {call.message_id for call in front.calls}
+    typed = [i for i in set(front.deleted) - before if i not in bot_ids]
+    assert len(typed) == 2  # the name and the e-mail left the chat once read
+    # Exactly what the request will say, before anything is made.
+    assert "Nothing is made or sent until you press Make it" in preview
+    for element in (
+        POSTED,
+        "@poster_account",
+        "47 U.S.C. 223a",
+        "good-faith belief",
+        "X (Twitter)",
+    ):
+        assert element in preview, element
+    assert "Electronic signature: /Alex Rivera Test/" in preview
+    assert "alex.removals@example.net" in preview and "not attached any image" in preview
+    await chat.press("v:ry")
+    where = front.texts[-1].replace("\\", "")
+    assert "help.x.com/forms/safety-and-sensitive-content/take-it-down" in where
+    assert "Copy it now" in where
+    assert all(call.kind != "document" for call in front.calls[-3:])  # text only, no file
+    assert_absent(tmp_path / "data", "Alex Rivera Test", "alex.removals@example.net")
+
+
+async def test_a_removal_request_comes_in_spanish_and_in_english(
+    chat: Chat, front: RecordingFrontEnd
+) -> None:
+    chat.language = "es"
+    await chat.turn_on_vault(PASS)
+    await _note_with_address(chat)
+    await chat.press("v:home")
+    await chat.press("v:r")  # one note: already chosen
+    await chat.press("v:rp")
+    await chat.press("v:rf:other")
+    await chat.press("v:rl:eu")
+    await chat.say("Alex Rivera Test")
+    assert "no parece un correo" in await chat.say("not an address")
+    await chat.say("alex@example.net")
+    await chat.press("v:ry")
+    texts = [t.replace("\\", "") for t in front.texts[-3:]]
+    assert "artículo 16 de la Ley de Servicios Digitales" in texts[0]
+    assert "Article 16 of the Digital Services Act" in texts[1] and POSTED in texts[1]
+    assert "bona fide" in texts[1]
+    assert "formulario de reportes del propio sitio" in texts[2]
+
+
+async def test_someone_under_18_is_sent_to_take_it_down_not_a_notice(chat: Chat) -> None:
+    await chat.command("start")
+    await chat.press("t")
+    for data in ("t:c:GB", "t:d:no", "t:s:shared", "t:n:minor", "t:w:known"):
+        await chat.press(data)
+    await chat.press("t:p:no")
+    await chat.turn_on_vault(PASS)
+    await _note_with_address(chat)
+    await chat.press("v:home")
+    shown = await chat.press("v:r")
+    assert "takeitdown.ncmec.org" in shown and "Report Remove" in shown
+    assert "It's not your fault" in shown.replace("\\", "")
+    assert not any(d.startswith("v:rn") or d.startswith("v:rl") for d in chat.button_data())
+    # Typed words are never asked for: no name, no e-mail.
+    assert "electronic signature" not in shown

@@ -22,7 +22,7 @@ from typing import Any
 from safetybot.core import passphrases
 from safetybot.core.events import Attachment, Command, Event, Forwarded, Pressed, Text
 from safetybot.core.flow import MAX_TEXT, Mode, State
-from safetybot.core.menus import crisis_row, menu_row
+from safetybot.core.menus import Question, crisis_row, menu_row
 from safetybot.core.notebook import Draft, Notebook
 from safetybot.core.replies import Button, Document, Keyboard, Part, Reply, T
 from safetybot.core.signals import normalize
@@ -37,6 +37,16 @@ from safetybot.core.vault import (
 from safetybot.errors import FrontEndError
 from safetybot.evidence import FIELDS
 from safetybot.export import Labels, build_export
+from safetybot.notices import (
+    LAWS,
+    MINOR_ANSWERS,
+    NoticeFacts,
+    Platforms,
+    compose,
+    facts_from_notes,
+    looks_like_email,
+    web_addresses,
+)
 
 __all__ = ["ATTACH_STEP", "Desk", "DeskResult", "VaultContext"]
 
@@ -46,6 +56,8 @@ _PENDING_SECONDS = 300
 # How long a note typed before private notes were open is held in memory for them.
 _HELD_NOTE_SECONDS = 600
 _HOME_BUTTONS = 8
+# How long a removal request being made (its typed name and e-mail) is held, in memory only.
+_NOTICE_SECONDS = 900
 # Screenshots and documents; video and audio are refused (they are where intimate content is).
 ALLOWED_TYPES = {
     "image/jpeg": ".jpg",
@@ -74,6 +86,20 @@ class VaultContext:
     now: float
     # A message the person just checked for red flags (memory only), to save as a note.
     held: Mapping[str, str] | None = None
+    # The English catalog, for the copy of a removal request the site reads.
+    english: Callable[[str], str] | None = None
+
+
+@dataclass
+class _Notice:
+    """A removal request being made: held in memory only, never stored or logged."""
+
+    until: float
+    notes: set[int] = field(default_factory=set)
+    platform: str | None = None  # a platform id, or "other"
+    law: str | None = None
+    name: str | None = None
+    email: str | None = None
 
 
 @dataclass
@@ -112,10 +138,17 @@ class Desk:
     """Handles every vault event for one person at a time (the service holds their lock)."""
 
     def __init__(
-        self, vaults: Vaults, notebook: Notebook, menu_words: frozenset[str] = frozenset()
+        self,
+        vaults: Vaults,
+        notebook: Notebook,
+        menu_words: frozenset[str] = frozenset(),
+        platforms: Platforms | None = None,
     ) -> None:
         self.vaults = vaults
         self.notebook = notebook
+        self.platforms = platforms or Platforms([])
+        # Removal requests being made: the typed name and e-mail live here, in memory only.
+        self._notices: dict[bytes, _Notice] = {}
         # A new passphrase must not be a menu word: typed "Cancel" would become the passphrase.
         self._menu_words = menu_words
         self._pending: dict[bytes, tuple[str, float]] = {}
@@ -131,6 +164,7 @@ class Desk:
         """Forget a note held for this person (on erase, clear and the panic word)."""
         self._held_notes.pop(pseudonym, None)
         self._recent.pop(pseudonym, None)
+        self._notices.pop(pseudonym, None)
 
     def prune_held(self, now: float) -> None:
         """Forget every held note whose ten minutes are up."""
@@ -138,6 +172,8 @@ class Desk:
             del self._held_notes[pseudonym]
         for pseudonym in [p for p, value in self._recent.items() if not self._knows(p, value, now)]:
             del self._recent[pseudonym]
+        for pseudonym in [p for p, notice in self._notices.items() if notice.until < now]:
+            del self._notices[pseudonym]
 
     def _knows(self, pseudonym: bytes, value: tuple[bytes, bytes, float], now: float) -> bool:
         """Whether a remembered passphrase hash is still wanted: the vault open, or a minute."""
@@ -167,6 +203,8 @@ class Desk:
             return await self._unlock(ctx, event.text)
         if state.mode is Mode.V_EXPORT_PASS and isinstance(event, Text):
             return await self._export(ctx, event.text)
+        if state.mode is Mode.V_NOTICE and isinstance(event, Text):
+            return await self._notice_typed(ctx, event.text)
         if state.mode is Mode.V_FIELD and isinstance(event, Text | Forwarded | Attachment):
             return await self._field_input(ctx, event)
         if isinstance(event, Attachment):
@@ -221,6 +259,10 @@ class Desk:
                 return await self._step(ctx, self._drafting(state, session), session, 0)
             case "skip" | "back" | "save" | "cancel":
                 return await self._navigate(ctx, state, session, action)
+            case "u18" if arg in MINOR_ANSWERS:
+                return await self._answer_minor(ctx, state, session, arg)
+            case "r" | "rn" | "rp" | "rf" | "rl" | "ry":
+                return await self._removal(ctx, state, session, action, arg)
             case "n":
                 return await self._show_note(ctx, state, session, number)
             case "e":
@@ -442,12 +484,16 @@ class Desk:
             parts.append(T("vault.attach.prompt"))
             return DeskResult(state, [Reply(tuple(parts), buttons, in_place=True)])
         name = FIELDS[step]
+        if name == "minor_then":
+            answers = tuple(_b(f"answer.{a}", f"v:u18:{a}") for a in MINOR_ANSWERS)
+            buttons = (answers, *buttons)
         params = {"step": step + 1, "steps": ATTACH_STEP}
         parts = [T("vault.step", params), T(f"field.{name}.prompt")]
         if session is not None:
             draft = await self.notebook.draft(ctx.pseudonym, session)
             if draft.fields.get(name):
-                parts.append(T("vault.step.current", {"value": _short(draft.fields[name], 300)}))
+                value = _answer(ctx, name, draft.fields[name])
+                parts.append(T("vault.step.current", {"value": _short(value, 300)}))
         return DeskResult(state, [Reply(tuple(parts), buttons, in_place=True)], sensitive=True)
 
     async def _field_input(self, ctx: VaultContext, event: Event) -> DeskResult:
@@ -515,6 +561,12 @@ class Desk:
                 return self._say(ctx, state, "text.too_long", self._cancel(), params)
             if step >= ATTACH_STEP:
                 return self._say(ctx, state, "vault.attach.prompt", self._cancel())
+            objection = self._refused_field(FIELDS[step], text)
+            if objection is not None:
+                again = await self._step(ctx, state, session, step)
+                first = again.replies[0]  # said with the step's question, in one message
+                again.replies[0] = replace(first, parts=(objection, *first.parts))
+                return again
             part = {"set": {FIELDS[step]: text}}
         await self.notebook.add_part(ctx.pseudonym, public, space, part)
         nxt_step = step if notice else min(step + 1, ATTACH_STEP)
@@ -526,6 +578,30 @@ class Desk:
         if notice:
             result.replies.insert(0, Reply((T(notice),)))
         return replace(result, stored=True)
+
+    def _refused_field(self, name: str, text: str) -> T | None:
+        """Why typed text cannot go into this field (None: it can), said to the person."""
+        if name == "minor_then":
+            return T("vault.minor.buttons")
+        if name != "content_urls":
+            return None
+        _, invalid = web_addresses(text)
+        if invalid:
+            # The words are not repeated: the person sees their own message just above.
+            return T("vault.urls.invalid")
+        return None
+
+    async def _answer_minor(
+        self, ctx: VaultContext, state: State, session: Session, answer: str
+    ) -> DeskResult:
+        """The under-18 question is answered with a button: kept, then the next step."""
+        step = ctx.state.draft_step
+        if step is None or step >= ATTACH_STEP or FIELDS[step] != "minor_then":
+            return self._say(ctx, state, "button.stale", self._menu())  # an old button
+        drafting = self._drafting(state, session)
+        part = {"set": {"minor_then": answer}}
+        await self.notebook.add_part(ctx.pseudonym, session.public, session.space, part)
+        return await self._step(ctx, drafting, session, min(step + 1, ATTACH_STEP))
 
     def _locked_mid_entry(self, state: State, replies: list[Reply]) -> DeskResult:
         waiting = replace(state, mode=Mode.V_UNLOCK, after_unlock="resume")
@@ -658,7 +734,8 @@ class Desk:
             value = note.get("fields", {}).get(name)
             if value:
                 label = ctx.words(f"field.{name}")
-                parts.append(T("vault.note.field", {"label": label, "value": value}))
+                shown = _answer(ctx, name, str(value))
+                parts.append(T("vault.note.field", {"label": label, "value": shown}))
         forwarded = note.get("forwarded")
         if forwarded:
             sent = _shown(str(forwarded.get("date", "")))
@@ -718,6 +795,163 @@ class Desk:
         result.document = Document(name, data, caption, protect=view_only)
         return result
 
+    # -- removal requests ------------------------------------------------------------------
+
+    async def _removal(
+        self, ctx: VaultContext, state: State, session: Session, action: str, arg: str
+    ) -> DeskResult:
+        """Make a removal request: notes, platform, law, then the typed name and e-mail."""
+        if ctx.state.answers.get(Question.AGE_NOW.value) == "minor":
+            # Under 18 now: services made for young people, not a notice in their own name.
+            buttons: Keyboard = ((_b("button.vault_home", "v:home"),), crisis_row())
+            return self._say(ctx, state, "notice.minor", buttons)
+        opened = await self.notebook.open_space(ctx.pseudonym, session)
+        usable = {
+            number: note
+            for number, note in opened.notes.items()
+            if facts_from_notes([note])[0]  # only notes that say where the images are
+        }
+        if not usable:
+            return self._say(ctx, state, "notice.no_urls", ((_b("button.back", "v:home"),),))
+        notice = self._notices.get(ctx.pseudonym)
+        if action == "r" or notice is None or notice.until < ctx.now:
+            notice = _Notice(until=ctx.now + _NOTICE_SECONDS)
+            self._notices[ctx.pseudonym] = notice
+            if len(usable) == 1:
+                notice.notes = set(usable)
+        number = int(arg) if arg.isascii() and arg.isdecimal() else 0
+        if action == "rn" and number in usable:
+            notice.notes ^= {number}
+        elif action == "rf" and (arg == "other" or self.platforms.get(arg) is not None):
+            notice.platform = arg
+        elif action == "rl" and arg in LAWS and notice.platform is not None:
+            notice.law = arg
+            asking = replace(state, mode=Mode.V_NOTICE)
+            return self._say(ctx, asking, "notice.ask_name", self._notice_cancel())
+        elif action == "ry" and notice.email is not None:
+            return self._notice_done(ctx, state, notice, usable)
+        if action in ("rp", "rf") and notice.notes:
+            if action == "rf" and notice.platform is not None:
+                return self._say(ctx, state, "notice.pick_law", self._law_buttons())
+            return self._say(ctx, state, "notice.pick_platform", self._platform_buttons())
+        return self._say(
+            ctx, state, "notice.intro", self._note_picker(sorted(usable), notice.notes)
+        )
+
+    async def _notice_typed(self, ctx: VaultContext, text: str) -> DeskResult:
+        """The name, then the e-mail, typed for a removal request: held in memory only."""
+        state = replace(ctx.state, mode=Mode.IDLE)
+        notice = self._notices.get(ctx.pseudonym)
+        session = self.vaults.session(ctx.pseudonym)
+        if notice is None or notice.until < ctx.now or notice.law is None or session is None:
+            self._notices.pop(ctx.pseudonym, None)
+            result = self._say(ctx, state, "notice.expired", self._menu())
+            return replace(result, stored=True)  # what was typed still leaves the chat
+        typed = " ".join(text.split())
+        asking = ctx.state
+        if notice.name is None:
+            if not typed or len(typed) > 200:
+                return replace(
+                    self._say(ctx, asking, "notice.ask_name", self._notice_cancel()), stored=True
+                )
+            notice.name = typed
+            return replace(
+                self._say(ctx, asking, "notice.ask_email", self._notice_cancel()), stored=True
+            )
+        if not looks_like_email(typed):
+            result = self._say(ctx, asking, "notice.bad_email", self._notice_cancel())
+            return replace(result, stored=True)
+        notice.email = typed
+        opened = await self.notebook.open_space(ctx.pseudonym, session)
+        facts = self._facts(
+            ctx, notice, [opened.notes[n] for n in sorted(notice.notes) if n in opened.notes]
+        )
+        shown = compose(facts, ctx.words)
+        buttons: Keyboard = (
+            (_b("button.make_notice", "v:ry"),),
+            (_b("button.cancel", "v:home"),),
+        )
+        parts = (T("notice.preview"), T("notice.text", {"text": shown}))
+        reply = Reply(parts, buttons)
+        return DeskResult(state, [reply], sensitive=True, stored=True)
+
+    def _notice_done(
+        self,
+        ctx: VaultContext,
+        state: State,
+        notice: _Notice,
+        usable: Mapping[int, Mapping[str, Any]],
+    ) -> DeskResult:
+        """The request, in the person's language and in English, and where to send it."""
+        notes = [usable[n] for n in sorted(notice.notes) if n in usable]
+        facts = self._facts(ctx, notice, notes)
+        replies = [Reply((T("notice.made"), T("notice.text", {"text": compose(facts, ctx.words)})))]
+        english = ctx.english
+        if english is not None and english("notice.doc.subject") != ctx.words("notice.doc.subject"):
+            replies.append(
+                Reply((T("notice.english"), T("notice.text", {"text": compose(facts, english)})))
+            )
+        platform = self.platforms.get(notice.platform or "")
+        if platform is None:
+            parts: list[Part] = [T("notice.where_other")]
+        else:
+            how = platform.how_in(ctx.state.locale or "en", "en")
+            parts = [T("notice.where", {"platform": platform.name, "how": how})]
+            if platform.url:
+                parts.append(T("notice.where_url", {"url": platform.url}))
+        parts.append(T("notice.copy_now"))
+        buttons: Keyboard = ((_b("button.vault_home", "v:home"),), crisis_row())
+        replies.append(Reply(tuple(parts), buttons))
+        # Made: what was typed is forgotten; the texts leave the chat when the vault locks.
+        self._notices.pop(ctx.pseudonym, None)
+        return DeskResult(state, replies, sensitive=True)
+
+    def _facts(
+        self, ctx: VaultContext, notice: _Notice, notes: list[Mapping[str, Any]]
+    ) -> NoticeFacts:
+        urls, accounts = facts_from_notes(notes)
+        platform = self.platforms.get(notice.platform or "")
+        return NoticeFacts(
+            platform=platform.name if platform else ctx.words("notice.doc.other_site"),
+            law=notice.law or LAWS[0],
+            urls=tuple(urls),
+            accounts=tuple(accounts),
+            name=notice.name or "",
+            email=notice.email or "",
+            date=_iso(ctx.now)[:10],
+        )
+
+    def _note_picker(self, numbers: list[int], chosen: set[int]) -> Keyboard:
+        rows: list[tuple[Button, ...]] = []
+        row: list[Button] = []
+        for number in numbers[-_HOME_BUTTONS:]:
+            key = "button.note_picked" if number in chosen else "button.note_n"
+            row.append(_b(key, f"v:rn:{number}", {"number": number}))
+            if len(row) == 4:
+                rows.append(tuple(row))
+                row = []
+        if row:
+            rows.append(tuple(row))
+        if chosen:
+            rows.append((_b("button.next", "v:rp"),))
+        rows.append((_b("button.back", "v:home"),))
+        return tuple(rows)
+
+    def _platform_buttons(self) -> Keyboard:
+        buttons = [
+            Button(T("notice.platform", {"name": p.name}), f"v:rf:{p.id}") for p in self.platforms
+        ]
+        buttons.append(_b("button.platform_other", "v:rf:other"))
+        rows = [tuple(buttons[i : i + 2]) for i in range(0, len(buttons), 2)]
+        return (*rows, (_b("button.back", "v:r"),))
+
+    def _law_buttons(self) -> Keyboard:
+        rows = tuple((_b(f"notice.law.{law}.button", f"v:rl:{law}"),) for law in LAWS)
+        return (*rows, (_b("button.back", "v:rp"),))
+
+    def _notice_cancel(self) -> Keyboard:
+        return ((_b("button.cancel", "v:home"),), crisis_row())
+
     # -- helpers -------------------------------------------------------------------------
 
     def _say(
@@ -760,6 +994,7 @@ class Desk:
             turn.append(_b("button.newer_notes", f"v:p:{page - 1}"))
         if turn:
             rows.append(tuple(turn))
+        rows.append((_b("button.removal", "v:r"),))
         rows.append((_b("button.export", "v:x"), _b("button.lock", "v:lock")))
         rows.append((_b("button.vault_settings", "v:set"), _b("button.menu", "m")))
         rows.append(crisis_row())
@@ -773,6 +1008,13 @@ class _Refused(Exception):
         super().__init__(key)
         self.key = key
         self.params = dict(params or {})
+
+
+def _answer(ctx: VaultContext, name: str, value: str) -> str:
+    """A field's value as the person reads it: a button's answer in their words."""
+    if name == "minor_then" and value in MINOR_ANSWERS:
+        return ctx.words(f"answer.{value}")
+    return value
 
 
 def _short(text: str, limit: int) -> str:

@@ -109,6 +109,7 @@ class Mode(StrEnum):
     V_UNLOCK = "v_unlock"
     V_FIELD = "v_field"
     V_EXPORT_PASS = "v_export_pass"  # noqa: S105 - a mode name, not a secret
+    V_NOTICE = "v_notice"  # the name and e-mail typed for a removal request
     PANIC_WORD = "panic_word"
     CHECK = "check"
 
@@ -119,7 +120,7 @@ PASSPHRASE_MODES = frozenset(
     {Mode.V_CHOOSE, Mode.V_CONFIRM, Mode.V_UNLOCK, Mode.V_EXPORT_PASS, Mode.PANIC_WORD}
 )
 VAULT_MODES = frozenset(
-    {Mode.V_CHOOSE, Mode.V_CONFIRM, Mode.V_UNLOCK, Mode.V_EXPORT_PASS, Mode.V_FIELD}
+    {Mode.V_CHOOSE, Mode.V_CONFIRM, Mode.V_UNLOCK, Mode.V_EXPORT_PASS, Mode.V_FIELD, Mode.V_NOTICE}
 )
 
 

@@ -70,6 +70,7 @@ from safetybot.crypto import Keyring, new_data_key, seal, unseal
 from safetybot.errors import CryptoError
 from safetybot.i18n import Texts
 from safetybot.markup import Format, escape, render, render_static
+from safetybot.notices import PLATFORMS_FILE, Platforms
 from safetybot.redflags import Finding, Flag, Level, Rules
 from safetybot.resources import Ages, Country, Directory, Kind, Resource, display_phone
 
@@ -179,6 +180,7 @@ class Service:
         rules: Rules | None = None,
         default_country: str | None = None,
         limits: LimitSettings | None = None,
+        platforms: Platforms | None = None,
     ) -> None:
         self._records = records
         self._keyring = keyring
@@ -204,7 +206,9 @@ class Service:
         self._last_retention_day = -1
         self.vaults = Vaults(records, vault or VaultSettings(), clock)
         self._menu_words = _menu_words(texts)
-        self._desk = Desk(self.vaults, Notebook(records), self._menu_words)
+        self._desk = Desk(
+            self.vaults, Notebook(records), self._menu_words, platforms or _shipped_platforms(texts)
+        )
         # Locks live only while someone holds or awaits them, so memory does not grow.
         self._locks: weakref.WeakValueDictionary[bytes, asyncio.Lock] = (
             weakref.WeakValueDictionary()
@@ -582,6 +586,7 @@ class Service:
             words=lambda key: self._plain(locale, T(key)),
             now=self._clock(),
             held=self.held_check(ctx.pseudonym),
+            english=lambda key: self._plain("en", T(key)),
         )
         data = effect.event.data if isinstance(effect.event, Pressed) else ""
         result: DeskResult = await self._desk.handle(vault_ctx, effect.event)
@@ -1011,6 +1016,11 @@ class Service:
             else render(markdown, Format.PLAIN)
         )
         return "\n\n".join(blocks)
+
+
+def _shipped_platforms(texts: Texts) -> Platforms:
+    """The shipped platforms file (an organization's own is passed in by wiring)."""
+    return Platforms.load(default_locales_dir() / PLATFORMS_FILE, default_locale=texts.default)
 
 
 def _menu_words(texts: Texts) -> frozenset[str]:
