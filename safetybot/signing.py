@@ -103,12 +103,14 @@ def load_signing_key(data: bytes, name: str) -> Ed25519PrivateKey:
             f"{name} is not a signing key (make one with `safetybot keygen --signing`)"
         ) from None
     if not isinstance(key, Ed25519PrivateKey):
-        raise ConfigError(f"{name} is not an Ed25519 key (make one with `safetybot keygen --signing`)")
+        raise ConfigError(
+            f"{name} is not an Ed25519 key (make one with `safetybot keygen --signing`)"
+        )
     return key
 
 
 def parse_public_key(text: str) -> bytes:
-    """A public key as `signing-key` prints it (base64 or hex of 32 bytes) or in PEM; else ValueError."""
+    """A public key as `signing-key` prints it (base64 or hex of 32 bytes), or PEM; ValueError."""
     value = text.strip()
     if value.startswith("-----BEGIN"):
         try:

@@ -23,8 +23,8 @@ from cryptography import x509
 from rfc3161_client import (
     HashAlgorithm,
     PKIStatus,
-    TimeStampResponse,
     TimestampRequestBuilder,
+    TimeStampResponse,
     VerificationError,
     VerifierBuilder,
     decode_timestamp_response,
@@ -70,7 +70,9 @@ def request_timestamp(url: str, manifest: bytes, timeout: float = TIMEOUT) -> by
         with urllib.request.urlopen(post, timeout=timeout) as answer:  # noqa: S310 - as above
             body = bytes(answer.read(_MAX_ANSWER + 1))
     except (urllib.error.URLError, OSError, ValueError) as error:
-        raise TimestampError(f"the time-stamping service did not answer ({type(error).__name__})") from None
+        raise TimestampError(
+            f"the time-stamping service did not answer ({type(error).__name__})"
+        ) from None
     if len(body) > _MAX_ANSWER:
         raise TimestampError("the time-stamping service's answer is too large")
     response = _decode(body)
@@ -87,9 +89,7 @@ def request_timestamp(url: str, manifest: bytes, timeout: float = TIMEOUT) -> by
     return body
 
 
-def check_timestamp(
-    data: bytes, manifest: bytes, roots: Sequence[x509.Certificate]
-) -> Stamp:
+def check_timestamp(data: bytes, manifest: bytes, roots: Sequence[x509.Certificate]) -> Stamp:
     """Check MANIFEST.tsr against the manifest; with `roots`, its certificate chain too.
 
     Without roots only what it says is read (its time, that it is for this manifest): who
@@ -109,7 +109,9 @@ def check_timestamp(
         return Stamp(when, name, trusted=False, problem=problem)
     if not roots:  # who signed it can only be known from a root the checker trusts
         return Stamp(when, name, trusted=False)
-    builder = VerifierBuilder(roots=list(roots), intermediates=[c for c in certificates if c != leaf])
+    builder = VerifierBuilder(
+        roots=list(roots), intermediates=[c for c in certificates if c != leaf]
+    )
     try:
         builder.build().verify(response, hashlib.sha256(manifest).digest())
     except (VerificationError, ValueError):

@@ -95,7 +95,7 @@ def _name(common: str) -> x509.Name:
 
 
 @dataclass
-class TestTSA:
+class FakeTSA:
     """A CA, a TSA certificate it issued, and the answers: sign all, or fail in a chosen way."""
 
     root: x509.Certificate
@@ -106,7 +106,7 @@ class TestTSA:
     requests: int = 0
 
     @classmethod
-    def make(cls) -> TestTSA:
+    def make(cls) -> FakeTSA:
         """A fresh CA and TSA, valid from a year ago for two years."""
         start = dt.datetime.now(dt.UTC) - dt.timedelta(days=365)
         end = start + dt.timedelta(days=730)
@@ -228,7 +228,7 @@ class TestTSA:
 
 
 @asynccontextmanager
-async def serve(tsa: TestTSA) -> AsyncIterator[str]:
+async def serve(tsa: FakeTSA) -> AsyncIterator[str]:
     """Serve `tsa` over HTTP on 127.0.0.1; yields its URL."""
     import asyncio
 
@@ -239,7 +239,7 @@ async def serve(tsa: TestTSA) -> AsyncIterator[str]:
         if tsa.mode == "garbage":
             return web.Response(body=b"<html>not a time stamp</html>")
         if tsa.mode == "slow":
-            await asyncio.sleep(5)
+            await asyncio.sleep(2)
         return web.Response(body=tsa.answer(body), content_type="application/timestamp-reply")
 
     app = web.Application()
