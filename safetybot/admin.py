@@ -16,6 +16,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from safetybot.backup import (
     KEYS_KEPT,
     RunLock,
@@ -171,9 +173,14 @@ def keygen(webhook_secret: bool) -> int:
 
 
 def keygen_signing(path: Path, out: TextIO) -> int:
-    """Write a new export signing key to `path` (0600, never over an existing file)."""
-    from safetybot.signing import new_signing_key_file, public_bytes
+    """Write a new export signing key to `path` (0600, never over an existing file); "-": out."""
+    from safetybot.signing import new_signing_key_file, private_pem, public_bytes
 
+    if str(path) == "-":  # for `docker run … > secrets/signing_key`: the key alone on stdout
+        made = Ed25519PrivateKey.generate()
+        out.write(private_pem(made).decode("ascii"))
+        _print_public(public_bytes(made), sys.stderr)
+        return 0
     try:
         key = new_signing_key_file(path)
     except FileExistsError:

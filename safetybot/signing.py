@@ -32,6 +32,7 @@ __all__ = [
     "load_signing_key",
     "new_signing_key_file",
     "parse_public_key",
+    "private_pem",
     "public_bytes",
     "read_signature",
     "shown_fingerprint",
@@ -82,16 +83,21 @@ def shown_fingerprint(hex_digest: str) -> str:
 def new_signing_key_file(path: Path) -> Ed25519PrivateKey:
     """Write a new private key to `path` (a new file, 0600); refuse an existing one."""
     key = Ed25519PrivateKey.generate()
-    pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
+    pem = private_pem(key)
     # O_EXCL: a key already in use is never replaced by mistake (its exports would stop checking).
     descriptor = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
     with os.fdopen(descriptor, "wb") as handle:
         handle.write(pem)
     return key
+
+
+def private_pem(key: Ed25519PrivateKey) -> bytes:
+    """A private key as its file holds it: PEM, PKCS #8, unencrypted (the file is 0600)."""
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
 
 
 def load_signing_key(data: bytes, name: str) -> Ed25519PrivateKey:

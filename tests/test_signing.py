@@ -105,6 +105,20 @@ def test_keygen_signing_writes_a_private_key_file_and_prints_what_to_publish(
     assert "already exists" in capsys.readouterr().err and path.read_bytes() == before
 
 
+def test_keygen_signing_to_stdout_gives_the_key_alone_for_a_secrets_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["keygen", "--signing", "--out", "-"], env={}) == 0
+    printed = capsys.readouterr()
+    assert printed.out.startswith("-----BEGIN PRIVATE KEY-----") and "Public key" in printed.err
+    (tmp_path / "signing_key").write_text(printed.out)
+    env = {"SAFETYBOT_SIGNING_KEY_FILE": "signing_key", "SAFETYBOT_DATA_DIR": str(tmp_path)}
+    config = Config.from_mapping(env, cwd=tmp_path)
+    assert config.vault.signing_key is not None
+    public = base64.b64encode(public_bytes(config.vault.signing_key)).decode()
+    assert public in printed.err
+
+
 def test_signing_key_without_a_key_says_how_to_make_one(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
