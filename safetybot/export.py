@@ -506,6 +506,7 @@ class _Check:
                 "added or removed after the export was signed"
             )
             return
+        self.signer = signature.fingerprint  # a valid signature: whose key is checked next
         if public_key is not None and signature.public_key != public_key:
             self.problems.append(
                 f"the export was signed with another key (fingerprint {signature.fingerprint}), "
@@ -513,7 +514,6 @@ class _Check:
                 "bot did not make it"
             )
             return
-        self.signer = signature.fingerprint
         self.key_checked = public_key is not None
 
     def timestamp(
@@ -562,8 +562,11 @@ class _Check:
                 "with the records: it was changed"
             )
             return
-        if signer and signer != self.signer:
-            self.problems.append("the PDF names a signing key the export is not signed with")
+        if signer and SIGNATURE_NAME not in self.archive.hashes:
+            self.problems.append(
+                "the PDF says the export was signed, but it has no signature (MANIFEST.sig): "
+                "the signature was removed"
+            )
         contents: dict[int, bytes] = {}
         paths: dict[int, str] = {}
         for item in listed:
