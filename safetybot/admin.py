@@ -14,7 +14,9 @@ import secrets
 import sys
 import time
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from safetybot.backup import (
     KEYS_KEPT,
@@ -31,15 +33,20 @@ from safetybot.preflight import check_words
 from safetybot.store import MIGRATIONS, Store
 from safetybot.wiring import open_keyring
 
+if TYPE_CHECKING:
+    from safetybot.export import VerifyReport
+
 __all__ = [
     "backup",
     "check_locales",
     "keygen",
+    "keygen_signing",
     "migrate",
     "purge",
     "report",
     "restore",
     "rotate_key",
+    "signing_key",
     "stats",
     "verify_export_file",
 ]
@@ -165,6 +172,64 @@ def keygen(webhook_secret: bool) -> int:
     return 0
 
 
+def keygen_signing(path: Path, out: TextIO) -> int:
+    """Write a new export signing key to `path` (0600, never over an existing file); "-": out."""
+    from safetybot.signing import new_signing_key_file, private_pem, public_bytes
+
+    if str(path) == "-":  # for `docker run … > secrets/signing_key`: the key alone on stdout
+        made = Ed25519PrivateKey.generate()
+        out.write(private_pem(made).decode("ascii"))
+        _print_public(public_bytes(made), sys.stderr)
+        return 0
+    try:
+        key = new_signing_key_file(path)
+    except FileExistsError:
+        print(
+            f"safetybot: {path} already exists; it was left as it is. Exports signed with it "
+            "check only against its public key, so a new key goes in a new file (--out).",
+            file=sys.stderr,
+        )
+        return 1
+    except OSError as error:
+        print(f"safetybot: cannot write {path} ({error.strerror})", file=sys.stderr)
+        return 1
+    print(f"Wrote a new export signing key to {path} (readable by this user only).", file=out)
+    print(f"Set SAFETYBOT_SIGNING_KEY_FILE={path} and restart the bot.", file=out)
+    _print_public(public_bytes(key), out)
+    return 0
+
+
+def signing_key(config: Config, out: TextIO) -> int:
+    """Print the signing key's public key and fingerprint, for the organization to publish."""
+    from safetybot.signing import public_bytes
+
+    key = config.vault.signing_key
+    if key is None:
+        print(
+            "safetybot: SAFETYBOT_SIGNING_KEY_FILE is not set, so exports are not signed; "
+            "make a key with `safetybot keygen --signing`",
+            file=sys.stderr,
+        )
+        return 2
+    _print_public(public_bytes(key), out)
+    return 0
+
+
+def _print_public(public: bytes, out: TextIO) -> None:
+    import base64
+
+    from safetybot.signing import fingerprint, shown_fingerprint
+
+    encoded = base64.b64encode(public).decode("ascii")
+    print(f"Public key (Ed25519, base64): {encoded}", file=out)
+    print(f"Fingerprint (SHA-256): {shown_fingerprint(fingerprint(public))}", file=out)
+    print(
+        "Publish both where people can find them (your website), so anyone can check an "
+        f"export with: safetybot verify-export FILE --signing-key {encoded}",
+        file=out,
+    )
+
+
 def check_locales(config: Config) -> int:
     """`safetybot check-locales`: print every problem with texts, guides and resources; 1 if any."""
     problems = [str(p) for p in check_words(config)]
@@ -182,10 +247,18 @@ def report(problems: list[str], all_well: str) -> int:
     return 0
 
 
-def verify_export_file(path: Path, password_file: Path | None, head: str | None) -> int:
+def verify_export_file(
+    path: Path,
+    password_file: Path | None,
+    head: str | None,
+    public_key: bytes | None = None,
+    tsa_ca: Path | None = None,
+) -> int:
     """Check an export: 0 intact, 1 altered, 2 not an export or the password is wrong."""
     import getpass  # only this command asks for anything, and only at a terminal
     import re
+
+    from cryptography import x509
 
     from safetybot.export import MAX_READ, verify_export
 
@@ -193,7 +266,10 @@ def verify_export_file(path: Path, password_file: Path | None, head: str | None)
         print("safetybot: --head must be a chain head: 64 hex digits", file=sys.stderr)
         return 2
     expected = head.strip().lower() if head is not None else None
+    roots: list[x509.Certificate] = []
     try:
+        if tsa_ca is not None:
+            roots = x509.load_pem_x509_certificates(tsa_ca.read_bytes())
         if path.stat().st_size > MAX_READ:
             print(f"safetybot: {path} is larger than any export this checks", file=sys.stderr)
             return 2
@@ -207,13 +283,20 @@ def verify_export_file(path: Path, password_file: Path | None, head: str | None)
     except UnicodeDecodeError:
         print("safetybot: the password file is not UTF-8 text", file=sys.stderr)
         return 2
-    report = verify_export(data, password, known_head=expected)
+    except ValueError:
+        print(f"safetybot: {tsa_ca} holds no PEM certificate", file=sys.stderr)
+        return 2
+    report = verify_export(
+        data, password, known_head=expected, public_key=public_key, tsa_roots=roots
+    )
     if report.encrypted and not report.readable and password is None and sys.stdin.isatty():
         try:
             password = getpass.getpass("Export password: ")
         except EOFError:
             return 2
-        report = verify_export(data, password, known_head=expected)
+        report = verify_export(
+            data, password, known_head=expected, public_key=public_key, tsa_roots=roots
+        )
     if not report.readable:
         print(f"safetybot: {path}: {'; '.join(report.problems)}", file=sys.stderr)
         return 2
@@ -226,7 +309,43 @@ def verify_export_file(path: Path, password_file: Path | None, head: str | None)
         f"Intact: every file matches MANIFEST.txt and the chain of {report.records} record(s) "
         f"links from first to last ({report.notes} note(s), {report.attachments} attachment(s))."
     )
+    if report.pdf_checked:
+        print("The PDF is exactly the one these records make.")
+    _print_proofs(report)
     print(f"Chain head: {report.head}")
-    if expected is None:
+    if expected is None and not report.key_checked:
         print("To rule out a rewritten export, compare the chain head with one kept elsewhere.")
     return 0
+
+
+def _print_proofs(report: VerifyReport) -> None:
+    """What the signature and the time stamp show, and what was not checked."""
+    from safetybot.signing import shown_fingerprint
+
+    if report.key_checked:
+        print(
+            "Signed with the organization's key you gave: its bot made this export, and nothing "
+            "in it changed since."
+        )
+    elif report.signer:
+        print(
+            "Signed, but not checked against the organization's key: compare this fingerprint "
+            "with the one the organization publishes, or give --signing-key."
+        )
+        print(f"Signing key fingerprint: {shown_fingerprint(report.signer)}")
+    stamp = report.stamp
+    if stamp is not None:
+        when = f"{stamp.time:%Y-%m-%d %H:%M:%S} UTC"
+        if stamp.trusted:
+            print(f"Time stamp: it existed by {when} (signed by {stamp.tsa}, checked).")
+        else:
+            print(
+                f"Time stamp: it says {when}, by {stamp.tsa or 'an unnamed service'}; who signed "
+                "it was not checked: give the service's root certificate with --tsa-ca."
+            )
+    for remark in report.remarks:
+        print(remark)
+    print(
+        "No check can show that the events described happened, or who sent the messages: "
+        "only that this is the record as it was kept."
+    )

@@ -47,6 +47,18 @@ def _parser() -> argparse.ArgumentParser:
     keygen.add_argument(
         "--webhook-secret", action="store_true", help="print a webhook secret instead"
     )
+    keygen.add_argument(
+        "--signing",
+        action="store_true",
+        help="write a new Ed25519 key that signs exports "
+        "(to --out, else SAFETYBOT_SIGNING_KEY_FILE, else ./signing.key)",
+    )
+    keygen.add_argument(
+        "--out", type=Path, default=None, help="the new signing key file (with --signing)"
+    )
+    commands.add_parser(
+        "signing-key", help="print the public key and fingerprint of the export signing key"
+    )
     backup = commands.add_parser("backup", help="copy the database, while the bot runs")
     backup.add_argument("file", type=Path, help="a new file for the copy")
     restore = commands.add_parser("restore", help="replace the database with a backup")
@@ -75,6 +87,18 @@ def _parser() -> argparse.ArgumentParser:
         "--password-file", type=Path, default=None, help="file holding the export password"
     )
     verify.add_argument("--head", default=None, help="a chain head recorded elsewhere to expect")
+    verify.add_argument(
+        "--signing-key",
+        default=None,
+        help="the organization's published public key (or a file holding it); "
+        "default: the key SAFETYBOT_SIGNING_KEY_FILE names, if set",
+    )
+    verify.add_argument(
+        "--tsa-ca",
+        type=Path,
+        default=None,
+        help="PEM file of the time-stamping service's root certificate(s), to check a time stamp",
+    )
     evaluate = commands.add_parser(
         "evaluate-check", help="measure the red-flag rules on labelled messages (0: targets met)"
     )
@@ -114,9 +138,17 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     if args.config is not None:
         environ["SAFETYBOT_CONFIG"] = str(args.config)
     if args.command == "keygen":
+        if args.signing:
+            default = environ.get("SAFETYBOT_SIGNING_KEY_FILE") or "signing.key"
+            return admin.keygen_signing(args.out or Path(default), sys.stdout)
         return admin.keygen(args.webhook_secret)
     if args.command == "verify-export":  # needs no settings: advocates run it on their own
-        return admin.verify_export_file(args.file, args.password_file, args.head)
+        public = _verifying_key(args.signing_key, environ)
+        if public is None:
+            return 2
+        return admin.verify_export_file(
+            args.file, args.password_file, args.head, public or None, args.tsa_ca
+        )
     if args.command == "check":
         return _check(environ, args.transport, args.webhook)
     if args.command == "train-intents":  # a maintainer's command: needs no settings
@@ -136,6 +168,8 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
                 return asyncio.run(admin.rotate_key(config, args.new_key_file))
         if args.command in _OPERATOR:
             return _operate(args, config)
+        if args.command == "signing-key":
+            return admin.signing_key(config, sys.stdout)
         if args.command == "check-locales":
             root = args.locales or config.locales_dir
             return admin.check_locales(replace(config, locales_dir=root))
@@ -178,6 +212,39 @@ def _config(environ: Mapping[str, str]) -> Config:
             raise ConfigError(f"SAFETYBOT_CONFIG: cannot read {path} ({reason})") from None
         file = parse_config_file(path, text)
     return Config.from_mapping(environ, file=file)
+
+
+def _verifying_key(given: str | None, environ: Mapping[str, str]) -> bytes | None:
+    """The public key to check exports against: b"" for none, None after naming a problem.
+
+    The one given wins; else the organization's own (SAFETYBOT_SIGNING_KEY_FILE), so an
+    operator checks against their key without copying it.
+    """
+    from safetybot.signing import parse_public_key, public_bytes
+
+    if given is not None:
+        text = given
+        path = Path(given).expanduser()
+        try:
+            if len(given) < 4096 and path.is_file():
+                text = path.read_text(encoding="utf-8")
+            return parse_public_key(text)
+        except (OSError, UnicodeDecodeError, ValueError) as error:
+            print(
+                f"safetybot: --signing-key is not a public key as `safetybot signing-key` "
+                f"prints it ({error})",
+                file=sys.stderr,
+            )
+            return None
+    if not environ.get("SAFETYBOT_SIGNING_KEY_FILE"):
+        return b""
+    try:
+        key = _config(environ).vault.signing_key
+    except ConfigError as error:
+        for problem in error.problems:
+            print(f"safetybot: {problem}", file=sys.stderr)
+        return None
+    return public_bytes(key) if key is not None else b""
 
 
 def _check(environ: Mapping[str, str], transport: str, webhook: bool) -> int:

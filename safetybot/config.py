@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from safetybot.core.limits import LimitSettings
 from safetybot.core.menus import AUTO_CLEAR_CHOICES
 from safetybot.core.vault import VaultSettings
@@ -43,6 +45,7 @@ from safetybot.settings import (
     url,
     url_path,
 )
+from safetybot.signing import load_signing_key
 
 __all__ = [
     "DEFAULT_API_URL",
@@ -294,7 +297,28 @@ def _vault_settings(src: Sources) -> VaultSettings:
         lockout_minutes=src.get("SAFETYBOT_VAULT_LOCKOUT_MINUTES", integer(1, 24 * 60), 15),
         max_file_bytes=src.get("SAFETYBOT_VAULT_MAX_FILE_MB", integer(1, 20), 10) * 1024 * 1024,
         export_keep_minutes=src.get("SAFETYBOT_EXPORT_KEEP_MINUTES", integer(1, 24 * 60), 5),
+        signing_key=_signing_key(src),
+        tsa_url=src.get("SAFETYBOT_TSA_URL", url(https_only=False), None),
     )
+
+
+def _signing_key(src: Sources) -> Ed25519PrivateKey | None:
+    """The export signing key from the file SAFETYBOT_SIGNING_KEY_FILE names (environment only)."""
+    name = "SAFETYBOT_SIGNING_KEY_FILE"
+    path = src.env.get(name) or None
+    if path is None:
+        return None
+    file = src.cwd / Path(path).expanduser()
+    try:
+        data = file.read_bytes()
+    except OSError as error:
+        src.problems.append(f"{name}: cannot read {file} ({error.strerror})")
+        return None
+    try:
+        return load_signing_key(data, f"{name} ({file})")
+    except ConfigError as error:
+        src.problems.append(str(error))
+        return None
 
 
 def _organization(src: Sources) -> Organization | None:

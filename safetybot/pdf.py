@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
 import io
 import re
-import secrets
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -52,6 +52,9 @@ class Labels:
     title: str
     exported: str
     intro: str
+    proves: str
+    signed_by: str
+    not_signed: str
     verify: str
     head: str
     table_heading: str
@@ -101,9 +104,14 @@ def render_pdf(
     exported_at: str,
     head: str,
     command: str,
+    signer: str = "",
 ) -> bytes:
-    """The evidence log for a chain; `contents` and `paths` are attachment bytes and ZIP paths."""
-    log = _Log(labels)
+    """The evidence log for a chain; `contents` and `paths` are attachment bytes and ZIP paths.
+
+    The same inputs always give the same bytes, so a checker can make the PDF again from the
+    records and compare. `signer` is the fingerprint of the key that signs the export, or "".
+    """
+    log = _Log(labels, head)
     moment = dt.datetime.strptime(exported_at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
     log.set_creation_date(moment)
     log.set_title(log.clean(labels.title))
@@ -111,6 +119,11 @@ def render_pdf(
     log.heading(labels.title, 16)
     log.paragraph(_pair(labels.exported, _when(exported_at)))
     log.paragraph(labels.intro)
+    log.paragraph(labels.proves)
+    if signer:
+        log.paragraph(_grouped(signer), label=labels.signed_by)
+    else:
+        log.paragraph(labels.not_signed)
     log.paragraph(f"{labels.verify}\n{command} FILE")
     log.paragraph(head, label=labels.head)
     notes = current_notes(records)
@@ -136,11 +149,12 @@ def render_pdf(
 class _Log(FPDF):
     """An A4 page flow with DejaVu Sans, a footer, and text made safe to draw."""
 
-    def __init__(self, labels: Labels) -> None:
+    def __init__(self, labels: Labels, head: str) -> None:
         super().__init__(format="A4")
         self.labels = labels
-        # A random alias: text a person typed can never be replaced by the page count.
-        self.pages_alias = "{" + secrets.token_hex(8) + "}"
+        # An alias from the chain head: text a person typed is inside what the head hashes, so it
+        # can never hold the alias (and be replaced by the page count); and the PDF is repeatable.
+        self.pages_alias = "{" + hashlib.sha256(f"pages {head}".encode()).hexdigest()[:16] + "}"
         self.alias_nb_pages(self.pages_alias)
         fonts = files("safetybot.fonts")
         for style, name in (("", "DejaVuSans.ttf"), ("B", "DejaVuSans-Bold.ttf")):
@@ -330,6 +344,10 @@ def _fields(record: Mapping[str, Any]) -> dict[str, str]:
     if not isinstance(fields, Mapping):
         return {}
     return {name: str(fields[name]) for name in FIELDS if fields.get(name)}
+
+
+def _grouped(fingerprint: str) -> str:
+    return " ".join(fingerprint[i : i + 4] for i in range(0, len(fingerprint), 4))
 
 
 def _pair(label: str, value: str) -> str:

@@ -86,6 +86,18 @@ TABLE: Final[tuple[Setting, ...]] = (
     _s("SAFETYBOT_VAULT_MAX_FILE_MB", "vault.max_file_mb", "10", "largest file kept"),
     _s("SAFETYBOT_EXPORT_KEEP_MINUTES", "vault.export_keep_minutes", "5", "export life"),
     _s(
+        "SAFETYBOT_SIGNING_KEY_FILE",
+        None,
+        "(none): exports unsigned",
+        "Ed25519 key file that signs exports, from `safetybot keygen --signing`",
+    ),
+    _s(
+        "SAFETYBOT_TSA_URL",
+        "vault.tsa_url",
+        "(none): no time stamp",
+        "RFC 3161 time-stamping service for exports",
+    ),
+    _s(
         "SAFETYBOT_ARGON2_MEMORY_KIB",
         "vault.argon2_memory_kib",
         "65536",

@@ -159,7 +159,7 @@ def test_the_zip_holds_json_pdf_attachments_and_a_manifest(export: bytes) -> Non
     ]
     assert members["attachments/5-captura.png"] == SHOT
     document = json.loads(members["evidence.json"])
-    assert document["format"] == "safetybot-evidence/1"
+    assert document["format"] == "safetybot-evidence/2"
     assert document["exported_at"] == EXPORTED
     assert document["records"] == _chain()
     assert document["head"] == _chain()[-1]["hash"]

@@ -36,7 +36,7 @@ from safetybot.core.vault import (
 )
 from safetybot.errors import FrontEndError
 from safetybot.evidence import FIELDS
-from safetybot.export import Labels, build_export
+from safetybot.export import Export, Labels, make_export
 from safetybot.notices import (
     LAWS,
     MINOR_ANSWERS,
@@ -47,6 +47,7 @@ from safetybot.notices import (
     looks_like_email,
     web_addresses,
 )
+from safetybot.timestamps import request_timestamp
 
 __all__ = ["ATTACH_STEP", "Desk", "DeskResult", "VaultContext"]
 
@@ -121,6 +122,17 @@ def _b(key: str, data: str, params: Mapping[str, object] | None = None) -> Butto
 
 def _iso(moment: float) -> str:
     return dt.datetime.fromtimestamp(moment, tz=dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _proof(made: Export) -> tuple[T, ...]:
+    """What the export shows and what it cannot, said plainly under the file."""
+    parts = [T("vault.export.proof_signed" if made.signed else "vault.export.proof_unsigned")]
+    if made.stamped:
+        parts.append(T("vault.export.proof_stamped"))
+    elif made.stamp_failed:
+        parts.append(T("vault.export.proof_stamp_failed"))
+    parts.append(T("vault.export.proof_limits"))
+    return tuple(parts)
 
 
 def _shown(iso: str) -> dt.datetime | dt.date | str:
@@ -778,21 +790,27 @@ class Desk:
         files = await self.notebook.files(ctx.pseudonym, session, metas)
         fields = {name: ctx.words(f"field.{name}") for name in FIELDS}
         labels = Labels.from_catalog(ctx.words, fields)
-        data = await asyncio.to_thread(
-            build_export,
+        settings = self.vaults.settings
+        tsa = settings.tsa_url
+        made = await asyncio.to_thread(
+            make_export,
             opened.records,
             files,
             labels=labels,
             exported_at=_iso(ctx.now),
             password=password.strip() if password else None,
+            signing_key=settings.signing_key,
+            timestamp=(lambda manifest: request_timestamp(tsa, manifest)) if tsa else None,
         )
-        minutes = self.vaults.settings.export_keep_minutes
+        if made.stamp_failed:
+            log.warning("export_timestamp_failed")  # the TSA's fault; nothing about the person
+        minutes = settings.export_keep_minutes
         key = "vault.export.caption_view_only" if view_only else "vault.export.caption"
         caption = T(key, {"minutes": minutes})
         # A neutral name: it shows in the chat, the phone's downloads and notifications.
         name = f"notes-{_iso(ctx.now)[:10]}.zip"
         result = DeskResult(state, [], sensitive=False)
-        result.document = Document(name, data, caption, protect=view_only)
+        result.document = Document(name, made.data, caption, view_only, _proof(made))
         return result
 
     # -- removal requests ------------------------------------------------------------------

@@ -98,3 +98,5 @@ class Document:
     caption: T
     # View only: the messenger stops it being saved or forwarded (where it can).
     protect: bool = False
+    # More of the caption, after it: what the file shows and what it cannot.
+    notes: tuple[T, ...] = ()

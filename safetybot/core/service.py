@@ -613,7 +613,8 @@ class Service:
         locale = ctx.state.locale or self._texts.default
         keep = Button(T("button.keep"), "v:keep")
         caption = replace(
-            self._render(locale, Reply((document.caption,), ((keep,),))), protect=document.protect
+            self._render(locale, Reply((document.caption, *document.notes), ((keep,),))),
+            protect=document.protect,
         )
         ids = await front.send_document(
             ctx.incoming.address, document.filename, document.data, caption

@@ -30,6 +30,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from safetybot.core.records import Records, VaultRow
 from safetybot.crypto import (
     KdfParams,
@@ -100,6 +102,9 @@ class VaultSettings:
     lockout_minutes: int = 15
     max_file_bytes: int = 10 * 1024 * 1024
     export_keep_minutes: int = 5
+    # The organization's key that signs exports, and the TSA that time-stamps them (optional).
+    signing_key: Ed25519PrivateKey | None = field(default=None, repr=False)
+    tsa_url: str | None = None
 
 
 @dataclass
