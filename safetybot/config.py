@@ -57,7 +57,7 @@ __all__ = [
     "default_locales_dir",
 ]
 
-# name -> (default shown in the README, meaning). The README's table is checked against this.
+# name -> (default shown in docs/SETTINGS.md, meaning). That table is checked against this.
 SETTINGS: dict[str, tuple[str, str]] = {s.env: (s.default, s.meaning) for s in TABLE}
 
 _TOKEN = re.compile(r"^\d{1,20}:[A-Za-z0-9_-]{20,}$")

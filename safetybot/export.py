@@ -700,10 +700,12 @@ def _labels(value: object) -> Labels | None:
     columns, fields = value.get("columns"), value.get("fields")
     if not isinstance(columns, Mapping) or set(columns) != set(COLUMNS):
         return None
-    if not isinstance(fields, Mapping):
+    answers = value.get("answers")
+    if not isinstance(fields, Mapping) or not isinstance(answers, Mapping):
         return None
-    flat = [value[n] for n in names if n not in ("columns", "fields")]
+    flat = [value[n] for n in names if n not in ("columns", "fields", "answers")]
     words = [*flat, *columns.values(), *fields.keys(), *fields.values()]
+    words += [*answers.keys(), *answers.values()]
     if not all(isinstance(word, str) for word in words):
         return None
     return Labels(**{n: value[n] for n in names})

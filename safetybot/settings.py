@@ -55,7 +55,7 @@ def _s(env: str, key: str | None, default: str, meaning: str) -> Setting:
     return Setting(env, key, default, meaning)
 
 
-# Order is the README's. The README's table is checked against this (tests/test_cli.py).
+# Order is docs/SETTINGS.md's, whose table is checked against this (tests/test_cli.py).
 TABLE: Final[tuple[Setting, ...]] = (
     _s("SAFETYBOT_CONFIG", None, "(none)", "path of the TOML config file"),
     _s("SAFETYBOT_TELEGRAM_TOKEN", None, "(none)", "the bot token from BotFather; secret"),
@@ -271,7 +271,7 @@ class Sources:
     def _check_names(self) -> None:
         unknown = sorted(k for k in self.env if k.startswith("SAFETYBOT_") and k not in _BY_ENV)
         for name in unknown:
-            self.problems.append(f"{name} is not a known setting (see the README's table)")
+            self.problems.append(f"{name} is not a known setting (see docs/SETTINGS.md)")
         for key in self._flat:
             problem = _key_problem(key)
             if problem is not None and self.file is not None:

@@ -14,7 +14,7 @@ from safetybot.crypto import new_master_key
 from safetybot.errors import ConfigError
 
 TOKEN = "123456789:TESTtokenABCDEFGHIJKLMNOPQRSTUVWXYZ"
-README = Path(__file__).resolve().parent.parent / "README.md"
+SETTINGS_DOC = Path(__file__).resolve().parent.parent / "docs" / "SETTINGS.md"
 
 
 def test_keygen_prints_a_usable_key(capsys: pytest.CaptureFixture[str]) -> None:
@@ -69,10 +69,10 @@ def test_secrets_never_show_in_the_config_repr() -> None:
     assert TOKEN not in text and key not in text
 
 
-def test_the_readme_documents_every_setting() -> None:
-    readme = README.read_text(encoding="utf-8")
+def test_the_settings_page_documents_every_setting() -> None:
+    page = SETTINGS_DOC.read_text(encoding="utf-8")
     for name in SETTINGS:
-        assert f"`{name}`" in readme, name
+        assert f"`{name}`" in page, name
 
 
 def test_check_locales_reports_success(capsys: pytest.CaptureFixture[str]) -> None:

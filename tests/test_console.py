@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -133,3 +134,16 @@ def test_typed_words_lead_where_they_should_in_the_console_in_both_languages(
         assert found >= 0, expected
         position = found
     assert "can't read messages" not in out
+
+
+def test_the_readme_pipe_example_greets_once_and_keeps_the_note(tmp_path: Path) -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    found = re.search(r"^printf '([^']*)' \| \.venv/bin/safetybot console$", readme, re.MULTILINE)
+    assert found, "the README shows piping a script into the console"
+    script = found.group(1).replace("\\n", "\n")
+    result = _console(tmp_path / "data", script)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert out.count("This is a private helper") == 1  # the console greets on its own, once
+    assert "Saved the note you typed earlier as note 1" in out
+    assert "he wants 500 in gift cards" in out.split("Private notes: 1.")[-1]

@@ -14,7 +14,11 @@ from safetybot.settings import TABLE
 from tests.conftest import LOCALES
 
 ROOT = Path(__file__).resolve().parent.parent
-DOCS = ("README.md", "DEPLOY.md", "CUSTOMIZE.md", "SECURITY.md", "PRIVACY.md", "docs/SIGNAL.md")
+# Every page a reader may open: the top-level documents and docs/.
+PAGES = sorted([*ROOT.glob("*.md"), *(ROOT / "docs").glob("*.md")])
+DOCS = tuple(str(page.relative_to(ROOT)) for page in PAGES)
+# A Markdown link or image: [text](target), the text possibly over several lines.
+LINK = re.compile(r"\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
 
 
 def _paragraphs(markdown: str) -> list[str]:
@@ -73,3 +77,34 @@ def test_every_config_key_a_document_shows_is_a_real_one(doc: str) -> None:
             assert set(keys) <= known, set(keys) - known
     for key in re.findall(r"`((?:organization|vault|webhook|metrics|telegram)\.[a-z_]+)`", text):
         assert key in known, key
+
+
+def _relative_links(text: str) -> list[str]:
+    """The link targets in a Markdown text that are not a web address, outside code blocks."""
+    prose = re.sub(r"```.*?```", "", text, flags=re.DOTALL)
+    return [t for t in LINK.findall(prose) if not re.match(r"[a-z][a-z0-9+.-]*:", t)]
+
+
+@pytest.mark.parametrize("doc", DOCS)
+def test_every_relative_link_is_a_file_in_the_repository_without_an_anchor(doc: str) -> None:
+    page = ROOT / doc
+    links = _relative_links(page.read_text(encoding="utf-8"))
+    for target in links:
+        # An anchor breaks silently when a section moves; a page name does not.
+        assert "#" not in target, f"{doc}: {target}"
+        resolved = (page.parent / target).resolve()
+        assert resolved.is_relative_to(ROOT), f"{doc}: {target} is outside the repository"
+        assert resolved.exists(), f"{doc}: {target} does not exist"
+
+
+def test_relative_links_are_found_however_they_are_written() -> None:
+    text = "[a](x.md) [b\nc](../y.md) ![i](img/z.png) [w](https://e.org/#a) [m](mailto:a@b)\n"
+    text += '```\n[not](in-code.md)\n```\n[d](<sp.md> "title")'
+    assert _relative_links(text) == ["x.md", "../y.md", "img/z.png", "sp.md"]
+
+
+def test_the_readme_links_every_page_in_docs_and_stays_short() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for page in (ROOT / "docs").glob("*.md"):
+        assert f"](docs/{page.name})" in readme, page.name
+    assert len(readme.splitlines()) <= 150, "the README is the newcomer's page: keep it short"
