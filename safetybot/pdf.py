@@ -30,7 +30,7 @@ from PIL import Image
 from safetybot.evidence import FIELDS, Kind, current_notes
 from safetybot.notices import MINOR_ANSWERS
 
-__all__ = ["COLUMNS", "Labels", "render_pdf"]
+__all__ = ["COLUMNS", "Labels", "render_pdf", "render_text_pdf"]
 
 COLUMNS: tuple[str, ...] = ("recorded", "note", "when", "platform", "other_person", "what")
 _WIDTHS = (27, 13, 28, 25, 32, 65)  # millimetres; A4 text width is 190
@@ -133,12 +133,24 @@ def render_pdf(
     return bytes(log.output())
 
 
-class _Log(FPDF):
-    """An A4 page flow with DejaVu Sans, a footer, and text made safe to draw."""
+def render_text_pdf(texts: Sequence[str], *, title: str, page: str, made_at: str) -> bytes:
+    """Plain texts (a removal request in two languages), each from a new page; text only."""
+    doc = _Page(page)
+    moment = dt.datetime.strptime(made_at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
+    doc.set_creation_date(moment)
+    doc.set_title(doc.clean(title))
+    for text in texts:
+        doc.add_page()
+        doc.paragraph(text)
+    return bytes(doc.output())
 
-    def __init__(self, labels: Labels) -> None:
+
+class _Page(FPDF):
+    """An A4 page flow with DejaVu Sans, page numbers, and text made safe to draw."""
+
+    def __init__(self, page: str) -> None:
         super().__init__(format="A4")
-        self.labels = labels
+        self.page_label = page
         # A random alias: text a person typed can never be replaced by the page count.
         self.pages_alias = "{" + secrets.token_hex(8) + "}"
         self.alias_nb_pages(self.pages_alias)
@@ -157,7 +169,7 @@ class _Log(FPDF):
         """Page numbers on every page."""
         self.set_y(-12)
         self.set_font(_FAMILY, size=7)
-        text = f"{self.clean(self.labels.page)} {self.page_no()} / {self.pages_alias}"
+        text = f"{self.clean(self.page_label)} {self.page_no()} / {self.pages_alias}"
         self.cell(0, 5, text, align="C")
 
     def clean(self, text: str) -> str:
@@ -193,6 +205,14 @@ class _Log(FPDF):
         self.set_font(_FAMILY, size=size)
         self.multi_cell(0, size * 0.5, self.clean(text), new_x="LMARGIN", new_y="NEXT", align="L")
         self.ln(1)
+
+
+class _Log(_Page):
+    """The evidence log: its table, entries, attachments and deleted notes."""
+
+    def __init__(self, labels: Labels) -> None:
+        super().__init__(labels.page)
+        self.labels = labels
 
     def timeline(self, versions: Sequence[Mapping[str, Any]], notes: Mapping[int, Any]) -> None:
         """The chronological table: one row per version of each note."""

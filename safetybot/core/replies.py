@@ -98,3 +98,6 @@ class Document:
     caption: T
     # View only: the messenger stops it being saved or forwarded (where it can).
     protect: bool = False
+    # Shows vault contents (a removal request): it leaves the chat when the vault locks, with
+    # no Keep button. An export instead stays for the export's minutes, or for good with Keep.
+    until_lock: bool = False
