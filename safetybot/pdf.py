@@ -30,7 +30,7 @@ from PIL import Image
 from safetybot.evidence import FIELDS, Kind, current_notes
 from safetybot.notices import MINOR_ANSWERS
 
-__all__ = ["COLUMNS", "Labels", "render_pdf"]
+__all__ = ["COLUMNS", "Labels", "render_pdf", "render_text_pdf"]
 
 COLUMNS: tuple[str, ...] = ("recorded", "note", "when", "platform", "other_person", "what")
 _WIDTHS = (27, 13, 28, 25, 32, 65)  # millimetres; A4 text width is 190
@@ -146,15 +146,28 @@ def render_pdf(
     return bytes(log.output())
 
 
-class _Log(FPDF):
-    """An A4 page flow with DejaVu Sans, a footer, and text made safe to draw."""
+def render_text_pdf(texts: Sequence[str], *, title: str, page: str, made_at: str) -> bytes:
+    """Plain texts (a removal request in two languages), each from a new page; text only."""
+    doc = _Page(page, "\n".join((made_at, *texts)))
+    moment = dt.datetime.strptime(made_at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
+    doc.set_creation_date(moment)
+    doc.set_title(doc.clean(title))
+    for text in texts:
+        doc.add_page()
+        doc.paragraph(text)
+    return bytes(doc.output())
 
-    def __init__(self, labels: Labels, head: str) -> None:
+
+class _Page(FPDF):
+    """An A4 page flow with DejaVu Sans, page numbers, and text made safe to draw."""
+
+    def __init__(self, page: str, seed: str) -> None:
         super().__init__(format="A4")
-        self.labels = labels
-        # An alias from the chain head: text a person typed is inside what the head hashes, so it
-        # can never hold the alias (and be replaced by the page count); and the PDF is repeatable.
-        self.pages_alias = "{" + hashlib.sha256(f"pages {head}".encode()).hexdigest()[:16] + "}"
+        self.page_label = page
+        # The page-count alias comes from a hash of what the PDF shows (the chain head, or the
+        # texts themselves): typed text can never hold it (and be replaced by the page count),
+        # and the same inputs make the same PDF, which a checker can make again and compare.
+        self.pages_alias = "{" + hashlib.sha256(f"pages {seed}".encode()).hexdigest()[:16] + "}"
         self.alias_nb_pages(self.pages_alias)
         fonts = files("safetybot.fonts")
         for style, name in (("", "DejaVuSans.ttf"), ("B", "DejaVuSans-Bold.ttf")):
@@ -171,7 +184,7 @@ class _Log(FPDF):
         """Page numbers on every page."""
         self.set_y(-12)
         self.set_font(_FAMILY, size=7)
-        text = f"{self.clean(self.labels.page)} {self.page_no()} / {self.pages_alias}"
+        text = f"{self.clean(self.page_label)} {self.page_no()} / {self.pages_alias}"
         self.cell(0, 5, text, align="C")
 
     def clean(self, text: str) -> str:
@@ -207,6 +220,14 @@ class _Log(FPDF):
         self.set_font(_FAMILY, size=size)
         self.multi_cell(0, size * 0.5, self.clean(text), new_x="LMARGIN", new_y="NEXT", align="L")
         self.ln(1)
+
+
+class _Log(_Page):
+    """The evidence log: its table, entries, attachments and deleted notes."""
+
+    def __init__(self, labels: Labels, head: str) -> None:
+        super().__init__(labels.page, head)
+        self.labels = labels
 
     def timeline(self, versions: Sequence[Mapping[str, Any]], notes: Mapping[int, Any]) -> None:
         """The chronological table: one row per version of each note."""

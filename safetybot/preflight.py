@@ -19,6 +19,7 @@ from safetybot.config import Config
 from safetybot.crypto import Keyring
 from safetybot.errors import ConfigError, CryptoError, StoreError
 from safetybot.locales import check_locales
+from safetybot.notices import PLATFORMS_FILE, check_platforms
 from safetybot.redflags import check_rules
 from safetybot.resources import check_directory
 
@@ -89,9 +90,11 @@ def _data_dir(folder: Path) -> list[Finding]:
 
 
 def check_words(config: Config) -> list[Finding]:
-    """Texts, guides, overrides, resources and red-flag rules (`safetybot check-locales`)."""
+    """Texts, guides, overrides, resources, platforms and red-flag rules
+    (`safetybot check-locales`)."""
     found = _texts(config)
     found += [Finding(_with_line(p)) for p in _resources(config)]
+    found += [Finding(_with_line(p)) for p in _platforms(config)]
     found += [Finding(p) for p in _rules(config)]
     found += _model()
     return found
@@ -142,15 +145,27 @@ def _resources(config: Config) -> list[str]:
     )
 
 
+def _platforms(config: Config) -> list[str]:
+    """The shipped platforms file and the organization's own, as the bot will load them."""
+    own = config.overrides_dir / PLATFORMS_FILE if config.overrides_dir else None
+    shipped = sorted(p.parent.name for p in config.locales_dir.glob("*/messages.po"))
+    return check_platforms(
+        config.locales_dir / PLATFORMS_FILE,
+        own if own is not None and own.is_file() else None,
+        locales=list(config.languages or shipped),
+        default_locale=config.default_locale,
+    )
+
+
 def _rules(config: Config) -> list[str]:
     return check_rules(config.locales_dir)
 
 
-_ENTRY = re.compile(r"^(?P<file>.+?): resource '(?P<id>[^']+)': (?P<what>.*)$")
+_ENTRY = re.compile(r"^(?P<file>.+?): (?P<kind>resource|platform) '(?P<id>[^']+)': (?P<what>.*)$")
 
 
 def _with_line(problem: str) -> str:
-    """Point a resource problem at the line of its entry's id, when it can be found."""
+    """Point a resource or platform problem at the line of its entry's id, when found."""
     match = _ENTRY.match(problem)
     if match is None:
         return problem
@@ -163,7 +178,7 @@ def _with_line(problem: str) -> str:
     if found is None:
         return problem
     line = text.count("\n", 0, found.start()) + 1
-    return f"{match['file']}:{line}: resource {match['id']!r}: {match['what']}"
+    return f"{match['file']}:{line}: {match['kind']} {match['id']!r}: {match['what']}"
 
 
 def _database(config: Config) -> list[Finding]:

@@ -87,6 +87,36 @@ BAD_RESOURCE = (
 )
 
 
+@pytest.mark.parametrize(
+    ("entry", "named"),
+    [
+        ('url = "http://forum.example.org/abuse"', "url 'http://forum.example.org/abuse'"),
+        ('source = "ftp://forum.example.org/"', "source 'ftp://forum.example.org/'"),
+        ('reviewed = "last spring"', "reviewed 'last spring' must be a date"),
+    ],
+)
+def test_check_locales_names_a_broken_platform_in_an_organizations_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], entry: str, named: str
+) -> None:
+    ours = tmp_path / "overrides"
+    ours.mkdir()
+    (ours / "platforms.toml").write_text(
+        '# our forums\n\n[[platform]]\nid = "acme-forum"\nname = "Acme Forum"\n'
+        f'how = {{ en = "Write to the forum." }}\n{entry}\n',
+        encoding="utf-8",
+    )
+    env = {"SAFETYBOT_OVERRIDES_DIR": str(ours)}
+    assert main(["check-locales"], env=env) == 1
+    out = capsys.readouterr().out
+    # The file, the line of the entry's id, the entry, and what is wrong with it.
+    assert f"{ours / 'platforms.toml'}:4: platform 'acme-forum': {named}" in out, out
+    (ours / "platforms.toml").write_text(
+        '[[platform]]\nid = "acme-forum"\nname = "Acme Forum"\nhow = { en = "Write to us." }\n',
+        encoding="utf-8",
+    )
+    assert main(["check-locales"], env=env) == 0
+
+
 def test_a_bad_resource_file_stops_the_bot_naming_file_and_entry(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

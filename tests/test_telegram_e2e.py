@@ -5,20 +5,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import html
+import io
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from pypdf import PdfReader
 
 from safetybot.core.desk import ATTACH_STEP
 from safetybot.core.limits import LimitSettings
 from safetybot.core.menus import Action
 from safetybot.core.service import Service
 from safetybot.crypto import Keyring
+from safetybot.evidence import FIELDS
 from safetybot.export import verify_export
 from safetybot.i18n import Texts
+from safetybot.markup import visible_length
 from safetybot.resources import Directory
 from safetybot.store import Store
 from safetybot.transports.telegram import TelegramBot
@@ -285,6 +290,50 @@ async def test_a_long_note_is_split_under_telegrams_limit(harness: Harness) -> N
     for message in harness.fake.bot_messages(CHAT):
         assert len(message.text or "") <= 4096
     assert any("Saved as note 1" in (m.text or "") for m in harness.fake.bot_messages(CHAT))
+
+
+# Forty addresses of a realistic length (about 95 characters each), in one note.
+MANY_URLS = [
+    f"https://forum.example.org/threads/shared-without-consent/{n:04d}?page={n}&sort=new&ref=x{n:03d}"
+    for n in range(40)
+]
+
+
+async def test_a_request_with_forty_addresses_fits_telegrams_limit(harness: Harness) -> None:
+    fake = harness.fake
+    await harness.turn_on_vault()
+    await harness.press("v:new")
+    for _ in range(FIELDS.index("content_urls")):
+        await harness.press("v:skip")
+    await harness.say("\n".join(MANY_URLS))
+    await harness.say("Example Forum")
+    await harness.say("@poster_account")
+    await harness.press("v:u18:no")
+    await harness.press("v:save")
+    for data in ("v:home", "v:r", "v:rp", "v:rf:x", "v:rl:us"):
+        await harness.press(data)
+    await harness.say("Alex Rivera Test")
+    before = len(fake.bot_messages(CHAT))
+    await harness.say("alex@example.net")
+    preview = fake.bot_messages(CHAT)[before:]
+    await harness.press("v:ry", until=frozenset({"sendDocument"}))
+    await fake.wait_for(lambda: any(m.document for m in fake.bot_messages(CHAT)), timeout=30)
+    made = fake.bot_messages(CHAT)[before + len(preview) :]
+    for messages in (preview, made):
+        texts = [m.text for m in messages if m.text]
+        assert len(texts) >= 2  # too long for one message: it came in several
+        assert all(visible_length(text) <= 4096 for text in texts)
+        shown = html.unescape("\n".join(texts)).replace("\\", "")
+        for url in MANY_URLS:
+            assert shown.count(url) == 1, url  # each address whole, once, never cut
+    made_text = html.unescape(" ".join(m.text or "" for m in made))
+    assert "copy all of them, in order" in made_text
+    # The PDF holds the whole request, every address in it.
+    document = next(m for m in made if m.document)
+    assert document.file_bytes is not None
+    pdf = PdfReader(io.BytesIO(document.file_bytes))
+    flat = "".join("".join(page.extract_text() for page in pdf.pages).split())
+    assert all(url in flat for url in MANY_URLS)
 
 
 async def test_a_screenshot_is_downloaded_sealed_and_exported(harness: Harness) -> None:

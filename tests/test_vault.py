@@ -1069,10 +1069,13 @@ async def test_a_removal_request_is_filled_from_notes_shown_first_and_never_kept
     assert "Electronic signature: /Alex Rivera Test/" in preview
     assert "alex.removals@example.net" in preview and "not attached any image" in preview
     await chat.press("v:ry")
-    where = front.texts[-1].replace("\\", "")
+    where = front.texts[-2].replace("\\", "")  # then the PDF, its caption last
     assert "help.x.com/forms/safety-and-sensitive-content/take-it-down" in where
-    assert "Copy it now" in where
-    assert all(call.kind != "document" for call in front.calls[-3:])  # text only, no file
+    assert "Copy it now" in where and "save the PDF" in where
+    document = front.calls[-1]
+    assert document.kind == "document" and document.data is not None
+    assert document.data.startswith(b"%PDF") and document.message is not None
+    assert "It holds no image" in document.message.markdown
     assert_absent(tmp_path / "data", "Alex Rivera Test", "alex.removals@example.net")
 
 
@@ -1091,11 +1094,134 @@ async def test_a_removal_request_comes_in_spanish_and_in_english(
     assert "no parece un correo" in await chat.say("not an address")
     await chat.say("alex@example.net")
     await chat.press("v:ry")
-    texts = [t.replace("\\", "") for t in front.texts[-3:]]
+    texts = [t.replace("\\", "") for t in front.texts[-4:-1]]  # the PDF's caption last
     assert "artículo 16 de la Ley de Servicios Digitales" in texts[0]
     assert "Article 16 of the Digital Services Act" in texts[1] and POSTED in texts[1]
     assert "bona fide" in texts[1]
     assert "formulario de reportes del propio sitio" in texts[2]
+
+
+def _pdf_text(data: bytes) -> tuple[str, PdfReader]:
+    reader = PdfReader(io.BytesIO(data))
+    return "\n".join(page.extract_text() for page in reader.pages), reader
+
+
+# What each law asks a request to hold (from issue 18), in the English and the Spanish PDF.
+LAW_ELEMENTS = {
+    "us": (
+        ("47 U.S.C. 223a", "good-faith belief", "published without my consent"),
+        ("47 U.S.C. 223a", "buena fe", "sin mi consentimiento"),
+    ),
+    "uk": (("Online Safety Act", "I declare that I am the person shown"), ("Declaro que soy",)),
+    "au": (("eSafety", "I did not consent"), ("eSafety", "No di mi consentimiento")),
+    "eu": (
+        ("Article 16", "Why it is illegal", "bona fide belief", "accurate and complete"),
+        ("artículo 16", "Por qué es ilícito", "buena fe", "exactas y completas"),
+    ),
+}
+
+
+def _real_png() -> bytes:
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (40, 30), (200, 40, 40)).save(out, "PNG")
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("law", sorted(LAW_ELEMENTS))
+async def test_the_removal_request_comes_as_a_pdf_in_both_languages_with_no_image(
+    chat: Chat, front: RecordingFrontEnd, law: str
+) -> None:
+    chat.language = "es"
+    await chat.turn_on_vault(PASS)
+    await _to_field(chat, "content_urls")
+    await chat.say(POSTED)
+    await chat.say("Example Forum")
+    await chat.say("@poster_account")
+    await chat.press("v:u18:no")
+    # A screenshot in the note: it stays in the vault, never in the request.
+    screenshot = _real_png()
+    front.files["shot"] = screenshot
+    await chat.send(Attachment("photo", len(screenshot), "shot", "", "shot.png", "image/png"))
+    await chat.press("v:save")
+    await chat.press("v:home")
+    await chat.press("v:r")
+    await chat.press("v:rp")
+    await chat.press("v:rf:x")
+    await chat.press(f"v:rl:{law}")
+    await chat.say("Alex Rivera Test")
+    await chat.say("alex@example.net")
+    await chat.press("v:ry")
+    document = front.calls[-1]
+    assert document.kind == "document" and document.data is not None
+    assert document.message is not None and "en español y en inglés" in document.message.markdown
+    assert not document.message.buttons  # no Keep: it goes when the notes lock
+    text, reader = _pdf_text(document.data)
+    flat = " ".join(text.split())
+    english_elements, spanish_elements = LAW_ELEMENTS[law]
+    for element in (*english_elements, *spanish_elements):
+        assert element in flat, element
+    for element in (POSTED, "@poster_account", "X (Twitter)", "alex@example.net"):
+        assert flat.count(element) == 2, element  # once in each language
+    assert "Electronic signature: /Alex Rivera Test/" in flat
+    assert "Firma electrónica: /Alex Rivera Test/" in flat
+    assert "not attached any image" in flat
+    assert all(not page.images for page in reader.pages)
+    assert b"/Subtype /Image" not in document.data
+    # Like the texts, the PDF leaves the chat when the notes lock.
+    await chat.press("v:home")
+    await chat.press("v:lock")
+    assert document.message_id in front.deleted
+
+
+async def test_images_made_under_18_go_to_take_it_down_even_for_an_adult_now(
+    chat: Chat, front: RecordingFrontEnd
+) -> None:
+    await chat.command("start")
+    await chat.press("t")
+    for data in ("t:c:GB", "t:d:no", "t:s:shared", "t:n:adult", "t:a:minor", "t:w:known"):
+        await chat.press(data)
+    await chat.press("t:p:no")
+    await chat.turn_on_vault(PASS)
+    await _to_field(chat, "content_urls")
+    await chat.say(POSTED)
+    await chat.say("Example Forum")
+    await chat.say("@poster_account")
+    await chat.press("v:u18:yes")
+    await chat.press("v:save")
+    await chat.press("v:home")
+    await chat.press("v:r")
+    shown = (await chat.press("v:rp")).replace("\\", "")
+    assert "takeitdown.ncmec.org" in shown and "even if you are an adult now" in shown
+    assert "iwf.org.uk/report" in shown and "It's not your fault" in shown
+    assert "tell an adult" not in shown.lower() and "trusted adult" not in shown.lower()
+    assert not any(d.startswith(("v:rf", "v:rl")) for d in chat.button_data())
+    # A forged press further on is refused the same way: no name or e-mail is ever asked.
+    for forged in ("v:rf:x", "v:rl:us", "v:ry"):
+        answer = await chat.send(Pressed(forged))
+        assert "takeitdown.ncmec.org" in answer and "electronic signature" not in answer
+
+
+async def test_outside_the_uk_images_made_under_18_are_not_sent_to_the_iwf(chat: Chat) -> None:
+    chat.language = "es"
+    await chat.command("start")
+    await chat.press("t")
+    for data in ("t:c:US", "t:d:no", "t:s:shared", "t:n:adult", "t:a:minor", "t:w:known"):
+        await chat.press(data)
+    await chat.press("t:p:no")
+    await chat.turn_on_vault(PASS)
+    await _to_field(chat, "content_urls")
+    await chat.say(POSTED)
+    await chat.say("Foro")
+    await chat.say("@alguien")
+    await chat.press("v:u18:yes")
+    await chat.press("v:save")
+    await chat.press("v:home")
+    await chat.press("v:r")
+    shown = await chat.press("v:rp")
+    assert "takeitdown.ncmec.org/es" in shown and "aunque hoy seas adulto" in shown
+    assert "iwf.org.uk" not in shown
 
 
 async def test_someone_under_18_is_sent_to_take_it_down_not_a_notice(chat: Chat) -> None:

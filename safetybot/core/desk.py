@@ -47,6 +47,7 @@ from safetybot.notices import (
     looks_like_email,
     web_addresses,
 )
+from safetybot.pdf import render_text_pdf
 from safetybot.timestamps import request_timestamp
 
 __all__ = ["ATTACH_STEP", "Desk", "DeskResult", "VaultContext"]
@@ -59,6 +60,8 @@ _HELD_NOTE_SECONDS = 600
 _HOME_BUTTONS = 8
 # How long a removal request being made (its typed name and e-mail) is held, in memory only.
 _NOTICE_SECONDS = 900
+# A request longer than this arrives in more than one Telegram message (4,096 characters).
+_LONG_NOTICE = 3500
 # Screenshots and documents; video and audio are refused (they are where intimate content is).
 ALLOWED_TYPES = {
     "image/jpeg": ".jpg",
@@ -821,8 +824,7 @@ class Desk:
         """Make a removal request: notes, platform, law, then the typed name and e-mail."""
         if ctx.state.answers.get(Question.AGE_NOW.value) == "minor":
             # Under 18 now: services made for young people, not a notice in their own name.
-            buttons: Keyboard = ((_b("button.vault_home", "v:home"),), crisis_row())
-            return self._say(ctx, state, "notice.minor", buttons)
+            return self._say(ctx, state, "notice.minor", self._minor_buttons())
         opened = await self.notebook.open_space(ctx.pseudonym, session)
         usable = {
             number: note
@@ -842,12 +844,19 @@ class Desk:
             notice.notes ^= {number}
         elif action == "rf" and (arg == "other" or self.platforms.get(arg) is not None):
             notice.platform = arg
-        elif action == "rl" and arg in LAWS and notice.platform is not None:
+        if action not in ("r", "rn") and _made_when_minor(usable, notice.notes):
+            # Made when they were under 18: services for that, not a notice in their name.
+            self._notices.pop(ctx.pseudonym, None)
+            parts: list[Part] = [T("notice.minor_then")]
+            if ctx.state.answers.get(Question.COUNTRY.value, "GB") == "GB":
+                parts.append(T("notice.minor_then_uk"))  # the UK, or a country not yet known
+            return DeskResult(state, [Reply(tuple(parts), self._minor_buttons())])
+        if action == "rl" and arg in LAWS and notice.platform is not None:
             notice.law = arg
             asking = replace(state, mode=Mode.V_NOTICE)
             return self._say(ctx, asking, "notice.ask_name", self._notice_cancel())
-        elif action == "ry" and notice.email is not None:
-            return self._notice_done(ctx, state, notice, usable)
+        if action == "ry" and notice.email is not None:
+            return await self._notice_done(ctx, state, notice, usable)
         if action in ("rp", "rf") and notice.notes:
             if action == "rf" and notice.platform is not None:
                 return self._say(ctx, state, "notice.pick_law", self._law_buttons())
@@ -893,22 +902,34 @@ class Desk:
         reply = Reply(parts, buttons)
         return DeskResult(state, [reply], sensitive=True, stored=True)
 
-    def _notice_done(
+    async def _notice_done(
         self,
         ctx: VaultContext,
         state: State,
         notice: _Notice,
         usable: Mapping[int, Mapping[str, Any]],
     ) -> DeskResult:
-        """The request, in the person's language and in English, and where to send it."""
+        """The request, in the person's language and in English, as text and as a PDF, and
+        where to send it."""
         notes = [usable[n] for n in sorted(notice.notes) if n in usable]
         facts = self._facts(ctx, notice, notes)
-        replies = [Reply((T("notice.made"), T("notice.text", {"text": compose(facts, ctx.words)})))]
+        texts = [compose(facts, ctx.words)]
+        made: list[Part] = [T("notice.made"), T("notice.text", {"text": texts[0]})]
+        if len(texts[0]) > _LONG_NOTICE:
+            made.insert(1, T("notice.long"))  # Telegram splits it: say so, and name the PDF
+        replies = [Reply(tuple(made))]
         english = ctx.english
         if english is not None and english("notice.doc.subject") != ctx.words("notice.doc.subject"):
-            replies.append(
-                Reply((T("notice.english"), T("notice.text", {"text": compose(facts, english)})))
-            )
+            texts.append(compose(facts, english))
+            replies.append(Reply((T("notice.english"), T("notice.text", {"text": texts[1]}))))
+        # Text only, never an image; fpdf2 holds the interpreter, so off the event loop.
+        data = await asyncio.to_thread(
+            render_text_pdf,
+            texts,
+            title=ctx.words("notice.doc.subject"),
+            page=ctx.words("export.page"),
+            made_at=_iso(ctx.now),
+        )
         platform = self.platforms.get(notice.platform or "")
         if platform is None:
             parts: list[Part] = [T("notice.where_other")]
@@ -920,9 +941,14 @@ class Desk:
         parts.append(T("notice.copy_now"))
         buttons: Keyboard = ((_b("button.vault_home", "v:home"),), crisis_row())
         replies.append(Reply(tuple(parts), buttons))
-        # Made: what was typed is forgotten; the texts leave the chat when the vault locks.
+        # Made: what was typed is forgotten; the texts and the PDF leave the chat when the
+        # vault locks. A neutral file name: it shows in the phone's downloads.
         self._notices.pop(ctx.pseudonym, None)
-        return DeskResult(state, replies, sensitive=True)
+        result = DeskResult(state, replies, sensitive=True)
+        caption = T("notice.pdf_caption")
+        name = f"request-{_iso(ctx.now)[:10]}.pdf"
+        result.document = Document(name, data, caption, until_lock=True)
+        return result
 
     def _facts(
         self, ctx: VaultContext, notice: _Notice, notes: list[Mapping[str, Any]]
@@ -966,6 +992,9 @@ class Desk:
     def _law_buttons(self) -> Keyboard:
         rows = tuple((_b(f"notice.law.{law}.button", f"v:rl:{law}"),) for law in LAWS)
         return (*rows, (_b("button.back", "v:rp"),))
+
+    def _minor_buttons(self) -> Keyboard:
+        return ((_b("button.vault_home", "v:home"),), crisis_row())
 
     def _notice_cancel(self) -> Keyboard:
         return ((_b("button.cancel", "v:home"),), crisis_row())
@@ -1033,6 +1062,15 @@ def _answer(ctx: VaultContext, name: str, value: str) -> str:
     if name == "minor_then" and value in MINOR_ANSWERS:
         return ctx.words(f"answer.{value}")
     return value
+
+
+def _made_when_minor(notes: Mapping[int, Mapping[str, Any]], chosen: set[int]) -> bool:
+    """Whether a chosen note says its images were made when the person was under 18."""
+    for number in chosen:
+        fields = notes.get(number, {}).get("fields")
+        if isinstance(fields, Mapping) and fields.get("minor_then") == "yes":
+            return True
+    return False
 
 
 def _short(text: str, limit: int) -> str:

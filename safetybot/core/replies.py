@@ -100,3 +100,6 @@ class Document:
     protect: bool = False
     # More of the caption, after it: what the file shows and what it cannot.
     notes: tuple[T, ...] = ()
+    # Shows vault contents (a removal request): it leaves the chat when the vault locks, with
+    # no Keep button. An export instead stays for the export's minutes, or for good with Keep.
+    until_lock: bool = False

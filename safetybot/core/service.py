@@ -59,6 +59,7 @@ from safetybot.core.replies import (
     CheckResult,
     Contacts,
     GuideText,
+    Keyboard,
     Part,
     PlanText,
     Reply,
@@ -598,7 +599,7 @@ class Service:
             await self._send_all(ctx, [*replies, *result.replies], front)
             shown = ctx.sent[before:]
             if result.document is not None:
-                await self._send_export(ctx, result, front)
+                shown += await self._send_export(ctx, result, front)
         finally:
             await self._remember_sent(ctx)
         await self._after_vault(ctx, front, data, shown if result.sensitive else [])
@@ -607,23 +608,30 @@ class Service:
             await self._delete_now(ctx, front, [ctx.incoming.message_id], forget=False)
         await self._save(ctx, person, self._clock())
 
-    async def _send_export(self, ctx: _Context, result: DeskResult, front: FrontEnd) -> None:
+    async def _send_export(self, ctx: _Context, result: DeskResult, front: FrontEnd) -> list[int]:
+        """Send the vault's file; return the ids that must go when the vault locks."""
         document = result.document
         assert document is not None  # noqa: S101 - checked by the caller
         locale = ctx.state.locale or self._texts.default
         keep = Button(T("button.keep"), "v:keep")
+        buttons: Keyboard = () if document.until_lock else ((keep,),)
         caption = replace(
-            self._render(locale, Reply((document.caption, *document.notes), ((keep,),))),
+            self._render(locale, Reply((document.caption, *document.notes), buttons)),
             protect=document.protect,
         )
         ids = await front.send_document(
             ctx.incoming.address, document.filename, document.data, caption
         )
         ctx.sent += ids
+        if document.until_lock:
+            # A removal request holds a name and an e-mail: it goes with the notes' other views.
+            log.info("notice_document_sent")
+            return ids
         minutes = self.vaults.settings.export_keep_minutes
         due = int(self._clock()) + minutes * 60
         await self._records.schedule_deletion(ctx.pseudonym, ids, due)
         log.info("vault_exported view_only=%s", document.protect)
+        return []
 
     async def _after_vault(
         self, ctx: _Context, front: FrontEnd, data: str, shown: list[int]
