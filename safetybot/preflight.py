@@ -17,11 +17,12 @@ from pathlib import Path
 from safetybot.backup import describe_database
 from safetybot.config import Config
 from safetybot.crypto import Keyring
-from safetybot.errors import ConfigError, CryptoError, StoreError
-from safetybot.locales import check_locales
+from safetybot.errors import ConfigError, CryptoError, LocaleError, StoreError
+from safetybot.locales import check_locales, read_layers
 from safetybot.notices import PLATFORMS_FILE, check_platforms
 from safetybot.redflags import check_rules
-from safetybot.resources import check_directory
+from safetybot.resources import Directory, check_directory
+from safetybot.services import Mention, known_services, route_names, unknown_services
 
 __all__ = ["Finding", "check_words", "diagnose", "organization_values"]
 
@@ -96,7 +97,41 @@ def check_words(config: Config) -> list[Finding]:
     found += [Finding(_with_line(p)) for p in _resources(config)]
     found += [Finding(_with_line(p)) for p in _platforms(config)]
     found += [Finding(p) for p in _rules(config)]
+    found += [Finding(str(mention)) for mention in _services(config)]
     found += _model()
+    return found
+
+
+def _services(config: Config) -> list[Mention]:
+    """Texts and guides that name a helpline or service the directory lacks (see services.py)."""
+    given = organization_values(config) or {}
+    layers = read_layers(
+        config.locales_dir,
+        config.default_locale,
+        overrides=config.overrides_dir,
+        languages=config.languages,
+        given=given,
+    )
+    try:
+        directory = Directory.load(
+            config.resources, config.resources_file, locales=list(layers.messages)
+        )
+    except LocaleError:
+        return []  # the directory's own problems are reported by _resources
+    names = [resource.name for resource in directory]
+    names += [given.get("org_name", "")]
+    for messages in layers.messages.values():
+        names += route_names(messages)
+    known = known_services(names)
+    root = config.locales_dir
+    found: list[Mention] = []
+    for code, messages in layers.messages.items():
+        for key, text in messages.items():
+            found += unknown_services(f"{root / code / 'messages.po'}: text {key!r}", text, known)
+    for code, guides in layers.guides.items():
+        for guide_id, guide in guides.items():
+            where = str(root / code / "guides" / f"{guide_id}.md")
+            found += unknown_services(where, f"{guide.title}\n{guide.body}", known)
     return found
 
 

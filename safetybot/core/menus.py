@@ -44,6 +44,8 @@ class GuideId(StrEnum):
     SPOTTING_SEXTORTION = "spotting_sextortion"
     SOMEONE_YOU_KNOW = "someone_you_know"
     IMAGES_SHARED = "images_shared"
+    REPORTING = "reporting"
+    NO_CONSENT = "no_consent"
     DOCUMENTING = "documenting"
     UNDER_18 = "under_18"
     SUPPORT = "support"

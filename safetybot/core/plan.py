@@ -186,6 +186,11 @@ def _guides(situation: str, who: str, now: str, helper: bool) -> tuple[GuideId, 
     if situation == "deepfake":
         guides.append(GuideId.DEEPFAKES)
     guides.append(GuideId.IMAGES_SHARED if situation == "shared" else GuideId.RIGHT_NOW)
+    if situation in ("threat", "shared", "deepfake"):
+        guides.append(GuideId.REPORTING)
+    if situation in ("shared", "deepfake"):
+        # Not under a threat: the advice there is to stop replying, not to write back.
+        guides.append(GuideId.NO_CONSENT)
     if who == "known":
         guides.append(GuideId.SOMEONE_YOU_KNOW)
     elif who == "stranger" and situation not in ("shared", "deepfake"):
