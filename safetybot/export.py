@@ -32,10 +32,9 @@ import re
 import zipfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from importlib import metadata
 from typing import Any
 
-import fpdf
-import pyzipper
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -62,7 +61,8 @@ MAX_READ = 200 * 1024 * 1024  # bytes read from one export, compressed or not
 COMMAND = "safetybot verify-export"
 JSON_NAME, PDF_NAME, MANIFEST_NAME = "evidence.json", "evidence.pdf", "MANIFEST.txt"
 SIGNATURE_NAME, STAMP_NAME = "MANIFEST.sig", "MANIFEST.tsr"
-RENDERER = f"fpdf2 {fpdf.__version__}"
+# Read from the installed metadata, so that fpdf2 itself loads only when a PDF is made.
+RENDERER = f"fpdf2 {metadata.version('fpdf2')}"
 # A time stamp this much older than the export's own time says the export was back-dated.
 _CLOCK_SLACK = dt.timedelta(minutes=10)
 _MAX_JSON = 64 * 1024 * 1024
@@ -312,6 +312,8 @@ def _zip(
     if password is None:
         archive = zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED)
     else:
+        import pyzipper  # AES ZIP: loaded only for a password-protected export
+
         aes = pyzipper.AESZipFile(
             buffer, "w", compression=pyzipper.ZIP_DEFLATED, encryption=pyzipper.WZ_AES
         )
@@ -351,6 +353,8 @@ class _Archive:
 def _read(data: bytes, password: str | None) -> _Archive:
     if len(data) > MAX_READ:
         raise _Unreadable(f"the file is larger than the {MAX_READ // 2**20} MB this check reads")
+    import pyzipper  # reads plain and AES ZIPs alike; loaded only when an export is checked
+
     try:
         opened = pyzipper.AESZipFile(io.BytesIO(data))
         infos = [i for i in opened.infolist() if not i.filename.endswith("/")]

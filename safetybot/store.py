@@ -146,6 +146,14 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
             "ALTER TABLE people ADD COLUMN vault_anchor BLOB",
         ),
     ),
+    Migration(
+        "people found by the day they were last seen",
+        (
+            # The daily retention sweep (inactive_people) read every row of people; with
+            # thousands of people that is a full scan a day, and it holds the store's lock.
+            "CREATE INDEX people_by_last_seen ON people(last_seen_day)",
+        ),
+    ),
 )
 
 _SPACE_TABLES = ("records", "files", "drafts")

@@ -228,3 +228,21 @@ async def test_an_erase_with_a_reader_open_is_finished_once_the_reader_leaves(
         assert marker not in content, file.name
         assert b"g" * 32 not in content, file.name
     await store.close()
+
+
+async def test_the_retention_sweep_finds_people_by_an_index_not_a_full_scan(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "bot.db"
+    store = await Store.open(path)
+    for day in range(200):
+        await store.save_person(
+            Person(bytes([day % 256, day // 256]) * 16, b"k" * 60, None, None, day)
+        )
+    assert len(await store.inactive_people(before_day=50)) == 50
+    await store.close()
+    with sqlite3.connect(path) as connection:
+        plan = connection.execute(
+            "EXPLAIN QUERY PLAN SELECT pseudonym FROM people WHERE last_seen_day < ?", (50,)
+        ).fetchall()
+    assert any("people_by_last_seen" in str(row) for row in plan), plan
