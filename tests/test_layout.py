@@ -22,6 +22,19 @@ def test_the_core_imports_no_telegram_and_no_sqlite() -> None:
     assert result.stdout.strip() == ""
 
 
+def test_starting_the_bot_loads_no_pdf_or_zip_library() -> None:
+    # fpdf2, Pillow and pyzipper cost about half a second at start-up; they load on export.
+    probe = (
+        "import sys, safetybot.wiring, safetybot.cli;"
+        "bad = [m for m in ('fpdf', 'PIL', 'pyzipper', 'sklearn') if m in sys.modules];"
+        "print(','.join(bad))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert result.stdout.strip() == ""
+
+
 def test_only_the_cli_reads_the_environment() -> None:
     readers = [
         path.relative_to(ROOT).as_posix()
