@@ -218,6 +218,11 @@ def test_police_and_child_protection_follow_age(shipped: Directory) -> None:
     assert "gb-police-101" in adult and "gb-police-101" not in child
     assert "au-accce" in _ids(shipped.find(Country.AU, age=Ages.UNDER_18))
     assert "au-accce" not in _ids(shipped.find(Country.AU, age=Ages.ADULT))
+    canada = _ids(shipped.find(Country.CA, kinds=[Kind.POLICE], age=Ages.ADULT))
+    assert "ca-anti-fraud-centre" in canada and "ca-cybertip" in _ids(
+        shipped.find(Country.CA, kinds=[Kind.POLICE], age=Ages.UNDER_18)
+    )
+    assert "ca-anti-fraud-centre" not in _ids(shipped.find(Country.CA, age=Ages.UNDER_18))
     police = shipped.find(Country.US, kinds=[Kind.POLICE], age=Ages.ADULT)
     assert "us-fbi" in _ids(police)
     fbi = next(resource for resource in police if resource.id == "us-fbi")
