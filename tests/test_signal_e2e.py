@@ -166,7 +166,8 @@ async def test_start_guide_triage_note_forget_leaves_nothing(
         await h.choose(h.label("button.guides"))
         assert h.last().startswith("Pick a topic")
         await h.choose("Spotting sextortion")
-        assert "Spotting sextortion" in h.last() and "Sources (reviewed" in h.last()
+        guide = h.reply()  # a long guide arrives in parts, numbered (1/2), (2/2)
+        assert "Spotting sextortion" in guide and "Sources (reviewed" in guide
 
         # Triage, by number and by typing the label in any case; both notification forms.
         await h.say("/triage", form="subscription")
@@ -263,7 +264,7 @@ async def test_a_daemon_restart_mid_session_loses_nothing(harness: Harness, log_
     await fake.wait_for(lambda: harness.last().startswith("Pick a topic"), timeout=30)
     await harness.settle(before)
     await harness.choose("Spotting sextortion")  # the choices survived the restart
-    assert "Spotting sextortion" in harness.last()
+    assert "Spotting sextortion" in harness.reply()  # the guide, in its parts
     assert fake.connections == 2
     assert "signal_disconnected" in log_file.read_text(encoding="utf-8")
 
