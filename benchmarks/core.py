@@ -266,7 +266,9 @@ class NotesResult:
     repeats: int
 
 
-async def _write_notes(store: Store, pseudonym: bytes, public: bytes, space: bytes, notes: int) -> None:
+async def _write_notes(
+    store: Store, pseudonym: bytes, public: bytes, space: bytes, notes: int
+) -> None:
     """Notes as Notebook.save writes their records (hash-chained, sealed), written directly."""
     prev = GENESIS
     stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
