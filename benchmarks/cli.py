@@ -33,6 +33,8 @@ MEMORY_TARGET_MIB = 150.0
 WORDS_P99_TARGET = 0.005
 # Issue 15: checking a message of 4,096 characters, p99, on one core.
 CHECK_P99_TARGET = 0.005
+# Issue 19: the notes list and opening an old note, with 5,000 notes, median.
+NOTES_TARGET = 0.010
 
 
 @dataclass
@@ -321,7 +323,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--only",
         default="",
-        help="comma-separated subset of: e2e,echo,erase,core,words,memory,flood",
+        help="comma-separated subset of: e2e,echo,erase,notes,core,words,memory,flood",
+    )
+    parser.add_argument(
+        "--notes", type=int, default=5000, help="notes in the vault for the notes run (5000)"
     )
     parser.add_argument("--json", type=Path, help="also write the raw results here")
     return parser
@@ -422,6 +427,26 @@ async def run(args: argparse.Namespace) -> Table:
             "  saving note 1,001: wall time / longest event-loop stall",
             f"{ms(result.save_seconds)} / {ms(result.save_blocked)}",
         )
+    if chosen("notes"):
+        notes = await core.notes_list(args.notes)
+        raw["notes"] = notes.__dict__
+        label = f"{notes.notes:,} notes"
+        table.add(
+            "g",
+            f"notes list, {label}: median of {notes.repeats}",
+            ms(notes.list_p50),
+            "<= 10 ms",
+            notes.list_p50 <= NOTES_TARGET,
+        )
+        table.add(
+            "g",
+            "  opening note 1 (the oldest): median",
+            ms(notes.open_p50),
+            "<= 10 ms",
+            notes.open_p50 <= NOTES_TARGET,
+        )
+        table.add("g", "  saving one more note (/note): median", ms(notes.save_p50))
+        table.add("g", "  first list after the notes were written", ms(notes.first_list))
     if chosen("core"):
         step_rate = core.flow_rate()
         handle_rate = await core.service_rate(n)

@@ -32,7 +32,7 @@ from safetybot.store import Store
 from safetybot.transports.telegram import TelegramFrontEnd, make_request
 from tests.conftest import Chat, RecordingFrontEnd
 
-__all__ = ["checking", "erase", "flow_rate", "service_rate", "understanding"]
+__all__ = ["checking", "erase", "flow_rate", "notes_list", "service_rate", "understanding"]
 
 TOKEN = "123456789:BENCHtokenABCDEFGHIJKLMNOPQRSTUVWXYZ"  # noqa: S105 - a fake server's
 # Argon2id at its minimum: these two measure everything but the derivation (measured on its own).
@@ -217,6 +217,9 @@ async def erase(notes: int = 1000, messages: int = 1000) -> EraseResult:
                 await store.add_sealed("records", pseudonym, session.space, sealed)
             opened = await Notebook(store).open_space(pseudonym, session)
             assert len(opened.notes) == notes
+            # Saves through the chat keep the space's index; written directly, it is built here
+            # (the first list would), so the save below costs what a save costs.
+            assert len((await Notebook(store).listing(pseudonym, session)).numbers) == notes
 
             # One more note, the usual way: how long a save takes with this many notes.
             async def save_one() -> None:
@@ -252,6 +255,83 @@ async def erase(notes: int = 1000, messages: int = 1000) -> EraseResult:
         left_in_chat=left,
         people_left=people_left,
     )
+
+
+@dataclass
+class NotesResult:
+    """How long the notes list and opening the oldest note take with many notes."""
+
+    notes: int
+    first_list: float  # the first list after the notes were written (builds what it needs)
+    list_p50: float
+    open_p50: float
+    save_p50: float
+    repeats: int
+
+
+async def _write_notes(
+    store: Store, pseudonym: bytes, public: bytes, space: bytes, notes: int
+) -> None:
+    """Notes as Notebook.save writes their records (hash-chained, sealed), written directly."""
+    prev = GENESIS
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    for number in range(1, notes + 1):
+        record = make_record(
+            seq=number,
+            prev=prev,
+            note=number,
+            kind=Kind.NOTE,
+            recorded_at=stamp,
+            fields={"what": f"{NOTE} ({number})", "platform": "Instagram"},
+        )
+        prev = record["hash"]
+        sealed = seal_to(public, json.dumps(record).encode(), owner=pseudonym, purpose="records")
+        await store.add_sealed("records", pseudonym, space, sealed)
+
+
+async def notes_list(notes: int = 5000, repeats: int = 15) -> NotesResult:
+    """The notes list and opening note 1 through the service, with `notes` notes in the vault.
+
+    The notes are written straight into the store (5,000 saves through the chat would take
+    minutes); the first list after that is timed on its own, then each step `repeats` times.
+    """
+    texts, directory = _words()
+    with tempfile.TemporaryDirectory() as folder:
+        store = await Store.open(Path(folder) / "safetybot.db")
+        keyring = Keyring(os.urandom(32))
+        service = Service(store, keyring, texts, directory, FAST)
+        chat = Chat(service, RecordingFrontEnd(), "7391028465")
+        await chat.turn_on_vault(PASS)
+        pseudonym = keyring.pseudonym("test", chat.user)
+        session = service.vaults.session(pseudonym)
+        assert session is not None
+        await _write_notes(store, pseudonym, session.public, session.space, notes)
+
+        async def timed(step: Callable[[], Any], expect: str) -> float:
+            started = time.perf_counter()
+            shown = await step()
+            elapsed = time.perf_counter() - started
+            assert expect in shown, shown[:200]
+            return elapsed
+
+        def listing() -> Any:
+            return chat.command("notes")
+
+        def opening() -> Any:
+            return chat.send(Pressed("v:n:1"))
+
+        first = await timed(listing, "Private notes:")
+        lists, opens, saves = [], [], []
+        for number in range(repeats):
+            lists.append(await timed(listing, "Private notes:"))
+            opens.append(await timed(opening, "**Note 1**"))
+            saves.append(
+                await timed(lambda n=number: chat.command("note", f"one more ({n})"), "one more")
+            )
+        await service.close()
+    lists.sort(), opens.sort(), saves.sort()
+    middle = repeats // 2
+    return NotesResult(notes, first, lists[middle], opens[middle], saves[middle], repeats)
 
 
 @dataclass(frozen=True)

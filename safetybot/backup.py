@@ -44,7 +44,9 @@ __all__ = [
 KEYS_KEPT = 2  # keys files kept in a backup folder: the newest, and one before it
 _KEYS_FORMAT = "safetybot-keys/1"
 
-_TABLES = frozenset({"people", "messages", "meta", "vaults", "records", "files", "drafts"})
+_TABLES = frozenset(
+    {"people", "messages", "meta", "vaults", "records", "files", "drafts", "notes_index"}
+)
 
 
 @dataclass(frozen=True)

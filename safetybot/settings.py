@@ -65,9 +65,7 @@ TABLE: Final[tuple[Setting, ...]] = (
     _s("SAFETYBOT_WEBHOOK_SECRET", None, "(none)", "secret Telegram sends with each update"),
     _s("SAFETYBOT_WEBHOOK_SECRET_FILE", None, "(none)", "a file holding the webhook secret"),
     _s("SAFETYBOT_DATA_DIR", "data_dir", "./data", "folder for the database"),
-    _s(
-        "SAFETYBOT_LOCALES_DIR", "locales_dir", "the shipped locales/", "texts and guides"
-    ),
+    _s("SAFETYBOT_LOCALES_DIR", "locales_dir", "the shipped locales/", "texts and guides"),
     _s("SAFETYBOT_OVERRIDES_DIR", "overrides_dir", "(none)", "the organization's own texts"),
     _s("SAFETYBOT_DEFAULT_LOCALE", "default_locale", "en", "language of last resort"),
     _s("SAFETYBOT_LANGUAGES", "languages", "every shipped one", "languages offered"),

@@ -17,7 +17,7 @@ from typing import Any, Final
 
 import aiosqlite
 
-from safetybot.core.records import Person, Sealed, VaultRow
+from safetybot.core.records import SPACE_TABLES, Person, Sealed, SpaceShape, VaultRow
 from safetybot.errors import StoreError
 
 __all__ = ["MIGRATIONS", "Store"]
@@ -154,9 +154,24 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
             "CREATE INDEX people_by_last_seen ON people(last_seen_day)",
         ),
     ),
+    Migration(
+        "a sealed index of each vault space's notes",
+        (
+            # One row a space: what the notes list shows and which records hold each note,
+            # sealed to the vault's key like the records (core/noteindex.py). The list and
+            # opening a note read it instead of every record; it is rebuilt when missing.
+            """CREATE TABLE notes_index (
+                id INTEGER PRIMARY KEY,
+                pseudonym BLOB NOT NULL REFERENCES people(pseudonym) ON DELETE CASCADE,
+                space BLOB NOT NULL,
+                sealed BLOB NOT NULL,
+                UNIQUE (pseudonym, space)
+            )""",
+        ),
+    ),
 )
 
-_SPACE_TABLES = ("records", "files", "drafts")
+_SPACE_TABLES = SPACE_TABLES
 _BUSY_TIMEOUT_MS = 5000
 _CHECKPOINT_WAIT_MS = 200
 _CHECKPOINT_TRIES = 5
@@ -513,6 +528,44 @@ class Store:
             raise StoreError("row was not stored")
         return row_id
 
+    async def add_indexed(
+        self,
+        pseudonym: bytes,
+        space: bytes,
+        sealed: bytes,
+        index: Callable[[int, SpaceShape], bytes],
+    ) -> int:
+        """Store a sealed record and, in the same transaction, the space's index `index` makes
+        from the new record's id and the space's shape; return the record's id."""
+        async with self._lock, self._transaction():
+            cursor = await self._db.execute(
+                "INSERT INTO records (pseudonym, space, sealed) VALUES (?, ?, ?)",
+                (pseudonym, space, sealed),
+            )
+            row_id = cursor.lastrowid
+            await cursor.close()
+            if row_id is None:  # pragma: no cover - sqlite always sets it after an INSERT
+                raise StoreError("row was not stored")
+            rows = await self._db.execute_fetchall(_SHAPE, (pseudonym, space))
+            shape = _shape(next(iter(rows)))
+            await self._db.execute(_SAVE_INDEX, (pseudonym, space, index(row_id, shape)))
+        return row_id
+
+    async def note_index(self, pseudonym: bytes, space: bytes) -> tuple[bytes | None, SpaceShape]:
+        """A space's sealed index (None if it has none) and the shape of its records now."""
+        # One trip: the shape is counted from records_by_space and the rows' lengths alone.
+        query = _SHAPE.replace(
+            " FROM records",
+            ", (SELECT sealed FROM notes_index WHERE pseudonym = ?1 AND space = ?2) FROM records",
+        )
+        row = (await self._select(query, (pseudonym, space)))[0]
+        return _opt(row[3]), _shape(row)
+
+    async def save_index(self, pseudonym: bytes, space: bytes, sealed: bytes) -> None:
+        """Store a space's sealed index (a rebuilt one)."""
+        async with self._lock:
+            await self._db.execute(_SAVE_INDEX, (pseudonym, space, sealed))
+
     async def sealed(
         self, table: str, pseudonym: bytes, space: bytes, ids: Sequence[int] | None = None
     ) -> list[Sealed]:
@@ -724,8 +777,23 @@ _VAULT_COLUMNS: Final[tuple[str, ...]] = (
 )
 
 
+# A space's shape: its records' count, newest id and sealed bytes (see SpaceShape).
+_SHAPE = (
+    "SELECT count(*), coalesce(max(id), 0), CAST(total(length(sealed)) AS INTEGER)"
+    " FROM records WHERE pseudonym = ?1 AND space = ?2"
+)
+_SAVE_INDEX = (
+    "INSERT INTO notes_index (pseudonym, space, sealed) VALUES (?, ?, ?)"
+    " ON CONFLICT (pseudonym, space) DO UPDATE SET sealed = excluded.sealed"
+)
+
+
+def _shape(row: Sequence[Any]) -> SpaceShape:
+    return SpaceShape(int(row[0]), int(row[1]), int(row[2]))
+
+
 def _space_table(table: str) -> str:
-    # Table names are never interpolated from input: only these three are accepted.
+    # Table names are never interpolated from input: only the space tables are accepted.
     if table not in _SPACE_TABLES:
         raise StoreError(f"unknown table {table!r}")
     return table

@@ -119,3 +119,23 @@ async def test_a_whole_space_opens_in_chain_order(store: Store) -> None:
     opened = await notebook.open_space(pseudonym, session)
     assert [r["seq"] for r in opened.records] == list(range(1, 41))
     assert opened.damaged == 0 and verify_chain(opened.records) == []
+
+
+async def test_the_list_opens_no_record_and_an_old_note_only_its_own(
+    service: Service, front: RecordingFrontEnd, opens: Opens
+) -> None:
+    chat = Chat(service, front)
+    await chat.turn_on_vault(PASS)
+    for number in range(1, 61):
+        await chat.command("note", f"note number {number}")
+    await chat.command("notes")  # the index is there from the first note on
+    opens.records = 0
+    home = await chat.command("notes")
+    assert "Private notes: 60" in home and "note number 60" in home
+    assert opens.records == 0  # the list reads the sealed index alone
+    for page in range(2, 9):  # to the oldest page, as the person would
+        await chat.press(f"v:p:{page}")
+    assert opens.records == 0
+    shown = await chat.press("v:n:1")
+    assert "note number 1" in shown and "note number 2" not in shown
+    assert opens.records == 1  # note 1's one version, not the 59 notes after it

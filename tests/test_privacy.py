@@ -21,6 +21,7 @@ from safetybot import logs
 from safetybot.backup import backup_database
 from safetybot.core.desk import ATTACH_STEP
 from safetybot.core.menus import Action
+from safetybot.core.records import SPACE_TABLES
 from safetybot.export import verify_export
 from tests.conftest import data_files, reset_logging
 from tests.test_telegram_e2e import CHAT, TOKEN, Harness, harness
@@ -305,7 +306,8 @@ async def test_every_capability_leaves_nothing_that_names_the_person_in_files_or
     assert not harness.store.checkpoint_owed
     assert _scan(harness.data_dir, json_log) == {}
     with sqlite3.connect(database) as connection:
-        for table in ("people", "records", "files", "drafts", "vaults", "scheduled", "messages"):
+        tables = ("people", "vaults", "scheduled", "messages", *SPACE_TABLES)
+        for table in tables:
             assert connection.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 0, table  # noqa: S608
     connection.close()
     events = [json.loads(line)["event"] for line in json_log.read_text().splitlines()]

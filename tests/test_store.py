@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from safetybot.core.records import Person
+from safetybot.core.records import SPACE_TABLES, Person
 from safetybot.errors import StoreError
 from safetybot.store import MIGRATIONS, Store
 
@@ -65,13 +65,13 @@ async def test_erase_removes_every_row_and_leaves_no_bytes_behind(tmp_path: Path
         await store.save_person(person)
         await store.remember_messages(person.pseudonym, [1, 2], at=1)
     space = b"s" * 16
-    for table in ("records", "files", "drafts"):
+    for table in SPACE_TABLES:
         await store.add_sealed(table, gone.pseudonym, space, marker)
         await store.add_sealed(table, keep.pseudonym, space, b"other")
     await store.schedule_deletion(gone.pseudonym, [1], due_at=5)
     await store.erase_person(gone.pseudonym)
     assert await store.person(gone.pseudonym) is None
-    for table in ("records", "files", "drafts"):
+    for table in SPACE_TABLES:
         assert await store.sealed(table, gone.pseudonym, space) == []
         assert len(await store.sealed(table, keep.pseudonym, space)) == 1
     assert await store.message_ids(gone.pseudonym) == []

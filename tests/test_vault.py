@@ -21,6 +21,7 @@ from safetybot.cli import main
 from safetybot.core import vault as vault_module
 from safetybot.core.desk import ATTACH_STEP
 from safetybot.core.events import Attachment, Forwarded, Pressed
+from safetybot.core.records import SPACE_TABLES
 from safetybot.core.service import Service
 from safetybot.core.vault import DuressMode
 from safetybot.crypto import KdfParams, Keyring, new_master_key, open_box, passphrase_key, unseal
@@ -342,6 +343,88 @@ async def test_many_notes_are_listed_a_page_at_a_time_newest_first(chat: Chat) -
     assert note_buttons() == [f"v:n:{n}" for n in range(13, 21)]
 
 
+async def _index_row(db: Store, keyring: Keyring) -> tuple[bytes, bytes, bytes | None]:
+    """The person's pseudonym, their vault's space and its sealed index row (None if none)."""
+    pseudonym = keyring.pseudonym("test", USER)
+    vault = await db.vault(pseudonym)
+    assert vault is not None
+    sealed, _ = await db.note_index(pseudonym, vault.space)
+    return pseudonym, vault.space, sealed
+
+
+async def _notes_seen(chat: Chat) -> tuple[str, str, str]:
+    """The list's first page, its last page and old note 1, as the person sees them."""
+    first = await chat.command("notes")
+    last = await chat.press("v:p:2")
+    return first, last, await chat.press("v:n:1")
+
+
+@pytest.mark.parametrize("harm", ["deleted", "damaged", "another space's"])
+async def test_a_lost_or_damaged_notes_index_is_rebuilt_and_nothing_is_lost(
+    chat: Chat, db: Store, keyring: Keyring, harm: str
+) -> None:
+    await chat.turn_on_vault(PASS)
+    for number in range(1, 11):
+        await write_note(chat, f"threat number {number} ok", platform=f"App {number}")
+        await chat.press("v:home")
+    await chat.press("v:p:2")
+    await chat.press("v:n:1")
+    await chat.press("v:e:1")
+    await chat.say("threat number 1, corrected")
+    await chat.press("v:save")
+    await chat.send(Pressed("v:dy:5"))
+    seen = await _notes_seen(chat)
+    first, last, old = seen
+    assert "Private notes: 9" in first and "threat number 10 ok" in first
+    assert "threat number 1, corrected" in last and "threat number 5 ok" not in first
+    assert "threat number 1, corrected" in old and "App 1" in old
+    assert "Edited 1 time" in old
+    pseudonym, space, sealed = await _index_row(db, keyring)
+    assert sealed is not None and b"threat number" not in sealed  # sealed like the records
+    if harm == "deleted":
+        await db.delete_sealed("notes_index", pseudonym, space)
+    elif harm == "damaged":
+        await db.save_index(pseudonym, space, sealed[:40] + os.urandom(len(sealed) - 40))
+    else:  # a row moved from elsewhere does not open with this vault's key
+        await db.save_index(pseudonym, space, crypto_seal_to_stranger(pseudonym))
+    assert await _notes_seen(chat) == seen
+    assert (await _index_row(db, keyring))[2] not in (None, sealed)
+    # Numbers go on from the highest ever used, the deleted note's included.
+    await chat.press("v:home")
+    assert "Saved as note 11" in await write_note(chat, "after the rebuild")
+    assert "Private notes: 10" in await chat.press("v:home")
+
+
+def crypto_seal_to_stranger(pseudonym: bytes) -> bytes:
+    from safetybot.crypto import new_vault_keys, seal_to
+
+    _, public = new_vault_keys()
+    return seal_to(public, b"{}", owner=pseudonym, purpose="notes_index")
+
+
+async def test_notes_from_before_the_index_get_one_at_the_next_list(
+    chat: Chat, db: Store, keyring: Keyring
+) -> None:
+    await chat.turn_on_vault(PASS)
+    await write_note(chat)
+    await chat.press("v:home")
+    await write_note(chat, what="second incident")
+    await chat.press("v:home")
+    await chat.press("v:n:1")
+    await chat.press("v:e:1")
+    await chat.say("He said 10pm, not 9pm")
+    await chat.press("v:save")
+    pseudonym, space, _ = await _index_row(db, keyring)
+    # A space as it was before the index existed: its records, no index row.
+    await db.delete_sealed("notes_index", pseudonym, space)
+    assert (await _index_row(db, keyring))[2] is None
+    home = await chat.command("notes")
+    assert "Private notes: 2" in home and "He said 10pm" in home and "second incident" in home
+    assert (await _index_row(db, keyring))[2] is not None
+    shown = await chat.press("v:n:1")
+    assert "He said 10pm" in shown and "Edited 1 time" in shown
+
+
 @pytest.mark.parametrize(
     "data",
     [
@@ -405,6 +488,9 @@ async def test_duress_passphrase_in_erase_mode_erases_the_real_notes(
     await chat.turn_on_vault(PASS)
     await write_note(chat)
     await chat.press("v:home")
+    pseudonym = keyring.pseudonym("test", USER)
+    real = await db.vault(pseudonym)
+    assert real is not None and (await db.note_index(pseudonym, real.space))[0] is not None
     await set_duress(chat, "erase")
     await chat.press("v:lock")
     await chat.command("notes")
@@ -413,10 +499,11 @@ async def test_duress_passphrase_in_erase_mode_erases_the_real_notes(
     await chat.press("v:lock")
     await chat.command("notes")
     assert "did not open" in await chat.say(PASS)  # the real vault is gone
-    pseudonym = keyring.pseudonym("test", USER)
     vault = await db.vault(pseudonym)
     assert vault is not None
     assert await db.sealed("records", pseudonym, vault.space) == []
+    for table in SPACE_TABLES:  # the real space's index too: nothing of it is left
+        assert await db.sealed(table, pseudonym, real.space) == []
     assert DuressMode.ERASE.value  # both modes exist
 
 

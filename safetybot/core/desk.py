@@ -696,14 +696,13 @@ class Desk:
         notice: str | None = None,
         page: int = 1,
     ) -> DeskResult:
-        opened = await self.notebook.open_space(ctx.pseudonym, session)
-        notes = opened.notes
+        listing = await self.notebook.listing(ctx.pseudonym, session)
         minutes = self.vaults.settings.unlock_minutes
         parts: list[Part] = [T(notice)] if notice else []
-        parts.append(T("vault.home", {"count": len(notes), "minutes": minutes}))
+        numbers = listing.numbers
+        parts.append(T("vault.home", {"count": len(numbers), "minutes": minutes}))
         # Pages of _HOME_BUTTONS notes, page 1 the newest: one short message however many
         # notes there are. A page out of range (a stale or forged button) shows the nearest.
-        numbers = sorted(notes)
         pages = max(1, -(-len(numbers) // _HOME_BUTTONS))
         page = min(max(page, 1), pages)
         end = len(numbers) - (page - 1) * _HOME_BUTTONS
@@ -711,19 +710,15 @@ class Desk:
         if pages > 1:
             parts.append(T("vault.home.page", {"page": page, "pages": pages}))
         for number in shown:
-            record = notes[number]
-            fields = record.get("fields", {})
-            summary = (
-                fields.get("what") or fields.get("platform") or fields.get("threat_words") or ""
-            )
-            line = {
+            line = listing.line(number)
+            shown_line = {
                 "number": number,
-                "when": _shown(str(record["recorded_at"])),
-                "summary": _short(summary, 60),
+                "when": _shown(line.recorded_at),
+                "summary": _short(line.summary, 60),
             }
-            parts.append(T("vault.home.line", line))
-        if opened.damaged:
-            parts.append(T("vault.damaged", {"count": opened.damaged}))
+            parts.append(T("vault.home.line", shown_line))
+        if listing.damaged:
+            parts.append(T("vault.damaged", {"count": listing.damaged}))
         buttons = self._home_buttons(shown, page, pages)
         return DeskResult(
             replace(state, mode=Mode.IDLE),

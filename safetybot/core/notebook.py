@@ -5,29 +5,32 @@ locked (the next field of a note, a screenshot) is stored encrypted all the same
 the unlocked private key. Records form a hash chain (evidence.py) so an export can prove nothing
 was changed or removed afterwards. A deleted note leaves tombstones that keep the chain whole.
 
-Records are appended in chain order, so row ids follow `seq`: saving a note, or showing, editing
-or deleting one, opens records from the newest back only as far as it needs (the chain head, the
-record that began the note). Only the list of every note and the export open them all.
+Each space also has a sealed index (noteindex.py), written with every new record: the notes
+list reads it alone; showing, editing or deleting a note opens only that note's records, found
+through it; saving opens the chain head (the newest record). A space from before the index, or
+whose index does not open or no longer matches its records, gets it rebuilt from every record,
+once. The export, which must read every record, and a removal request still open them all.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from safetybot.core.records import Records, Sealed
+from safetybot.core.noteindex import Line, NoteIndex, shape_of
+from safetybot.core.records import Records, Sealed, SpaceShape
 from safetybot.core.vault import Session
 from safetybot.crypto import open_box, seal_to, sha256_hex
 from safetybot.errors import CryptoError
 from safetybot.evidence import FIELDS, GENESIS, Kind, current_notes, make_record, tombstone
 from safetybot.export import AttachmentFile
 
-__all__ = ["Draft", "Notebook", "Opened"]
+__all__ = ["Draft", "Listing", "Notebook", "Opened"]
 
-RECORDS, FILES, DRAFTS = "records", "files", "drafts"
+RECORDS, FILES, DRAFTS, INDEX = "records", "files", "drafts", "notes_index"
 # Reading back from the newest record: batches grow, so a long walk takes few queries.
 _FIRST_BATCH = 4
 _BATCH_GROWTH = 4
@@ -47,6 +50,28 @@ class Opened:
     def notes(self) -> dict[int, dict[str, Any]]:
         """Each live note's latest version."""
         return current_notes(self.records)
+
+
+@dataclass(frozen=True)
+class Listing:
+    """What the notes list shows: the live notes' numbers, each note's line on demand, and how
+    many records would not open."""
+
+    index: NoteIndex
+
+    @property
+    def numbers(self) -> list[int]:
+        """The live notes' numbers, lowest first."""
+        return self.index.numbers
+
+    @property
+    def damaged(self) -> int:
+        """Records that would not open when the index was last rebuilt."""
+        return self.index.damaged
+
+    def line(self, number: int) -> Line:
+        """A note's line in the list (an unreadable one shows its number alone)."""
+        return self.index.line(number) or Line(number, "", "")
 
 
 @dataclass(frozen=True)
@@ -138,28 +163,32 @@ class Notebook:
         }
 
     async def open_space(self, pseudonym: bytes, session: Session) -> Opened:
-        """Open every record of the session's space, in chain order (for the list and export)."""
+        """Open every record of the session's space, in chain order (for the export)."""
         rows = await self._records.sealed(RECORDS, pseudonym, session.space)
         return _collect(rows, await self._open_rows(session, pseudonym, rows))
 
+    async def listing(self, pseudonym: bytes, session: Session) -> Listing:
+        """Every live note as the list shows it, read from the space's index alone."""
+        return Listing(await self._index(pseudonym, session))
+
     async def note(self, pseudonym: bytes, session: Session, number: int) -> dict[str, Any] | None:
         """A note's latest version (with "versions"), or None if it never was or was deleted."""
-        tail = await self._tail(pseudonym, session, _begins_by(number))
-        return tail.notes.get(number)
+        entry = (await self._index(pseudonym, session)).entry(number)
+        if entry is None:
+            return None
+        rows = await self._records.sealed(RECORDS, pseudonym, session.space, list(entry.ids))
+        opened = _collect(rows, await self._open_rows(session, pseudonym, rows))
+        # Only this note's records count, whatever the index pointed at.
+        return current_notes([r for r in opened.records if r.get("note") == number]).get(number)
 
     async def save(self, pseudonym: bytes, session: Session, draft: Draft, recorded_at: str) -> int:
         """Turn the draft into a record (a new note, or a new version of one); return its number."""
-        # An edit needs only the chain head; a new note also the last note begun, for its number.
-        tail = await self._tail(
-            pseudonym, session, _any if draft.edit_of is not None else _begins_note
-        )
-        seq = max((int(r["seq"]) for r in tail.records), default=0) + 1
-        prev = str(tail.records[-1]["hash"]) if tail.records else GENESIS
+        index = await self._index(pseudonym, session)
+        seq, prev = await self._head(pseudonym, session)
         if draft.edit_of is not None:
             note, kind = draft.edit_of, Kind.EDIT
         else:
-            note = max((int(r["note"]) for r in tail.records), default=0) + 1
-            kind = Kind.NOTE
+            note, kind = index.top + 1, Kind.NOTE  # numbers are never reused
         record = make_record(
             seq=seq,
             prev=prev,
@@ -170,19 +199,21 @@ class Notebook:
             attachments=draft.attachments,
             forwarded=draft.forwarded,
         )
-        await self._add_record(pseudonym, session, record)
+        await self._add_record(pseudonym, session, record, index)
         await self.clear_draft(pseudonym, session.space)
         return note
 
     async def delete_note(self, pseudonym: bytes, session: Session, note: int, when: str) -> bool:
         """Delete a note: its records become tombstones, its files go, the deletion is chained."""
-        # Every record of a note comes after the one that began it, and so does the chain head.
-        opened = await self._tail(pseudonym, session, _begins_by(note))
-        if note not in opened.notes:
+        index = await self._index(pseudonym, session)
+        entry = index.entry(note)
+        if entry is None:
             return False
+        rows = await self._records.sealed(RECORDS, pseudonym, session.space, list(entry.ids))
+        opened = _collect(rows, await self._open_rows(session, pseudonym, rows))
         file_ids: list[int] = []
         for record in opened.records:
-            if int(record["note"]) != note or record["kind"] == Kind.DELETED.value:
+            if record.get("note") != note or record["kind"] not in (Kind.NOTE, Kind.EDIT):
                 continue
             file_ids += [int(a["id"]) for a in record.get("attachments", [])]
             stone = tombstone(record, when)
@@ -194,15 +225,10 @@ class Notebook:
             )
         if file_ids:
             await self._records.delete_sealed(FILES, pseudonym, session.space, file_ids)
-        last = opened.records[-1]
-        marker = make_record(
-            seq=int(last["seq"]) + 1,
-            prev=str(last["hash"]),
-            note=note,
-            kind=Kind.DELETE,
-            recorded_at=when,
-        )
-        await self._add_record(pseudonym, session, marker)
+        # Cut short here, the tombstones change the records' shape: the index is rebuilt.
+        seq, prev = await self._head(pseudonym, session)
+        marker = make_record(seq=seq, prev=prev, note=note, kind=Kind.DELETE, recorded_at=when)
+        await self._add_record(pseudonym, session, marker, index)
         await self._records.checkpoint()
         return True
 
@@ -223,23 +249,41 @@ class Notebook:
             found.append(AttachmentFile(row.id, str(meta["name"]), str(meta["type"]), data))
         return found
 
-    async def _tail(
-        self, pseudonym: bytes, session: Session, far_enough: Callable[[Mapping[str, Any]], bool]
-    ) -> Opened:
-        """Open records from the newest back until one is `far_enough` (or none are left)."""
-        rows: list[Sealed] = []
-        opened: list[dict[str, Any] | None] = []
+    async def _head(self, pseudonym: bytes, session: Session) -> tuple[int, str]:
+        """The next record's `seq` and `prev`: from the newest record that opens."""
         limit, below = _FIRST_BATCH, None
         while True:
             batch = await self._records.newest_sealed(
                 RECORDS, pseudonym, session.space, limit, below
             )
-            records = await self._open_rows(session, pseudonym, batch)
-            rows += batch
-            opened += records
-            if len(batch) < limit or any(r is not None and far_enough(r) for r in records):
-                return _collect(rows, opened)
+            for row in batch:  # newest first: usually the first one opens, and that is all
+                record = self._open_json(session, row.sealed, pseudonym, RECORDS)
+                if record is not None:
+                    return int(record["seq"]) + 1, str(record["hash"])
+            if len(batch) < limit:
+                return 1, GENESIS
             limit, below = limit * _BATCH_GROWTH, batch[-1].id
+
+    async def _index(self, pseudonym: bytes, session: Session) -> NoteIndex:
+        """The space's index, rebuilt from every record if it is missing, does not open, or
+        was made for records other than those there now."""
+        sealed, shape = await self._records.note_index(pseudonym, session.space)
+        if sealed is not None:
+            try:
+                found = NoteIndex.from_bytes(
+                    open_box(session.private, sealed, owner=pseudonym, purpose=INDEX)
+                )
+            except CryptoError:
+                found = None
+            if found is not None and found.shape == shape:
+                return found
+        rows = await self._records.sealed(RECORDS, pseudonym, session.space)
+        opened = _collect(rows, await self._open_rows(session, pseudonym, rows))
+        index = NoteIndex.build(opened.records, opened.row_ids, opened.damaged, shape_of(rows))
+        await self._records.save_index(
+            pseudonym, session.space, _seal_index(session, pseudonym, index)
+        )
+        return index
 
     async def _open_rows(
         self, session: Session, pseudonym: bytes, rows: Sequence[Sealed]
@@ -253,12 +297,17 @@ class Notebook:
         return await asyncio.to_thread(open_all)
 
     async def _add_record(
-        self, pseudonym: bytes, session: Session, record: Mapping[str, Any]
+        self, pseudonym: bytes, session: Session, record: Mapping[str, Any], index: NoteIndex
     ) -> None:
+        """Store a record and, in the same transaction, the index that includes it."""
         sealed = seal_to(
             session.public, json.dumps(record).encode(), owner=pseudonym, purpose=RECORDS
         )
-        await self._records.add_sealed(RECORDS, pseudonym, session.space, sealed)
+
+        def indexed(row_id: int, shape: SpaceShape) -> bytes:
+            return _seal_index(session, pseudonym, index.with_record(record, row_id, shape))
+
+        await self._records.add_indexed(pseudonym, session.space, sealed, indexed)
 
     def _open_json(
         self, session: Session, sealed: bytes, pseudonym: bytes, purpose: str
@@ -284,21 +333,5 @@ def _collect(rows: Sequence[Sealed], opened: Sequence[dict[str, Any] | None]) ->
     return Opened(records, row_ids, damaged)
 
 
-def _any(record: Mapping[str, Any]) -> bool:
-    return True
-
-
-def _begins_note(record: Mapping[str, Any]) -> bool:
-    # A tombstone of a NOTE record still holds the number that note took.
-    kind = record.get("kind")
-    return kind == Kind.NOTE or (kind == Kind.DELETED and record.get("was") == Kind.NOTE)
-
-
-def _begins_by(number: int) -> Callable[[Mapping[str, Any]], bool]:
-    # Notes are numbered in chain order: once a note at or below `number` began, every record
-    # of note `number` has been read.
-    def far_enough(record: Mapping[str, Any]) -> bool:
-        note = record.get("note")
-        return _begins_note(record) and isinstance(note, int) and note <= number
-
-    return far_enough
+def _seal_index(session: Session, pseudonym: bytes, index: NoteIndex) -> bytes:
+    return seal_to(session.public, index.to_bytes(), owner=pseudonym, purpose=INDEX)

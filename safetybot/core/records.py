@@ -5,11 +5,14 @@ The core depends on this Protocol, not on SQLite: store.py implements it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-__all__ = ["Person", "Records", "Sealed", "VaultRow"]
+__all__ = ["SPACE_TABLES", "Person", "Records", "Sealed", "SpaceShape", "VaultRow"]
+
+# Every table whose rows belong to one space of a vault: erasing a space empties each of them.
+SPACE_TABLES = ("records", "files", "drafts", "notes_index")
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,19 @@ class Sealed:
 
     id: int
     sealed: bytes
+
+
+@dataclass(frozen=True)
+class SpaceShape:
+    """A space's records as the database sees them: how many, the newest id, their bytes.
+
+    An index of the space keeps the shape it was made for; records added, removed or changed
+    behind its back (damage, a deletion cut short) give another shape, and it is rebuilt.
+    """
+
+    count: int
+    last: int
+    size: int
 
 
 @dataclass(frozen=True)
@@ -114,6 +130,22 @@ class Records(Protocol):
 
     async def add_sealed(self, table: str, pseudonym: bytes, space: bytes, sealed: bytes) -> int:
         """Store a sealed vault row; return its id."""
+
+    async def add_indexed(
+        self,
+        pseudonym: bytes,
+        space: bytes,
+        sealed: bytes,
+        index: Callable[[int, SpaceShape], bytes],
+    ) -> int:
+        """Store a sealed record and, in the same transaction, the space's index `index` makes
+        from the new record's id and the space's shape; return the record's id."""
+
+    async def note_index(self, pseudonym: bytes, space: bytes) -> tuple[bytes | None, SpaceShape]:
+        """A space's sealed index (None if it has none) and the shape of its records now."""
+
+    async def save_index(self, pseudonym: bytes, space: bytes, sealed: bytes) -> None:
+        """Store a space's sealed index (a rebuilt one)."""
 
     async def sealed(
         self, table: str, pseudonym: bytes, space: bytes, ids: Sequence[int] | None = None

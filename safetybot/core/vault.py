@@ -32,7 +32,7 @@ from enum import StrEnum
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from safetybot.core.records import Records, VaultRow
+from safetybot.core.records import SPACE_TABLES, Records, VaultRow
 from safetybot.crypto import (
     KdfParams,
     new_data_key,
@@ -321,7 +321,7 @@ class Vaults:
         version: int,
     ) -> Session:
         """Duress in erase mode: the real space goes; the decoy becomes the only vault."""
-        for table in ("records", "files", "drafts"):
+        for table in SPACE_TABLES:
             await self._records.delete_sealed(table, row.pseudonym, row.space)
         _, spare_public = new_vault_keys()
         new_row = replace(
@@ -386,7 +386,7 @@ class Vaults:
         salt = new_salt()
         real_params, _ = _params(row.kdf)
         key = await self._derive(passphrase, salt, self.settings.kdf, pseudonym)
-        for table in ("records", "files", "drafts"):  # a new decoy starts empty
+        for table in SPACE_TABLES:  # a new decoy starts empty
             await self._records.delete_sealed(table, pseudonym, row.decoy_space)
         await self._records.save_vault(
             _sealed(
