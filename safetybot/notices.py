@@ -233,7 +233,8 @@ def check_platforms(
 # -- the notice ---------------------------------------------------------------------------------
 
 # The laws a notice can be made under, in the order offered. Each law's words (what it needs
-# the notice to say) live in the catalogs as notice.law.<id>.*; see docs/removal-requests.md.
+# the notice to say) live in the catalogs as notice.law.<id>.*; docs/FEATURES.md (private
+# notes, removal requests) says what each holds.
 LAWS: tuple[str, ...] = ("us", "uk", "au", "eu")
 
 
