@@ -8,6 +8,10 @@ queues in front of anyone else. Erasing, the crisis path, words of self-harm or 
 and the panic word are never refused for being too fast: they count against a second bucket of
 their own, and a refused text is compared with the person's panic word (read once per flood,
 then kept in memory).
+
+Rendering replies lives in `core/rendering.py`; erasing (forget, clear, owed deletions) in
+`core/erasing.py` and timers (auto-clear, scheduled deletions, retention, ticks) in
+`core/timers.py`, mixins that work on this class's store, keyring and vaults.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from safetybot.checker import load_model as load_check_model
 from safetybot.config import default_locales_dir
 from safetybot.core import menus
 from safetybot.core.desk import Desk, DeskResult, VaultContext
+from safetybot.core.erasing import Deletion, Erasing
 from safetybot.core.events import Command, Incoming, Pressed, Text
 from safetybot.core.flow import (
     COMMAND_NAMES,
@@ -50,30 +55,26 @@ from safetybot.core.flow import (
     step,
 )
 from safetybot.core.limits import Limits, LimitSettings, Verdict
-from safetybot.core.menus import Action, GuideId, Question
+from safetybot.core.menus import Action, GuideId
 from safetybot.core.notebook import Notebook
-from safetybot.core.plan import ContactBlock, Route, make_plan
 from safetybot.core.records import Person, Records
+from safetybot.core.rendering import Outgoing, Renderer
 from safetybot.core.replies import (
     Button,
-    CheckResult,
-    Contacts,
-    GuideText,
     Keyboard,
-    Part,
-    PlanText,
     Reply,
     T,
 )
 from safetybot.core.signals import Signals, normalize
+from safetybot.core.timers import Timers
 from safetybot.core.vault import Vaults, VaultSettings
 from safetybot.crypto import Keyring, new_data_key, seal, unseal
 from safetybot.errors import CryptoError
 from safetybot.i18n import Texts
-from safetybot.markup import Format, escape, render, render_static
+from safetybot.markup import Format, render
 from safetybot.notices import PLATFORMS_FILE, Platforms
-from safetybot.redflags import Finding, Flag, Level, Rules
-from safetybot.resources import Ages, Country, Directory, Kind, Resource, display_phone
+from safetybot.redflags import Finding, Flag, Rules
+from safetybot.resources import Directory
 
 __all__ = ["Deletion", "FrontEnd", "Outgoing", "Service"]
 
@@ -81,8 +82,6 @@ log = logging.getLogger("safetybot.service")
 
 _DAY = 86_400
 _HOLD_SECONDS = 600
-# Telegram lets a bot delete a message for 48 hours; after that a deletion can never succeed.
-_DELETE_WINDOW = 48 * 3600
 # Longer texts are never compared with the panic word (which is at most 40 characters).
 _PANIC_MAX = 100
 # Texts up to this long are read for crisis words even when their sender is over the limit.
@@ -95,39 +94,6 @@ _URGENT_COMMANDS = frozenset({"forget", "clear", "now"})
 _URGENT_PRESSES = frozenset({Action.FORGET, Action.FORGET_YES, Action.CLEAR, Action.CRISIS})
 # People being refused whose panic word is kept in memory at once.
 _MAX_PROBES = 1000
-
-
-@dataclass(frozen=True)
-class Outgoing:
-    """A message ready for a front end: Markdown text, rows of (label, data) buttons, and
-    whether it should arrive without a notification sound."""
-
-    markdown: str
-    buttons: tuple[tuple[tuple[str, str], ...], ...] = ()
-    silent: bool = False
-    # None of a person's words (or anything about them) in it: its rendering may be remembered.
-    static: bool = False
-    # A file sent with it is view only: not to be saved or forwarded (Telegram enforces it).
-    protect: bool = False
-
-
-@dataclass(frozen=True)
-class Deletion:
-    """What a front end managed to delete.
-
-    `too_old`: past the messenger's deletion window; `not_allowed`: the messenger never lets a
-    bot delete these (on Signal, the person's own messages); `failed`: any other refusal.
-    """
-
-    deleted: tuple[int, ...] = ()
-    too_old: tuple[int, ...] = ()
-    failed: tuple[int, ...] = ()
-    not_allowed: tuple[int, ...] = ()
-
-    @property
-    def remaining(self) -> int:
-        """How many messages are still in the chat."""
-        return len(self.too_old) + len(self.failed) + len(self.not_allowed)
 
 
 class FrontEnd(Protocol):
@@ -164,7 +130,7 @@ class _Context:
     sent: list[int] = field(default_factory=list)
 
 
-class Service:
+class Service(Erasing, Timers):
     """Turns incoming events into replies and stored records."""
 
     def __init__(
@@ -194,6 +160,7 @@ class Service:
         # Where new people are assumed to be until they say (an organization's own country).
         self._default_country = default_country
         self._rules = rules or Rules.load(default_locales_dir())
+        self._renderer = Renderer(texts, self._rules, directory, retention_days)
         # The level of a checked message comes from the check model; the flags from the rules.
         self._checker = Checker(
             self._rules, load_check_model(), load_check_model(checker.FLAGS_FILE)
@@ -490,28 +457,8 @@ class Service:
             return Reply((T("check.report"),), menus.check_report_menu())
         held = {"text": effect.text[:MAX_TEXT], "origin": effect.origin, "date": effect.date}
         self._held[ctx.pseudonym] = (held, now + _HOLD_SECONDS)
-        parts = self._finding_parts(finding)
+        parts = self._renderer.finding_parts(finding)
         return Reply(tuple(parts), menus.check_result_menu(True, _check_guides(finding)))
-
-    def _finding_parts(self, finding: Finding) -> list[Part]:
-        parts: list[Part] = [T(f"check.level.{finding.level.value}")]
-        if not finding.flags and finding.level.at_least(Level.LIKELY):
-            # The model reads the whole message; no single phrase matched a rule.
-            parts.append(T("check.whole_message"))
-        for hit in finding.flags:
-            name = T(f"check.flag.{hit.flag.value}")
-            if hit.quotes:
-                quotes = " … ".join(hit.quotes)
-                parts.append(T("check.flag_line", {"name": name, "quote": quotes}))
-            else:
-                parts.append(T("check.flag_line_plain", {"name": name}))
-        if finding.truncated:
-            parts.append(T("check.truncated"))
-        parts.append(T(f"check.next.{finding.level.value}"))
-        if finding.urgent and finding.level.at_least(Level.LIKELY):
-            # A deadline on an ordinary bill is no emergency; on a threat, it is the script.
-            parts.append(T("check.urgent"))
-        return parts
 
     def held_check(self, pseudonym: bytes) -> dict[str, str] | None:
         """The message last checked, if still held (for saving it as a note)."""
@@ -555,23 +502,6 @@ class Service:
         ctx.state = again
         return Reply((T(reason), T("panic.choose")), menus.cancel_menu())
 
-    def _auto_clear_seconds(self, state: State) -> int:
-        default = self._context.auto_clear_default
-        return default if state.auto_clear is None else state.auto_clear
-
-    async def _auto_clear(self, ctx: _Context, ids: Sequence[int], at: float) -> None:
-        seconds = self._auto_clear_seconds(ctx.state)
-        if seconds and ids:
-            await self._records.schedule_deletion(ctx.pseudonym, ids, int(at) + seconds)
-
-    async def _reschedule(self, ctx: _Context) -> None:
-        """A new auto-clear timer applies to the messages already in the chat, too."""
-        seconds = self._auto_clear_seconds(ctx.state)
-        if not seconds:
-            return  # turning it off stops new messages being scheduled; nothing is un-deleted
-        for message_id, sent_at in await self._records.message_ids(ctx.pseudonym):
-            await self._records.schedule_deletion(ctx.pseudonym, [message_id], sent_at + seconds)
-
     async def _vault(
         self, ctx: _Context, effect: VaultEvent, front: FrontEnd, replies: list[Reply]
     ) -> None:
@@ -584,10 +514,10 @@ class Service:
             data_key=ctx.data_key,
             state=ctx.state,
             download=front.download,
-            words=lambda key: self._plain(locale, T(key)),
+            words=lambda key: self._renderer.plain(locale, T(key)),
             now=self._clock(),
             held=self.held_check(ctx.pseudonym),
-            english=lambda key: self._plain("en", T(key)),
+            english=lambda key: self._renderer.plain("en", T(key)),
         )
         data = effect.event.data if isinstance(effect.event, Pressed) else ""
         result: DeskResult = await self._desk.handle(vault_ctx, effect.event)
@@ -648,18 +578,6 @@ class Service:
             await self._records.retime_lock_deletions(ctx.pseudonym, 0)
             await self._run_due(ctx.pseudonym, front, only_for=ctx)
 
-    async def _delete_now(
-        self, ctx: _Context, front: FrontEnd, ids: Sequence[int | None], forget: bool = True
-    ) -> None:
-        """Delete messages now. The person's own ids stay on record (forget=False): a
-        redelivered update is then still recognised, and an erase finds them already gone."""
-        wanted = [i for i in ids if i is not None]
-        if not wanted:
-            return
-        deletion = await front.delete(ctx.incoming.address, wanted)
-        if forget:
-            await self._records.forget_messages(ctx.pseudonym, deletion.deleted)
-
     async def _remember_sent(self, ctx: _Context) -> None:
         if ctx.sent:
             now = self._clock()
@@ -698,180 +616,9 @@ class Service:
         data_key = self._keyring.unwrap(person.wrapped_key, pseudonym)
         return self._open_state(person, data_key).mode in PASSPHRASE_MODES
 
-    async def tick(self, front: FrontEnd) -> None:
-        """Carry out what is due: scheduled and owed deletions, and the retention limit."""
-        self._prune_held(self._clock())
-        await self._run_owed(front)
-        await self._records.settle()  # erased rows a reader kept in the WAL
-        await self._retention()
-        due = await self._records.due_deletions(int(self._clock()))
-        for pseudonym in due:
-            async with self._lock_for(pseudonym):
-                try:
-                    await self._run_due(pseudonym, front)
-                except Exception as error:  # one person's failure must not stop the others
-                    log.error("scheduled_delete_failed error=%s", type(error).__name__)
-
-    async def _retention(self) -> None:
-        """Once a day: erase everyone inactive for longer than the retention limit."""
-        today = int(self._clock() // _DAY)
-        if today == self._last_retention_day:
-            return
-        self._last_retention_day = today
-        for pseudonym in await self._records.inactive_people(today - self.retention_days):
-            async with self._lock_for(pseudonym):
-                self.vaults.lock(pseudonym)
-                self._drop_held(pseudonym)
-                await self._records.erase_person(pseudonym)
-            log.info("retention_erased")
-
-    async def run_ticks(self, front: FrontEnd, every: float = 10.0) -> None:
-        """Call `tick` forever (a background task of each front end's runner)."""
-        while True:
-            await asyncio.sleep(every)
-            try:
-                await self.tick(front)
-            except Exception as error:
-                log.error("tick_failed error=%s", type(error).__name__)
-
-    async def _run_due(
-        self, pseudonym: bytes, front: FrontEnd, only_for: _Context | None = None
-    ) -> None:
-        due = (await self._records.due_deletions(int(self._clock()))).get(pseudonym, [])
-        if not due:
-            return
-        if only_for is not None:
-            address = only_for.incoming.address
-        else:
-            person = await self._records.person(pseudonym)
-            if person is None or person.address is None:
-                return
-            data_key = self._keyring.unwrap(person.wrapped_key, pseudonym)
-            address = unseal(data_key, person.address, owner=pseudonym, purpose="address").decode()
-        deletion = await front.delete(address, due)
-        gone = [*deletion.deleted, *deletion.too_old, *deletion.not_allowed]
-        await self._records.cancel_deletion(pseudonym, gone)
-        await self._records.forget_messages(pseudonym, gone)
-        log.info("scheduled_deleted count=%d", len(deletion.deleted))
-
-    async def _forget(self, ctx: _Context, front: FrontEnd, report: bool = True) -> None:
-        """Erase everything about the person, and delete every chat message still deletable.
-
-        The ids still to delete are first written, with the chat address sealed, to a table not
-        keyed by the person; then the person is erased (crypto-shredding first); then the
-        deletions run. A crash or a Telegram outage in between loses nothing: `tick` retries.
-        """
-        locale = ctx.state.locale or self._texts.default
-        recorded = await self._records.message_ids(ctx.pseudonym)
-        own = await self._records.own_message_ids(ctx.pseudonym)
-        sealed_address = self._keyring.seal_address(ctx.incoming.address)
-        await self._records.owe_deletions(
-            [
-                (sealed_address, message_id, sent_at + _DELETE_WINDOW)
-                for message_id, sent_at in recorded
-            ]
-        )
-        self.vaults.lock(ctx.pseudonym)
-        self._drop_held(ctx.pseudonym)
-        await self._records.erase_person(ctx.pseudonym)
-        deletion = await self._run_owed(front, only_address=ctx.incoming.address)
-        await self._overwrite(ctx.incoming.address, own & set(deletion.too_old), locale, front)
-        log.info(
-            "person_forgotten deleted=%d too_old=%d failed=%d",
-            len(deletion.deleted),
-            len(deletion.too_old),
-            len(deletion.failed),
-        )
-        if not report:
-            return
-        parts = [
-            T("forget.done", {"deleted": len(deletion.deleted)}),
-            *self._limits(deletion, front),
-        ]
-        # This report is not recorded: the person is a stranger now. Its one button deletes it.
-        await front.send(
-            ctx.incoming.address, self._render(locale, Reply(tuple(parts), menus.dismiss()))
-        )
-
-    async def _clear(self, ctx: _Context, front: FrontEnd, report: bool) -> None:
-        """Delete every chat message the bot still can and lock the vault; keep the vault and
-        settings."""
-        locale = ctx.state.locale or self._texts.default
-        self._drop_held(ctx.pseudonym)
-        # Someone may be looking: private notes need the passphrase again after a clear.
-        self.vaults.lock(ctx.pseudonym)
-        ids = [message_id for message_id, _ in await self._records.message_ids(ctx.pseudonym)]
-        own = await self._records.own_message_ids(ctx.pseudonym)
-        deletion = await front.delete(ctx.incoming.address, ids)
-        settled = [*deletion.deleted, *deletion.too_old, *deletion.not_allowed]
-        await self._records.forget_messages(ctx.pseudonym, settled)
-        await self._records.cancel_deletion(ctx.pseudonym, settled)
-        if deletion.failed:  # a passing error: tried again by `tick` shortly
-            due = int(self._clock()) + 60
-            await self._records.schedule_deletion(ctx.pseudonym, deletion.failed, due)
-        await self._overwrite(ctx.incoming.address, own & set(deletion.too_old), locale, front)
-        log.info("chat_cleared deleted=%d too_old=%d", len(deletion.deleted), len(deletion.too_old))
-        if report:
-            parts = [
-                T("clear.done", {"deleted": len(deletion.deleted)}),
-                *self._limits(deletion, front),
-            ]
-            await self._send_all(ctx, [Reply(tuple(parts), menus.dismiss())], front)
-            await self._remember_sent(ctx)
-
-    def _limits(self, deletion: Deletion, front: FrontEnd) -> list[Part]:
-        """What could not be deleted and how to remove it, and the messenger's own timer."""
-        parts: list[Part] = []
-        if deletion.remaining:
-            key = f"forget.remaining.{front.transport}"
-            if not self._texts.has(key):
-                key = "forget.remaining"
-            parts.append(T(key, {"remaining": deletion.remaining}))
-        tip = f"tip.autodelete.{front.transport}"
-        if self._texts.has(tip):
-            parts.append(T(tip))
-        return parts
-
-    async def _overwrite(self, address: str, ids: set[int], locale: str, front: FrontEnd) -> None:
-        """Old bot messages cannot be deleted, but can still be edited: leave nothing in them."""
-        neutral = self._render(locale, Reply((T("neutral.overwritten"),)))
-        for message_id in sorted(ids):
-            try:
-                await front.edit(address, message_id, neutral)
-            except Exception as error:  # best effort: the report already says what remains
-                log.info("overwrite_failed error=%s", type(error).__name__)
-
-    async def _run_owed(self, front: FrontEnd, only_address: str | None = None) -> Deletion:
-        """Try the deletions owed after "forget me"; settle what is done or impossible."""
-        now = int(self._clock())
-        rows = await self._records.owed_deletions(now)
-        by_address: dict[str, list[tuple[int, int, int]]] = {}
-        for row_id, sealed, message_id, attempts in rows:
-            try:
-                address = self._keyring.open_address(sealed)
-            except CryptoError:  # written under another master key: nothing can be done
-                await self._records.settle_deletions([row_id], [], now)
-                continue
-            if only_address is None or address == only_address:
-                by_address.setdefault(address, []).append((row_id, message_id, attempts))
-        total = Deletion()
-        for address, items in by_address.items():
-            row_of = {message_id: (row_id, attempts) for row_id, message_id, attempts in items}
-            deletion = await front.delete(address, list(row_of))
-            done = [
-                row_of[i][0] for i in (*deletion.deleted, *deletion.too_old, *deletion.not_allowed)
-            ]
-            retry = [
-                (row_of[i][0], now + min(3600, 30 * 2 ** row_of[i][1])) for i in deletion.failed
-            ]
-            await self._records.settle_deletions(done, retry, now)
-            total = Deletion(
-                total.deleted + deletion.deleted,
-                total.too_old + deletion.too_old,
-                total.failed + deletion.failed,
-                total.not_allowed + deletion.not_allowed,
-            )
-        return total
+    def _render(self, locale: str, reply: Reply, silent: bool = False) -> Outgoing:
+        """A reply as the person reads it (see `core/rendering.py`)."""
+        return self._renderer.render(locale, reply, silent)
 
     async def _send_all(self, ctx: _Context, replies: list[Reply], front: FrontEnd) -> None:
         locale = ctx.state.locale or self._texts.default
@@ -889,142 +636,6 @@ class Service:
                 origin = None  # only the first in-place reply reuses the message
                 continue
             ctx.sent += await front.send(ctx.incoming.address, outgoing)
-
-    def _render(self, locale: str, reply: Reply, silent: bool = False) -> Outgoing:
-        body = "\n\n".join(self._part(locale, part) for part in reply.parts)
-        rows = reply.buttons
-        offered = {button.data for row in rows for button in row}
-        if rows and rows != menus.dismiss() and not offered & {"cl", "f"}:
-            # Both levels of erase, one step from every screen.
-            rows = (*rows, menus.erase_row())
-        buttons = tuple(
-            tuple((self._label(locale, button), button.data) for button in row) for row in rows
-        )
-        static = all(isinstance(part, GuideText) or _fixed(part) for part in reply.parts)
-        return Outgoing(body, buttons, silent, static)
-
-    def _part(self, locale: str, part: Part) -> str:
-        if isinstance(part, T):
-            params = {
-                name: self._plain(locale, value) if isinstance(value, T) else value
-                for name, value in part.params.items()
-            }
-            return self._texts.text(part.locale or locale, part.key, params)
-        if isinstance(part, PlanText):
-            return self._plan(locale, part)
-        if isinstance(part, CheckResult):
-            finding = self._rules.score_answers(part.yes)
-            return "\n\n".join(self._part(locale, p) for p in self._finding_parts(finding))
-        if isinstance(part, Contacts):
-            return self._contacts_part(locale, part)
-        guide = self._texts.guide(locale, part.guide_id)
-        sources = ", ".join(f"[{escape(s.name)}]({s.url})" for s in guide.sources)
-        footer = self._texts.text(locale, "guide.sources", {"date": guide.reviewed})
-        # The first line shows in notification previews: it names nothing.
-        first = self._texts.text(locale, "guide.first_line")
-        body = guide.body
-        if part.guide_id == "privacy":
-            body += "\n\n" + self._texts.text(
-                locale, "privacy.retention", {"days": self.retention_days}
-            )
-        return f"{first}\n\n**{escape(guide.title)}**\n\n{body}\n\n_{footer}_ {sources}"
-
-    def _contacts_part(self, locale: str, part: Contacts) -> str:
-        if not part.urgent:
-            return self._contacts(locale, ContactBlock(part.country, (), None), international=True)
-        kinds = {"emergency": ("emergency",), "crisis": ("crisis",)}.get(
-            part.only or "", ("emergency", "crisis")
-        )
-        block = ContactBlock(part.country, kinds, None)
-        return self._contacts(
-            locale, block, False, crisis_first=part.crisis_first, helper=part.helper
-        )
-
-    def _plan(self, locale: str, part: PlanText) -> str:
-        plan = make_plan(part.answers)
-        helper = part.answers.get(Question.FOR.value) == "helper"
-        blocks: list[str] = []
-        shown: set[str] = set()  # a line listed under "in danger" is not listed twice
-        for block in plan.blocks:
-            if isinstance(block, Route):
-                blocks.append(self._texts.text(locale, f"route.{block.value}"))
-            elif isinstance(block, ContactBlock):
-                contacts = self._contacts(locale, block, False, skip=shown, helper=helper)
-                blocks.append(contacts)
-            else:
-                blocks.append(self._texts.text(locale, block))
-        return "\n\n".join(blocks)
-
-    def _contacts(
-        self,
-        locale: str,
-        block: ContactBlock,
-        international: bool,
-        crisis_first: bool = False,
-        skip: set[str] | None = None,
-        helper: bool = False,
-    ) -> str:
-        """The directory entries for a country as Markdown, the organization's own first.
-
-        Entries in `skip` are left out, and the ones listed are added to it. For a helper,
-        the emergency lines speak of "someone" instead of "you".
-        """
-        suffix = ".helper" if helper else ""
-        found = self._directory.find(
-            Country(block.country),
-            kinds=[Kind(kind) for kind in block.kinds] or None,
-            age=Ages(block.age) if block.age else None,
-            include_international=international,
-        )
-        if skip is not None:
-            found = [resource for resource in found if resource.id not in skip]
-            skip.update(resource.id for resource in found)
-        # Stable sorts: the organization's own order is kept otherwise.
-        if crisis_first:
-            found.sort(key=lambda resource: Kind.CRISIS not in resource.kinds)
-        elif "emergency" in block.kinds:  # someone in danger reads the emergency number first
-            found.sort(key=lambda resource: Kind.EMERGENCY not in resource.kinds)
-        lines = [self._contact(locale, resource, block.country, suffix) for resource in found]
-        if "emergency" in block.kinds and not any(Kind.EMERGENCY in r.kinds for r in found):
-            local = self._texts.text(locale, f"contacts.local_emergency{suffix}")
-            lines.insert(len(lines) if crisis_first else 0, local)
-        return "\n\n".join(lines) or self._texts.text(locale, "contacts.none")
-
-    def _contact(self, locale: str, resource: Resource, country: str, suffix: str = "") -> str:
-        default = self._texts.default
-        text_line = resource.localized(resource.text_line, locale, default)
-        if Kind.EMERGENCY in resource.kinds and text_line:
-            # One line, the number in it: read first by someone in danger.
-            key = f"contacts.emergency{suffix}"
-            return self._texts.text(locale, key, {"how": text_line})
-        about = resource.localized(resource.helps_with, locale, default) or ""
-        ways = []
-        if resource.phone:
-            ways.append(escape(display_phone(resource.phone, country)))
-        if text_line:
-            ways.append(escape(text_line))
-        if resource.url:
-            host = resource.url.split("://", 1)[1].split("/", 1)[0]
-            ways.append(f"[{escape(host)}]({resource.url.replace(')', '%29')})")
-        hours = resource.localized(resource.hours, locale, default)
-        if hours:
-            ways.append(escape(hours))
-        return f"**{escape(resource.name)}**: {escape(about)}\n{' · '.join(ways)}"
-
-    def _label(self, locale: str, button: Button) -> str:
-        if isinstance(button.label, GuideText):
-            return self._texts.guide(locale, button.label.guide_id).title
-        return self._plain(button.label.locale or locale, button.label)
-
-    def _plain(self, locale: str, text: T) -> str:
-        """A text as plain words (button labels, values put into other texts)."""
-        markdown = self._texts.text(locale, text.key, text.params)
-        blocks = (
-            render_static(markdown, Format.PLAIN)
-            if _fixed(text)
-            else render(markdown, Format.PLAIN)
-        )
-        return "\n\n".join(blocks)
 
 
 def _shipped_platforms(texts: Texts) -> Platforms:
@@ -1070,8 +681,3 @@ def _panic_key(data_key: bytes) -> bytes:
 def _panic_hash(panic_key: bytes, text: str) -> str:
     word = normalize(text)
     return hmac.new(panic_key, word.encode(), hashlib.sha256).hexdigest()
-
-
-def _fixed(part: object) -> bool:
-    """A catalog text without parameters: the same words for everyone."""
-    return isinstance(part, T) and not part.params
