@@ -80,16 +80,16 @@ REQUEST_TIMEOUT = 10.0
 async def _safetybot(options: dict[str, Any]) -> dict[str, Any]:
     # Imported here, so that the echo bot's memory is python-telegram-bot's alone.
     from benchmarks.populate import on_record
-    from safetybot import logs
-    from safetybot.config import default_locales_dir
     from safetybot.core.limits import LimitSettings
     from safetybot.core.service import Service
     from safetybot.core.vault import VaultSettings
-    from safetybot.crypto import KdfParams, Keyring
+    from safetybot.guidance.resources import Directory
     from safetybot.i18n import Texts
-    from safetybot.resources import Directory
+    from safetybot.ops import logs
+    from safetybot.ops.config import default_locales_dir
     from safetybot.store import Store
     from safetybot.transports.telegram import TelegramBot
+    from safetybot.vault.crypto import KdfParams, Keyring
 
     data = Path(options["data"])
     with (data / "bot.log").open("w", encoding="utf-8") as log_stream:

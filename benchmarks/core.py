@@ -18,18 +18,18 @@ from typing import Any
 from telegram import Bot
 
 from benchmarks.people import NOTE, PASS, TimedFake
-from safetybot.config import default_locales_dir
 from safetybot.core.events import Command, Event, Incoming, Pressed, Text
 from safetybot.core.flow import Context, State, step
 from safetybot.core.notebook import Notebook
 from safetybot.core.service import Service
 from safetybot.core.vault import VaultSettings
-from safetybot.crypto import KdfParams, Keyring, seal_to
-from safetybot.evidence import GENESIS, Kind, make_record
+from safetybot.guidance.resources import Directory
 from safetybot.i18n import Texts
-from safetybot.resources import Directory
+from safetybot.ops.config import default_locales_dir
 from safetybot.store import Store
 from safetybot.transports.telegram import TelegramFrontEnd, make_request
+from safetybot.vault.crypto import KdfParams, Keyring, seal_to
+from safetybot.vault.evidence import GENESIS, Kind, make_record
 from tests.conftest import Chat, RecordingFrontEnd
 
 __all__ = ["checking", "erase", "flow_rate", "notes_list", "service_rate", "understanding"]
@@ -349,7 +349,7 @@ def understanding(
 ) -> list[WordsResult]:
     """The understanding step (word lists and model) on messages cut from the held-out lines."""
     from safetybot.core.signals import Signals
-    from safetybot.intentdata import load_lines
+    from safetybot.guidance.intentdata import load_lines
 
     signals = Signals.from_texts(_words()[0])
     pool = [line.text for line in load_lines(splits=("heldout",))]
@@ -377,9 +377,9 @@ def understanding(
 
 def checking(lengths: tuple[int, ...] = (1000, 4096), count: int = 300) -> list[WordsResult]:
     """ "Check a message" (rules and model) on messages cut from its held-out split."""
-    from safetybot.checker import FLAGS_FILE, Checker, load_model
-    from safetybot.evaluation import DEFAULT_DATA, load_examples
-    from safetybot.redflags import Rules
+    from safetybot.guidance.checker import FLAGS_FILE, Checker, load_model
+    from safetybot.guidance.evaluation import DEFAULT_DATA, load_examples
+    from safetybot.guidance.redflags import Rules
 
     checks = Checker(Rules.load(default_locales_dir()), load_model(), load_model(FLAGS_FILE))
     pool = [example.text for example in load_examples(DEFAULT_DATA)]

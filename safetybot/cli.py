@@ -14,12 +14,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from safetybot import __version__, admin, health, logs, wiring
-from safetybot.backup import RunLock
-from safetybot.config import Config
+from safetybot import __version__, wiring
 from safetybot.errors import ConfigError, SafetybotError
-from safetybot.preflight import diagnose
-from safetybot.settings import parse_config_file
+from safetybot.ops import admin, health, logs
+from safetybot.ops.backup import RunLock
+from safetybot.ops.config import Config
+from safetybot.ops.preflight import diagnose
+from safetybot.ops.settings import parse_config_file
 
 __all__ = ["main"]
 
@@ -174,7 +175,7 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
             root = args.locales or config.locales_dir
             return admin.check_locales(replace(config, locales_dir=root))
         if args.command == "evaluate-check":
-            from safetybot.evaluation import DEFAULT_DATA, run
+            from safetybot.guidance.evaluation import DEFAULT_DATA, run
 
             data = args.data or DEFAULT_DATA
             return run(data, config.locales_dir, sys.stdout, sys.stderr, args.rules_only)
@@ -220,7 +221,7 @@ def _verifying_key(given: str | None, environ: Mapping[str, str]) -> bytes | Non
     The one given wins; else the organization's own (SAFETYBOT_SIGNING_KEY_FILE), so an
     operator checks against their key without copying it.
     """
-    from safetybot.signing import parse_public_key, public_bytes
+    from safetybot.vault.signing import parse_public_key, public_bytes
 
     if given is not None:
         text = given
@@ -277,8 +278,8 @@ def _operate(args: argparse.Namespace, config: Config) -> int:
 
 def _evaluate_intents(data: Path | None, split: str, locales_dir: Path) -> int:
     """`safetybot evaluate-intents`: the understanding step on labelled lines."""
-    from safetybot import intenteval
-    from safetybot.intentdata import INTENT_DATA, SPLITS, load_lines
+    from safetybot.guidance import intenteval
+    from safetybot.guidance.intentdata import INTENT_DATA, SPLITS, load_lines
 
     splits = SPLITS if split == "all" else (split,)
     try:
@@ -293,14 +294,14 @@ def _evaluate_intents(data: Path | None, split: str, locales_dir: Path) -> int:
 def _train_intents(data: Path | None, out: Path | None) -> int:
     """`safetybot train-intents`: rebuild the shipped weights file from the training split."""
     try:
-        from safetybot import training
+        from safetybot.guidance import training
     except ImportError:
         print(
             "safetybot: train-intents needs scikit-learn: pip install -e '.[train]'",
             file=sys.stderr,
         )
         return 2
-    from safetybot.intentdata import INTENT_DATA, load_lines
+    from safetybot.guidance.intentdata import INTENT_DATA, load_lines
 
     try:
         lines = load_lines(data or INTENT_DATA, ("train",))
@@ -313,13 +314,13 @@ def _train_intents(data: Path | None, out: Path | None) -> int:
 def _train_check(data: Path | None, out: Path | None) -> int:
     """`safetybot train-check`: rebuild the check model from its training split."""
     try:
-        from safetybot import training
+        from safetybot.guidance import training
     except ImportError:
         print(
             "safetybot: train-check needs scikit-learn: pip install -e '.[train]'", file=sys.stderr
         )
         return 2
-    from safetybot.evaluation import CHECK_DATA, load_examples
+    from safetybot.guidance.evaluation import CHECK_DATA, load_examples
 
     try:
         examples = load_examples(data or CHECK_DATA / "train.jsonl")

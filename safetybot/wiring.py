@@ -16,20 +16,20 @@ from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Protocol
 
-from safetybot import health, logs
-from safetybot.backup import RunLock
-from safetybot.config import Config
 from safetybot.core.service import Service
-from safetybot.crypto import Keyring, new_master_key, parse_master_key
 from safetybot.errors import ConfigError, CryptoError
+from safetybot.guidance.redflags import Rules
+from safetybot.guidance.resources import Directory
 from safetybot.i18n import Texts
 from safetybot.markup import Format, render
-from safetybot.metrics import Metrics, MetricsHandler
-from safetybot.notices import PLATFORMS_FILE, Platforms
-from safetybot.preflight import diagnose, organization_values
-from safetybot.redflags import Rules
-from safetybot.resources import Directory
+from safetybot.ops import health, logs
+from safetybot.ops.backup import RunLock
+from safetybot.ops.config import Config
+from safetybot.ops.metrics import Metrics, MetricsHandler
+from safetybot.ops.preflight import diagnose, organization_values
 from safetybot.store import Store
+from safetybot.vault.crypto import Keyring, new_master_key, parse_master_key
+from safetybot.vault.notices import PLATFORMS_FILE, Platforms
 
 __all__ = ["console", "open_keyring", "run"]
 
@@ -153,7 +153,7 @@ async def _serve(
         stopping.cancel()
         starting.result()  # a refused token and the like end here, as one line
         if metrics is not None and config.metrics_listen is not None:
-            from safetybot.metrics import serve
+            from safetybot.ops.metrics import serve
 
             exporter = await serve(metrics, *config.metrics_listen)
         await stop.wait()

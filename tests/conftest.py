@@ -11,16 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from safetybot import logs
-from safetybot.config import default_locales_dir
 from safetybot.core.events import Command, Event, Incoming, Pressed, Text
 from safetybot.core.service import Deletion, Outgoing, Service
 from safetybot.core.vault import VaultSettings
-from safetybot.crypto import KdfParams, Keyring
 from safetybot.errors import FrontEndError
+from safetybot.guidance.resources import Directory
 from safetybot.i18n import Texts
-from safetybot.resources import Directory
+from safetybot.ops import logs
+from safetybot.ops.config import default_locales_dir
 from safetybot.store import Store
+from safetybot.vault.crypto import KdfParams, Keyring
 
 LOCALES = default_locales_dir()
 
@@ -123,7 +123,7 @@ def directory(texts: Texts) -> Directory:
     return Directory.load(LOCALES / "resources.toml", locales=texts.locales)
 
 
-# Real Argon2id, at its smallest cost, so the suite stays fast (production: config.py).
+# Real Argon2id, at its smallest cost, so the suite stays fast (production: ops/config.py).
 FAST_VAULT = VaultSettings(kdf=KdfParams(memory_kib=8, iterations=1, lanes=1))
 
 

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from safetybot.backup import RunLock, describe_database
 from safetybot.cli import main
 from safetybot.core.records import Person
-from safetybot.crypto import Keyring, new_master_key, parse_master_key
+from safetybot.ops.backup import RunLock, describe_database
 from safetybot.store import MIGRATIONS, Store
+from safetybot.vault.crypto import Keyring, new_master_key, parse_master_key
 
 DAY = 86_400
 

@@ -8,8 +8,8 @@ import pytest
 
 from safetybot.core.events import Attachment, Forwarded
 from safetybot.core.service import Service
-from safetybot.crypto import Keyring
 from safetybot.store import Store
+from safetybot.vault.crypto import Keyring
 from tests.conftest import Chat, RecordingFrontEnd, assert_absent
 
 USER = "7391028465"

@@ -10,12 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from safetybot import checker, training
-from safetybot.checker import Checker
-from safetybot.config import default_locales_dir
-from safetybot.evaluation import CHECK_DATA, FIRST_SET, evaluate, load_examples
-from safetybot.redflags import Flag, Level, Rules
-from safetybot.textmodel import LinearModel
+from safetybot.guidance import checker, training
+from safetybot.guidance.checker import Checker
+from safetybot.guidance.evaluation import CHECK_DATA, FIRST_SET, evaluate, load_examples
+from safetybot.guidance.redflags import Flag, Level, Rules
+from safetybot.guidance.textmodel import LinearModel
+from safetybot.ops.config import default_locales_dir
 
 TRAIN = CHECK_DATA / "train.jsonl"
 HELDOUT = CHECK_DATA / "heldout.jsonl"

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from safetybot.cli import main
-from safetybot.config import SETTINGS, Config
-from safetybot.crypto import new_master_key
 from safetybot.errors import ConfigError
+from safetybot.ops.config import SETTINGS, Config
+from safetybot.vault.crypto import new_master_key
 
 TOKEN = "123456789:TESTtokenABCDEFGHIJKLMNOPQRSTUVWXYZ"
 SETTINGS_DOC = Path(__file__).resolve().parent.parent / "docs" / "SETTINGS.md"

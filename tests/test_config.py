@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from safetybot.cli import main
-from safetybot.config import Config
-from safetybot.crypto import new_master_key
 from safetybot.errors import ConfigError
-from safetybot.settings import TABLE, key_line, parse_config_file
+from safetybot.ops.config import Config
+from safetybot.ops.settings import TABLE, key_line, parse_config_file
+from safetybot.vault.crypto import new_master_key
 
 TOKEN = "123456789:TESTtokenABCDEFGHIJKLMNOPQRSTUVWXYZ"
 ROOT = Path(__file__).resolve().parent.parent

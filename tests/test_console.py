@@ -11,8 +11,8 @@ import sys
 from pathlib import Path
 
 from safetybot.core.events import Command, Pressed, Text
-from safetybot.export import verify_export
 from safetybot.transports.console import parse_line
+from safetybot.vault.export import verify_export
 from tests.conftest import assert_absent
 
 NOTE = "he asked for 300 dollars in gift cards"

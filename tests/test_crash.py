@@ -23,15 +23,15 @@ from pathlib import Path
 
 import pytest
 
-from safetybot.config import default_locales_dir
 from safetybot.core.events import Command, Incoming, Pressed, Text
 from safetybot.core.notebook import Notebook
 from safetybot.core.service import Service
 from safetybot.core.vault import UnlockKind
-from safetybot.crypto import Keyring
+from safetybot.guidance.resources import Directory
 from safetybot.i18n import Texts
-from safetybot.resources import Directory
+from safetybot.ops.config import default_locales_dir
 from safetybot.store import Store
+from safetybot.vault.crypto import Keyring
 from tests.conftest import FAST_VAULT, RecordingFrontEnd
 
 pytestmark = [pytest.mark.crash, pytest.mark.timeout(150)]

@@ -7,8 +7,15 @@ import os
 
 import pytest
 
-from safetybot.crypto import Keyring, new_data_key, new_master_key, parse_master_key, seal, unseal
 from safetybot.errors import ConfigError, CryptoError
+from safetybot.vault.crypto import (
+    Keyring,
+    new_data_key,
+    new_master_key,
+    parse_master_key,
+    seal,
+    unseal,
+)
 
 
 def test_seal_round_trips_and_hides_the_plaintext() -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from safetybot.crypto import new_master_key
+from safetybot.vault.crypto import new_master_key
 from tests.fakebotapi import FakeBotAPI
 
 ROOT = Path(__file__).resolve().parent.parent

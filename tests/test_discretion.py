@@ -12,11 +12,11 @@ from safetybot.core.desk import ATTACH_STEP
 from safetybot.core.events import Attachment, Command, Text
 from safetybot.core.flow import Mode
 from safetybot.core.service import Service
-from safetybot.crypto import Keyring
+from safetybot.guidance.resources import Directory
 from safetybot.i18n import Texts
 from safetybot.markup import Format, render
-from safetybot.resources import Directory
 from safetybot.store import Store
+from safetybot.vault.crypto import Keyring
 from tests.conftest import FAST_VAULT, Chat, RecordingFrontEnd, assert_absent
 
 USER = "7391028465"

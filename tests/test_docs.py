@@ -10,7 +10,7 @@ import pytest
 
 from safetybot.cli import _parser
 from safetybot.locales import read_guide
-from safetybot.settings import TABLE
+from safetybot.ops.settings import TABLE
 from tests.conftest import LOCALES
 
 ROOT = Path(__file__).resolve().parent.parent

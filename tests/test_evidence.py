@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from safetybot.evidence import (
+from safetybot.vault.evidence import (
     FIELDS,
     GENESIS,
     Kind,

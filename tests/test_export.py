@@ -16,10 +16,10 @@ import pytest
 from PIL import Image
 
 from safetybot.cli import main
-from safetybot.evidence import FIELDS, GENESIS, Kind, make_record, record_hash, tombstone
-from safetybot.export import AttachmentFile, Labels, build_export, verify_export
 from safetybot.i18n import Texts
 from safetybot.markup import Format, render
+from safetybot.vault.evidence import FIELDS, GENESIS, Kind, make_record, record_hash, tombstone
+from safetybot.vault.export import AttachmentFile, Labels, build_export, verify_export
 
 EXPORTED = "2026-11-21T15:00:00Z"
 FIELD_LABELS = {
@@ -528,7 +528,7 @@ def test_broken_json_is_reported_not_raised(json_text: bytes) -> None:
 
 
 def test_a_zip_bomb_is_stopped_at_the_reading_limit(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("safetybot.export.MAX_READ", 1_000_000)
+    monkeypatch.setattr("safetybot.vault.export.MAX_READ", 1_000_000)
     bomb = _zip_of({"evidence.json": b"{}", "attachments/1-x": b"\x00" * 5_000_000})
     assert len(bomb) < 100_000
     report = verify_export(bomb)

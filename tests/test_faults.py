@@ -17,11 +17,11 @@ import pytest
 
 from safetybot.core.notebook import Notebook
 from safetybot.core.service import Service
-from safetybot.crypto import Keyring
+from safetybot.guidance.resources import Directory
 from safetybot.i18n import Texts
-from safetybot.resources import Directory
 from safetybot.store import Store
 from safetybot.transports.telegram import TelegramBot
+from safetybot.vault.crypto import Keyring
 from tests.conftest import FAST_VAULT
 from tests.fakebotapi import FakeBotAPI
 from tests.test_telegram_e2e import TOKEN

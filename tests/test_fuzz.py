@@ -23,7 +23,6 @@ from hypothesis import assume, example, given
 from hypothesis import strategies as st
 from telegram import MessageOrigin, Update
 
-from safetybot.config import SETTINGS, Config
 from safetybot.core.events import Attachment, Command, Forwarded, Pressed, Text, Unsupported
 from safetybot.core.flow import Context, Mode, State, step
 from safetybot.core.menus import (
@@ -41,9 +40,10 @@ from safetybot.core.menus import (
     parse_button,
 )
 from safetybot.errors import ConfigError, LocaleError
+from safetybot.guidance.resources import check_directory
 from safetybot.i18n import Texts, read_guide
 from safetybot.markup import Format, escape, render
-from safetybot.resources import check_directory
+from safetybot.ops.config import SETTINGS, Config
 from safetybot.transports.choices import parse_line
 from safetybot.transports.telegram import _origin, to_incoming
 from tests.conftest import LOCALES

@@ -24,13 +24,13 @@ import tomli_w
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from safetybot.config import Config
 from safetybot.errors import ConfigError, LocaleError
-from safetybot.evaluation import load_examples
-from safetybot.evidence import FIELDS, GENESIS, Kind, make_record
-from safetybot.export import AttachmentFile, Labels, build_export, verify_export
-from safetybot.redflags import FILE_NAME, MAX_CHARS, MAX_QUOTE, Level, Rules, check_rules
-from safetybot.settings import TABLE, parse_config_file
+from safetybot.guidance.evaluation import load_examples
+from safetybot.guidance.redflags import FILE_NAME, MAX_CHARS, MAX_QUOTE, Level, Rules, check_rules
+from safetybot.ops.config import Config
+from safetybot.ops.settings import TABLE, parse_config_file
+from safetybot.vault.evidence import FIELDS, GENESIS, Kind, make_record
+from safetybot.vault.export import AttachmentFile, Labels, build_export, verify_export
 from tests.conftest import LOCALES
 from tests.fuzzing import FUZZ
 from tests.test_export import _members, _meta, _rezip

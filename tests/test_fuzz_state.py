@@ -17,15 +17,15 @@ from pathlib import Path
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, precondition, rule
 
-from safetybot.config import default_locales_dir
 from safetybot.core.events import Pressed
 from safetybot.core.flow import COMMAND_NAMES
 from safetybot.core.menus import AUTO_CLEAR_CHOICES
 from safetybot.core.service import Service
-from safetybot.crypto import Keyring
+from safetybot.guidance.resources import Directory
 from safetybot.i18n import Texts
-from safetybot.resources import Directory
+from safetybot.ops.config import default_locales_dir
 from safetybot.store import Store
+from safetybot.vault.crypto import Keyring
 from tests.conftest import FAST_VAULT, Chat, RecordingFrontEnd, data_files
 from tests.fuzzing import STATEFUL
 from tests.test_fuzz import button_data

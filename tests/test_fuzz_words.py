@@ -21,8 +21,8 @@ from safetybot.core.flow import State, step
 from safetybot.core.menus import ANSWERS, Question
 from safetybot.core.signals import Signals
 from safetybot.core.understanding import Intent
+from safetybot.guidance.intentdata import load_lines
 from safetybot.i18n import Texts
-from safetybot.intentdata import load_lines
 from tests.conftest import LOCALES
 from tests.fuzzing import FUZZ
 

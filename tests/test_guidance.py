@@ -14,8 +14,8 @@ from safetybot.core.menus import ANSWERS, GuideId, Question
 from safetybot.core.plan import Route, make_plan
 from safetybot.core.replies import Contacts, GuideText, PlanText, Reply, T
 from safetybot.core.service import Service
+from safetybot.guidance.resources import Ages, Country, Directory, Kind
 from safetybot.markup import Format, render, split, visible_length
-from safetybot.resources import Ages, Country, Directory, Kind
 from tests.conftest import Chat, RecordingFrontEnd
 from tests.fakebotapi import parse_html
 
@@ -246,7 +246,7 @@ async def test_helplines_list_the_organizations_own_entry_first(
         'helps_with = { en = "Our team, day and night.", es = "Nuestro equipo." }\n'
         'ages = "any"\nlanguages = ["en"]\n'
     )
-    from safetybot.config import default_locales_dir
+    from safetybot.ops.config import default_locales_dir
 
     directory = Directory.load(default_locales_dir() / "resources.toml", own, locales=("en", "es"))
     ours = Service(service._records, service._keyring, service.texts, directory)  # type: ignore[arg-type]
@@ -270,9 +270,9 @@ async def test_ordinary_phrases_are_not_taken_for_crisis_or_age(
 async def test_the_organizations_default_country_is_assumed_until_the_person_says(
     store: object, keyring: object, texts: object, directory: object
 ) -> None:
-    from safetybot.crypto import Keyring
     from safetybot.i18n import Texts
     from safetybot.store import Store
+    from safetybot.vault.crypto import Keyring
 
     assert isinstance(store, Store) and isinstance(keyring, Keyring)
     assert isinstance(texts, Texts) and isinstance(directory, Directory)

@@ -11,12 +11,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from safetybot import cli, intenteval, training
-from safetybot.config import default_locales_dir
+from safetybot import cli
 from safetybot.core.signals import MODEL_FILE
 from safetybot.core.understanding import Intent
-from safetybot.intentdata import INTENT_DATA, load_lines
-from safetybot.textmodel import LinearModel
+from safetybot.guidance import intenteval, training
+from safetybot.guidance.intentdata import INTENT_DATA, load_lines
+from safetybot.guidance.textmodel import LinearModel
+from safetybot.ops.config import default_locales_dir
 
 
 def test_every_line_is_labelled_with_a_known_intent_and_its_source() -> None:
@@ -115,8 +116,8 @@ def test_evaluate_intents_reads_the_data_shipped_inside_the_package() -> None:
 def test_check_names_a_damaged_intent_model(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from safetybot import preflight
     from safetybot.core import signals
+    from safetybot.ops import preflight
 
     assert preflight._model() == []  # the shipped one reads
     broken = tmp_path / "intents.npz"

@@ -30,7 +30,7 @@ def test_starting_the_bot_loads_no_pdf_or_zip_library() -> None:
     # fpdf2, Pillow and pyzipper cost about half a second at start-up; they load on export.
     heavy = ("fpdf", "PIL", "pyzipper", "sklearn")
     assert _loaded("safetybot.wiring, safetybot.cli", heavy) == []
-    assert _loaded("safetybot.pdfpages", heavy) == ["PIL", "fpdf"]  # the probe sees them
+    assert _loaded("safetybot.vault.pdfpages", heavy) == ["PIL", "fpdf"]  # the probe sees them
 
 
 def test_only_the_cli_reads_the_environment() -> None:

@@ -8,16 +8,16 @@ from typing import Any
 
 import pytest
 
-from safetybot.config import Config
 from safetybot.core.events import Pressed, Text
 from safetybot.core.limits import Limits, LimitSettings, Verdict
 from safetybot.core.menus import Action
 from safetybot.core.service import Service
-from safetybot.crypto import Keyring
 from safetybot.errors import ConfigError, FrontEndError
+from safetybot.guidance.resources import Directory
 from safetybot.i18n import Texts
-from safetybot.resources import Directory
+from safetybot.ops.config import Config
 from safetybot.store import Store
+from safetybot.vault.crypto import Keyring
 from tests.conftest import FAST_VAULT, Chat, RecordingFrontEnd
 
 

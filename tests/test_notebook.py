@@ -7,14 +7,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from safetybot import crypto
 from safetybot.core import notebook as notebook_module
 from safetybot.core.notebook import Draft, Notebook
 from safetybot.core.records import Person
 from safetybot.core.service import Service
 from safetybot.core.vault import Session, Vaults
-from safetybot.evidence import verify_chain
 from safetybot.store import Store
+from safetybot.vault import crypto
+from safetybot.vault.evidence import verify_chain
 from tests.conftest import FAST_VAULT, Chat, RecordingFrontEnd
 
 PASS = "blue kettle morning"

@@ -9,7 +9,7 @@ import pytest
 
 from safetybot.errors import LocaleError
 from safetybot.i18n import Texts
-from safetybot.notices import (
+from safetybot.vault.notices import (
     LAWS,
     NoticeFacts,
     Platforms,

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from aiohttp import ClientSession
 
-from safetybot import logs
 from safetybot.core.menus import Action
-from safetybot.metrics import Metrics, MetricsHandler, serve
+from safetybot.ops import logs
+from safetybot.ops.metrics import Metrics, MetricsHandler, serve
 from tests.conftest import reset_logging
 from tests.test_telegram_e2e import CHAT, NOTE, PASS, TOKEN, Harness, harness
 

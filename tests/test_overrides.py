@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 
 from safetybot.core.service import Service
-from safetybot.crypto import Keyring
 from safetybot.errors import LocaleError
+from safetybot.guidance.resources import Directory
 from safetybot.i18n import Texts
 from safetybot.locales import check_locales
-from safetybot.resources import Directory
 from safetybot.store import Store
+from safetybot.vault.crypto import Keyring
 from tests.conftest import FAST_VAULT, LOCALES, Chat, RecordingFrontEnd
 
 HEADER = 'msgid ""\nmsgstr ""\n"Content-Type: text/plain; charset=UTF-8\\n"\n\n'

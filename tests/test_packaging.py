@@ -102,7 +102,7 @@ def test_the_installed_copy_reads_its_own_texts_and_says_its_version(
     installed: tuple[Path, Path, dict[str, str]], tmp_path: Path
 ) -> None:
     bin_dir, wheel, env = installed
-    probe = "import safetybot.config as c; print(c.__file__); print(c.default_locales_dir())"
+    probe = "import safetybot.ops.config as c; print(c.__file__); print(c.default_locales_dir())"
     found = _run([str(bin_dir / "python"), "-c", probe], tmp_path, env)
     assert found.returncode == 0, found.stderr
     module, locales = found.stdout.split()

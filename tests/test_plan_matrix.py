@@ -17,8 +17,8 @@ import pytest
 from safetybot.core.plan import Route, make_plan
 from safetybot.core.replies import PlanText, Reply
 from safetybot.core.service import Service
+from safetybot.guidance.resources import Ages, Country, Directory, Kind
 from safetybot.markup import Format, render
-from safetybot.resources import Ages, Country, Directory, Kind
 from tests.conftest import LOCALES
 
 COUNTRIES = ("US", "GB", "CA", "AU", "ES", "MX", "AR", "CO", "INT")

@@ -1,6 +1,6 @@
 """Checking a message skips the rules that cannot match it, and finds what a full scan finds.
 
-The prefilter (safetybot/prefilter.py) only decides which patterns to run and where; the
+The prefilter (safetybot/guidance/prefilter.py) only decides which patterns to run and where; the
 oracle here is the same Rules with the prefilter switched off (every pattern scanned in full,
 as before it existed). Any difference, in a flag, a quote or a level, fails.
 """
@@ -16,9 +16,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from safetybot import redflags
-from safetybot.prefilter import Found, Pieces, Scan
-from safetybot.redflags import Finding, Rules, normalize
+from safetybot.guidance import redflags
+from safetybot.guidance.prefilter import Found, Pieces, Scan
+from safetybot.guidance.redflags import Finding, Rules, normalize
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCALES = ROOT / "locales"

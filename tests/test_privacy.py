@@ -17,12 +17,12 @@ from pathlib import Path
 
 import pytest
 
-from safetybot import logs
-from safetybot.backup import backup_database
 from safetybot.core.desk import ATTACH_STEP
 from safetybot.core.menus import Action
 from safetybot.core.records import SPACE_TABLES
-from safetybot.export import verify_export
+from safetybot.ops import logs
+from safetybot.ops.backup import backup_database
+from safetybot.vault.export import verify_export
 from tests.conftest import data_files, reset_logging
 from tests.test_telegram_e2e import CHAT, TOKEN, Harness, harness
 

@@ -10,9 +10,9 @@ import pytest
 
 from safetybot.cli import main
 from safetybot.errors import LocaleError
-from safetybot.evaluation import FIRST_SET as DEFAULT_DATA
-from safetybot.evaluation import MAX_FALSE_ALARMS, MIN_RECALL, evaluate, load_examples
-from safetybot.redflags import (
+from safetybot.guidance.evaluation import FIRST_SET as DEFAULT_DATA
+from safetybot.guidance.evaluation import MAX_FALSE_ALARMS, MIN_RECALL, evaluate, load_examples
+from safetybot.guidance.redflags import (
     FILE_NAME,
     MAX_CHARS,
     MAX_QUOTE,

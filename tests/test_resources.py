@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from safetybot.errors import LocaleError
-from safetybot.resources import (
+from safetybot.guidance.resources import (
     Ages,
     Country,
     Directory,

@@ -11,11 +11,11 @@ import pytest
 from safetybot.core.events import Command, Event, Incoming, Pressed
 from safetybot.core.menus import Action
 from safetybot.core.service import Service
-from safetybot.crypto import Keyring
+from safetybot.guidance.resources import Directory
 from safetybot.i18n import Texts
 from safetybot.markup import Format, render
-from safetybot.resources import Directory
 from safetybot.store import Store
+from safetybot.vault.crypto import Keyring
 from tests.conftest import Chat, RecordingFrontEnd, assert_absent
 
 USER = "7391028465"

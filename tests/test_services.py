@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from safetybot.cli import main
-from safetybot.resources import Directory
-from safetybot.services import known_services, route_names, unknown_services
+from safetybot.guidance.resources import Directory
+from safetybot.guidance.services import known_services, route_names, unknown_services
 from tests.conftest import LOCALES
 
 HEADER = 'msgid ""\nmsgstr ""\n"Content-Type: text/plain; charset=UTF-8\\n"\n\n'

@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 
 from safetybot.cli import main
-from safetybot.config import Config
 from safetybot.core.events import Attachment, Pressed, Text, Unsupported, UnsupportedKind
-from safetybot.crypto import new_master_key
 from safetybot.errors import ConfigError
+from safetybot.ops.config import Config
 from safetybot.transports.choices import parse_line
 from safetybot.transports.jsonrpc import Endpoint, JsonRpcClient, RpcError, RpcUnavailable
 from safetybot.transports.signal import Received, read_envelope
+from safetybot.vault.crypto import new_master_key
 from tests.fakesignal import FakeSignalDaemon, Person
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -17,14 +17,14 @@ from typing import Any
 import pytest
 
 from safetybot.core.service import Service
-from safetybot.crypto import Keyring
 from safetybot.errors import FrontEndError
-from safetybot.export import verify_export
+from safetybot.guidance.resources import Directory
 from safetybot.i18n import Texts
 from safetybot.markup import Format, render
-from safetybot.resources import Directory
 from safetybot.store import Store
 from safetybot.transports.signal import SignalBot
+from safetybot.vault.crypto import Keyring
+from safetybot.vault.export import verify_export
 from tests.conftest import assert_absent
 from tests.fakesignal import ACCOUNT, FakeSignalDaemon, Person
 

@@ -20,17 +20,22 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from safetybot.cli import main
-from safetybot.config import Config
 from safetybot.core.service import Service
 from safetybot.errors import ConfigError
-from safetybot.evidence import GENESIS, Kind, make_record
-from safetybot.export import build_export, make_export, verify_export
+from safetybot.guidance.resources import Directory
 from safetybot.i18n import Texts
 from safetybot.markup import Format, render
-from safetybot.resources import Directory
-from safetybot.signing import fingerprint, new_signing_key_file, public_bytes, shown_fingerprint
+from safetybot.ops.config import Config
 from safetybot.store import Store
-from safetybot.timestamps import request_timestamp
+from safetybot.vault.evidence import GENESIS, Kind, make_record
+from safetybot.vault.export import build_export, make_export, verify_export
+from safetybot.vault.signing import (
+    fingerprint,
+    new_signing_key_file,
+    public_bytes,
+    shown_fingerprint,
+)
+from safetybot.vault.timestamps import request_timestamp
 from tests.conftest import FAST_VAULT, Chat, RecordingFrontEnd
 from tests.fake_tsa import FakeTSA, serve
 from tests.test_export import EXPORTED, FILES, _chain, _labels, _members

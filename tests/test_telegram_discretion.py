@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from safetybot.core.menus import Action
 from safetybot.core.service import Service
-from safetybot.crypto import Keyring
+from safetybot.guidance.resources import Directory
 from safetybot.i18n import Texts
-from safetybot.resources import Directory
 from safetybot.store import Store
+from safetybot.vault.crypto import Keyring
 from tests.test_telegram_e2e import CHAT, NOTE, Harness, harness
 
 __all__ = ["harness"]

@@ -19,14 +19,14 @@ from safetybot.core.desk import ATTACH_STEP
 from safetybot.core.limits import LimitSettings
 from safetybot.core.menus import Action
 from safetybot.core.service import Service
-from safetybot.crypto import Keyring
-from safetybot.evidence import FIELDS
-from safetybot.export import verify_export
+from safetybot.guidance.resources import Directory
 from safetybot.i18n import Texts
 from safetybot.markup import visible_length
-from safetybot.resources import Directory
 from safetybot.store import Store
 from safetybot.transports.telegram import TelegramBot
+from safetybot.vault.crypto import Keyring
+from safetybot.vault.evidence import FIELDS
+from safetybot.vault.export import verify_export
 from tests.conftest import assert_absent
 from tests.fakebotapi import FakeBotAPI, Message
 

@@ -9,9 +9,9 @@ import pytest
 
 from safetybot.core.limits import LimitSettings
 from safetybot.core.menus import Action
-from safetybot.crypto import Keyring
+from safetybot.guidance.resources import Directory
 from safetybot.i18n import Texts
-from safetybot.resources import Directory
+from safetybot.vault.crypto import Keyring
 from tests.test_telegram_e2e import CHAT, Harness, running
 
 OTHER = 5550001234

@@ -9,7 +9,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from safetybot.textmodel import bucket_of, features, fold, hashed
+from safetybot.guidance.textmodel import bucket_of, features, fold, hashed
 
 
 def _slowly(text: str, limit: int) -> tuple[list[int], list[float]]:

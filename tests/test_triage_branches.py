@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from safetybot.core.menus import GuideId
+from safetybot.guidance.resources import Directory
 from safetybot.i18n import Texts
-from safetybot.resources import Directory
 
 
 def test_no_guide_but_privacy_sends_people_to_erase_everything_to_clear_the_chat(

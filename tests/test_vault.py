@@ -24,13 +24,20 @@ from safetybot.core.events import Attachment, Forwarded, Pressed
 from safetybot.core.records import SPACE_TABLES
 from safetybot.core.service import Service
 from safetybot.core.vault import DuressMode
-from safetybot.crypto import KdfParams, Keyring, new_master_key, open_box, passphrase_key, unseal
 from safetybot.errors import CryptoError
-from safetybot.evidence import FIELDS
-from safetybot.export import verify_export
+from safetybot.guidance.resources import Directory
 from safetybot.i18n import Texts
-from safetybot.resources import Directory
 from safetybot.store import Store
+from safetybot.vault.crypto import (
+    KdfParams,
+    Keyring,
+    new_master_key,
+    open_box,
+    passphrase_key,
+    unseal,
+)
+from safetybot.vault.evidence import FIELDS
+from safetybot.vault.export import verify_export
 from tests.conftest import FAST_VAULT, Chat, RecordingFrontEnd, assert_absent
 
 PASS = "blue kettle morning"
@@ -396,7 +403,7 @@ async def test_a_lost_or_damaged_notes_index_is_rebuilt_and_nothing_is_lost(
 
 
 def crypto_seal_to_stranger(pseudonym: bytes) -> bytes:
-    from safetybot.crypto import new_vault_keys, seal_to
+    from safetybot.vault.crypto import new_vault_keys, seal_to
 
     _, public = new_vault_keys()
     return seal_to(public, b"{}", owner=pseudonym, purpose="notes_index")
@@ -614,7 +621,7 @@ async def test_rotate_key_rewraps_and_the_old_key_stops_working(
     data = tmp_path / "data"
     env = {"SAFETYBOT_DATA_DIR": str(data), "SAFETYBOT_MASTER_KEY": old}
     # A person with a note, written through a service opened the way the CLI opens it.
-    from safetybot.crypto import parse_master_key
+    from safetybot.vault.crypto import parse_master_key
     from safetybot.wiring import open_keyring
 
     store = await Store.open(data / "safetybot.db")
@@ -765,7 +772,7 @@ async def _swap_public_key(db: Store, pseudonym: bytes, *, strip_seal: bool) -> 
     """What someone who can write the database could do: their key in place of the vault's."""
     from dataclasses import replace
 
-    from safetybot.crypto import new_vault_keys
+    from safetybot.vault.crypto import new_vault_keys
 
     row = await db.vault(pseudonym)
     assert row is not None
@@ -843,7 +850,7 @@ async def test_a_vault_sealed_before_versions_opens_and_is_versioned_from_then_o
     import json
     from dataclasses import replace
 
-    from safetybot.crypto import seal
+    from safetybot.vault.crypto import seal
 
     await chat.turn_on_vault(PASS)
     await write_note(chat)

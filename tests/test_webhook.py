@@ -16,14 +16,14 @@ import pytest
 from aiohttp import ClientSession
 
 from safetybot.cli import main
-from safetybot.config import Webhook
 from safetybot.core.service import Service
-from safetybot.crypto import Keyring, new_master_key
 from safetybot.errors import FrontEndError
+from safetybot.guidance.resources import Directory
 from safetybot.i18n import Texts
-from safetybot.resources import Directory
+from safetybot.ops.config import Webhook
 from safetybot.store import Store
 from safetybot.transports.telegram import TelegramBot
+from safetybot.vault.crypto import Keyring, new_master_key
 from tests.conftest import FAST_VAULT
 from tests.fakebotapi import FakeBotAPI
 

@@ -35,9 +35,9 @@ from safetybot.core.vault import (
     VaultTampered,
 )
 from safetybot.errors import FrontEndError
-from safetybot.evidence import FIELDS
-from safetybot.export import Export, Labels, make_export
-from safetybot.notices import (
+from safetybot.vault.evidence import FIELDS
+from safetybot.vault.export import Export, Labels, make_export
+from safetybot.vault.notices import (
     LAWS,
     MINOR_ANSWERS,
     NoticeFacts,
@@ -47,8 +47,8 @@ from safetybot.notices import (
     looks_like_email,
     web_addresses,
 )
-from safetybot.pdf import render_text_pdf
-from safetybot.timestamps import request_timestamp
+from safetybot.vault.pdf import render_text_pdf
+from safetybot.vault.timestamps import request_timestamp
 
 __all__ = ["ATTACH_STEP", "Desk", "DeskResult", "VaultContext"]
 

@@ -15,9 +15,9 @@ from safetybot.core.records import Records
 from safetybot.core.rendering import Outgoing
 from safetybot.core.replies import Part, Reply, T
 from safetybot.core.vault import Vaults
-from safetybot.crypto import Keyring
 from safetybot.errors import CryptoError
 from safetybot.i18n import Texts
+from safetybot.vault.crypto import Keyring
 
 if TYPE_CHECKING:
     from safetybot.core.service import FrontEnd, _Context

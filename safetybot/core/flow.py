@@ -50,7 +50,7 @@ from safetybot.core.replies import (
     T,
 )
 from safetybot.core.understanding import Intent, Understanding
-from safetybot.redflags import QUESTIONS, Flag
+from safetybot.guidance.redflags import QUESTIONS, Flag
 
 __all__ = [
     "COMMAND_NAMES",

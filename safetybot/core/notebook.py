@@ -2,8 +2,9 @@
 
 Everything is sealed *to* the vault's public key, so evidence that arrives while the vault is
 locked (the next field of a note, a screenshot) is stored encrypted all the same; reading needs
-the unlocked private key. Records form a hash chain (evidence.py) so an export can prove nothing
-was changed or removed afterwards. A deleted note leaves tombstones that keep the chain whole.
+the unlocked private key. Records form a hash chain (vault/evidence.py) so an export can prove
+nothing was changed or removed afterwards. A deleted note leaves tombstones that keep the chain
+whole.
 
 Each space also has a sealed index (noteindex.py), written with every new record: the notes
 list reads it alone; showing, editing or deleting a note opens only that note's records, found
@@ -23,10 +24,10 @@ from typing import Any
 from safetybot.core.noteindex import Line, NoteIndex, shape_of
 from safetybot.core.records import Records, Sealed, SpaceShape
 from safetybot.core.vault import Session
-from safetybot.crypto import open_box, seal_to, sha256_hex
 from safetybot.errors import CryptoError
-from safetybot.evidence import FIELDS, GENESIS, Kind, current_notes, make_record, tombstone
-from safetybot.export import AttachmentFile
+from safetybot.vault.crypto import open_box, seal_to, sha256_hex
+from safetybot.vault.evidence import FIELDS, GENESIS, Kind, current_notes, make_record, tombstone
+from safetybot.vault.export import AttachmentFile
 
 __all__ = ["Draft", "Listing", "Notebook", "Opened"]
 

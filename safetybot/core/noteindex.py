@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from safetybot.core.records import Sealed, SpaceShape
-from safetybot.evidence import Kind
+from safetybot.vault.evidence import Kind
 
 __all__ = ["Entry", "Line", "NoteIndex", "shape_of"]
 

@@ -17,10 +17,10 @@ from safetybot.core.replies import (
     Reply,
     T,
 )
+from safetybot.guidance.redflags import Finding, Level, Rules
+from safetybot.guidance.resources import Ages, Country, Directory, Kind, Resource, display_phone
 from safetybot.i18n import Texts
 from safetybot.markup import Format, escape, render, render_static
-from safetybot.redflags import Finding, Level, Rules
-from safetybot.resources import Ages, Country, Directory, Kind, Resource, display_phone
 
 __all__ = ["Outgoing", "Renderer"]
 

@@ -27,10 +27,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
-from safetybot import checker
-from safetybot.checker import Checker
-from safetybot.checker import load_model as load_check_model
-from safetybot.config import default_locales_dir
 from safetybot.core import menus
 from safetybot.core.desk import Desk, DeskResult, VaultContext
 from safetybot.core.erasing import Deletion, Erasing
@@ -68,13 +64,17 @@ from safetybot.core.replies import (
 from safetybot.core.signals import Signals, normalize
 from safetybot.core.timers import Timers
 from safetybot.core.vault import Vaults, VaultSettings
-from safetybot.crypto import Keyring, new_data_key, seal, unseal
 from safetybot.errors import CryptoError
+from safetybot.guidance import checker
+from safetybot.guidance.checker import Checker
+from safetybot.guidance.checker import load_model as load_check_model
+from safetybot.guidance.redflags import Finding, Flag, Rules
+from safetybot.guidance.resources import Directory
 from safetybot.i18n import Texts
 from safetybot.markup import Format, render
-from safetybot.notices import PLATFORMS_FILE, Platforms
-from safetybot.redflags import Finding, Flag, Rules
-from safetybot.resources import Directory
+from safetybot.ops.config import default_locales_dir
+from safetybot.vault.crypto import Keyring, new_data_key, seal, unseal
+from safetybot.vault.notices import PLATFORMS_FILE, Platforms
 
 __all__ = ["Deletion", "FrontEnd", "Outgoing", "Service"]
 
@@ -181,7 +181,7 @@ class Service(Erasing, Timers):
         self._locks: weakref.WeakValueDictionary[bytes, asyncio.Lock] = (
             weakref.WeakValueDictionary()
         )
-        # None: no limit (the bot as run always has one: config.py's default).
+        # None: no limit (the bot as run always has one: ops/config.py's default).
         self.rate_limit = None if limits is None else Limits(limits, clock)
         # The panic key and word hash of people being refused (None: no panic word), so a
         # flood of texts is checked for the panic word without a database read each.

@@ -19,8 +19,8 @@ from pathlib import Path
 
 from safetybot.core.flow import HINT_MINOR
 from safetybot.core.understanding import Understander, Understanding, WordLists
+from safetybot.guidance.textmodel import LinearModel
 from safetybot.i18n import Texts
-from safetybot.textmodel import LinearModel
 
 __all__ = ["MODEL_FILE", "Signals", "load_model", "normalize"]
 

@@ -14,7 +14,7 @@ from safetybot.core.erasing import Deletion
 from safetybot.core.flow import Context, State
 from safetybot.core.records import Records
 from safetybot.core.vault import Vaults
-from safetybot.crypto import Keyring, unseal
+from safetybot.vault.crypto import Keyring, unseal
 
 if TYPE_CHECKING:
     from safetybot.core.service import FrontEnd, _Context

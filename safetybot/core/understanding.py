@@ -5,8 +5,8 @@ secret). Two layers, because each fails where the other holds:
   - word lists from the catalogs (`match.*`, every locale at once, since people mix languages):
     self-harm phrases and bare cries for help decide outright; deadlines, "paid", "my ex" and
     "a stranger" add what triage would ask;
-  - a small learned model over letter pieces and words (textmodel.py), for wording nobody wrote
-    down: typos, missing accents, slang, voseo, look-alike letters.
+  - a small learned model over letter pieces and words (guidance/textmodel.py), for wording
+    nobody wrote down: typos, missing accents, slang, voseo, look-alike letters.
 Self-harm wins over everything (a miss is worse than a false alarm), then a near deadline, then
 the model's best guess, if it is sure enough; otherwise `other`, whose reply says what the bot
 can do. Nothing is kept or logged: the evidence names cues and scores, never the words.
@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
 
-from safetybot.textmodel import LinearModel, fold
+from safetybot.guidance.textmodel import LinearModel, fold
 
 __all__ = ["Intent", "Understander", "Understanding", "WordLists"]
 

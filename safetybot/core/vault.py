@@ -1,6 +1,6 @@
 """The evidence vault's lock: creating it, unlocking with lockout, duress, passphrase changes.
 
-Keys (see crypto.py): a vault is an X25519 key pair. The private key is sealed with a key
+Keys (see vault/crypto.py): a vault is an X25519 key pair. The private key is sealed with a key
 derived from the passphrase, then with the person's data key, so a copy of the database plus the
 master key still cannot open it. Unlocked keys live only in memory, for `unlock_minutes` after
 the last use, and are gone after a restart.
@@ -33,7 +33,8 @@ from enum import StrEnum
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from safetybot.core.records import SPACE_TABLES, Records, VaultRow
-from safetybot.crypto import (
+from safetybot.errors import CryptoError
+from safetybot.vault.crypto import (
     KdfParams,
     new_data_key,
     new_salt,
@@ -43,7 +44,6 @@ from safetybot.crypto import (
     unseal,
     vault_public_key,
 )
-from safetybot.errors import CryptoError
 
 __all__ = [
     "DuressMode",

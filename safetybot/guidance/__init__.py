@@ -1,1 +1,1 @@
-"""What the bot knows and reads: helplines and services, red flags, the learned models and how they are judged."""
+"""What the bot knows and reads: helplines, red flags, the models and how they are judged."""

@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from safetybot.redflags import Finding, Flag, FlagHit, Level, Rules
-from safetybot.textmodel import LinearModel, hashed, sigmoid, softmax
+from safetybot.guidance.redflags import Finding, Flag, FlagHit, Level, Rules
+from safetybot.guidance.textmodel import LinearModel, hashed, sigmoid, softmax
 
 __all__ = [
     "FLAGS_FILE",
@@ -33,7 +33,7 @@ __all__ = [
     "vector",
 ]
 
-MODEL_FILE = Path(__file__).resolve().parent / "models" / "check.npz"
+MODEL_FILE = Path(__file__).resolve().parent.parent / "models" / "check.npz"
 # One yes/no model per red flag: flags the rules' patterns miss, named without a quote.
 FLAGS_FILE = MODEL_FILE.parent / "check_flags.npz"
 # A flag the rules missed is named when its model is at least this sure (a fixed, even bet).

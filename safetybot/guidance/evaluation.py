@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Protocol, TextIO
 
 from safetybot.errors import LocaleError
-from safetybot.redflags import Finding, Flag, Level, Rules
+from safetybot.guidance.redflags import Finding, Flag, Level, Rules
 
 __all__ = [
     "CHECK_DATA",
@@ -47,7 +47,7 @@ __all__ = [
     "run",
 ]
 
-CHECK_DATA = Path(__file__).resolve().parent / "data" / "check"
+CHECK_DATA = Path(__file__).resolve().parent.parent / "data" / "check"
 # The default: the held-out split, written by an author who never saw the training lines.
 DEFAULT_DATA = CHECK_DATA / "heldout.jsonl"
 # The rules' own set, written with them (their regression tests).
@@ -315,7 +315,7 @@ def _slice(lang: str, split: str, chosen: Iterable[tuple[Example, frozenset[Flag
 
 def run(data: Path, locales_dir: Path, out: TextIO, err: TextIO, rules_only: bool = False) -> int:
     """The `evaluate-check` command: print the table; 0 targets met, 1 not met, 2 bad input."""
-    from safetybot.checker import FLAGS_FILE, Checker, load_model
+    from safetybot.guidance.checker import FLAGS_FILE, Checker, load_model
 
     try:
         rules = Rules.load(locales_dir)

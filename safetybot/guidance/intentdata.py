@@ -15,7 +15,7 @@ from safetybot.core.understanding import Intent
 
 __all__ = ["INTENT_DATA", "SPLITS", "Line", "load_lines"]
 
-INTENT_DATA = Path(__file__).resolve().parent / "data" / "intents"
+INTENT_DATA = Path(__file__).resolve().parent.parent / "data" / "intents"
 SPLITS = ("train", "heldout")
 _ORIGINS = ("own", "public", "adapted")
 _LANGS = ("en", "es")

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TextIO
 
 from safetybot.core.understanding import Intent
-from safetybot.intentdata import Line
+from safetybot.guidance.intentdata import Line
 
 __all__ = ["MIN_PRECISION", "MIN_RECALL", "MIN_SELF_HARM_RECALL", "Report", "evaluate", "run"]
 

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from safetybot.errors import LocaleError
-from safetybot.prefilter import Found, Pieces, Scan
+from safetybot.guidance.prefilter import Found, Pieces, Scan
 
 __all__ = [
     "FILE_NAME",

@@ -27,13 +27,13 @@ from typing import Any, TextIO
 import numpy as np
 import numpy.typing as npt
 
-from safetybot import checker
 from safetybot.core.signals import MODEL_FILE
 from safetybot.core.understanding import Intent
-from safetybot.evaluation import Example
-from safetybot.intentdata import Line
-from safetybot.redflags import Flag
-from safetybot.textmodel import BUCKETS, LinearModel, hashed
+from safetybot.guidance import checker
+from safetybot.guidance.evaluation import Example
+from safetybot.guidance.intentdata import Line
+from safetybot.guidance.redflags import Flag
+from safetybot.guidance.textmodel import BUCKETS, LinearModel, hashed
 
 __all__ = [
     "CHECK_MODEL_FILE",

@@ -1,1 +1,1 @@
-"""Running an instance: settings, logs, metrics, health, preflight checks, backups and operator commands."""
+"""Running an instance: settings, logs, metrics, health, preflight, backups, admin commands."""

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, TextIO
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from safetybot.backup import (
+from safetybot.errors import CryptoError, StoreError
+from safetybot.ops.backup import (
     KEYS_KEPT,
     RunLock,
     backup_database,
@@ -26,15 +27,14 @@ from safetybot.backup import (
     keys_file,
     restore_database,
 )
-from safetybot.config import Config
-from safetybot.crypto import Keyring, new_master_key, parse_master_key
-from safetybot.errors import CryptoError, StoreError
-from safetybot.preflight import check_words
+from safetybot.ops.config import Config
+from safetybot.ops.preflight import check_words
 from safetybot.store import MIGRATIONS, Store
+from safetybot.vault.crypto import Keyring, new_master_key, parse_master_key
 from safetybot.wiring import open_keyring
 
 if TYPE_CHECKING:
-    from safetybot.export import VerifyReport
+    from safetybot.vault.export import VerifyReport
 
 __all__ = [
     "backup",
@@ -174,7 +174,7 @@ def keygen(webhook_secret: bool) -> int:
 
 def keygen_signing(path: Path, out: TextIO) -> int:
     """Write a new export signing key to `path` (0600, never over an existing file); "-": out."""
-    from safetybot.signing import new_signing_key_file, private_pem, public_bytes
+    from safetybot.vault.signing import new_signing_key_file, private_pem, public_bytes
 
     if str(path) == "-":  # for `docker run … > secrets/signing_key`: the key alone on stdout
         made = Ed25519PrivateKey.generate()
@@ -201,7 +201,7 @@ def keygen_signing(path: Path, out: TextIO) -> int:
 
 def signing_key(config: Config, out: TextIO) -> int:
     """Print the signing key's public key and fingerprint, for the organization to publish."""
-    from safetybot.signing import public_bytes
+    from safetybot.vault.signing import public_bytes
 
     key = config.vault.signing_key
     if key is None:
@@ -218,7 +218,7 @@ def signing_key(config: Config, out: TextIO) -> int:
 def _print_public(public: bytes, out: TextIO) -> None:
     import base64
 
-    from safetybot.signing import fingerprint, shown_fingerprint
+    from safetybot.vault.signing import fingerprint, shown_fingerprint
 
     encoded = base64.b64encode(public).decode("ascii")
     print(f"Public key (Ed25519, base64): {encoded}", file=out)
@@ -260,7 +260,7 @@ def verify_export_file(
 
     from cryptography import x509
 
-    from safetybot.export import MAX_READ, verify_export
+    from safetybot.vault.export import MAX_READ, verify_export
 
     if head is not None and not re.fullmatch(r"[0-9a-f]{64}", head.strip().lower()):
         print("safetybot: --head must be a chain head: 64 hex digits", file=sys.stderr)
@@ -320,7 +320,7 @@ def verify_export_file(
 
 def _print_proofs(report: VerifyReport) -> None:
     """What the signature and the time stamp show, and what was not checked."""
-    from safetybot.signing import shown_fingerprint
+    from safetybot.vault.signing import shown_fingerprint
 
     if report.key_checked:
         print(

@@ -21,10 +21,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from safetybot.core.limits import LimitSettings
 from safetybot.core.menus import AUTO_CLEAR_CHOICES
 from safetybot.core.vault import VaultSettings
-from safetybot.crypto import KdfParams, parse_master_key
 from safetybot.errors import ConfigError
-from safetybot.resources import display_phone
-from safetybot.settings import (
+from safetybot.guidance.resources import display_phone
+from safetybot.ops.settings import (
     DEFAULT_API_URL,
     DEFAULT_SIGNAL_ATTACHMENTS,
     TABLE,
@@ -45,7 +44,8 @@ from safetybot.settings import (
     url,
     url_path,
 )
-from safetybot.signing import load_signing_key
+from safetybot.vault.crypto import KdfParams, parse_master_key
+from safetybot.vault.signing import load_signing_key
 
 __all__ = [
     "DEFAULT_API_URL",
@@ -75,7 +75,7 @@ def default_locales_dir() -> Path:
     installed = shipped if isinstance(shipped, Path) else Path(str(shipped))
     if installed.is_dir():
         return installed
-    return Path(__file__).resolve().parent.parent / "locales"
+    return Path(__file__).resolve().parents[2] / "locales"
 
 
 @dataclass(frozen=True)

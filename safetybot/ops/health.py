@@ -19,7 +19,7 @@ import urllib.request
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from safetybot.config import Config
+from safetybot.ops.config import Config
 
 __all__ = ["HEARTBEAT_SECONDS", "beat", "check"]
 

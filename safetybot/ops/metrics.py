@@ -21,7 +21,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
 from prometheus_client.exposition import generate_latest
 
-from safetybot.logs import parse_event
+from safetybot.ops.logs import parse_event
 
 __all__ = ["Metrics", "MetricsHandler", "serve"]
 

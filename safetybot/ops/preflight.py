@@ -14,15 +14,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from safetybot.backup import describe_database
-from safetybot.config import Config
-from safetybot.crypto import Keyring
 from safetybot.errors import ConfigError, CryptoError, LocaleError, StoreError
+from safetybot.guidance.redflags import check_rules
+from safetybot.guidance.resources import Directory, check_directory
+from safetybot.guidance.services import Mention, known_services, route_names, unknown_services
 from safetybot.locales import check_locales, read_layers
-from safetybot.notices import PLATFORMS_FILE, check_platforms
-from safetybot.redflags import check_rules
-from safetybot.resources import Directory, check_directory
-from safetybot.services import Mention, known_services, route_names, unknown_services
+from safetybot.ops.backup import describe_database
+from safetybot.ops.config import Config
+from safetybot.vault.crypto import Keyring
+from safetybot.vault.notices import PLATFORMS_FILE, check_platforms
 
 __all__ = ["Finding", "check_words", "diagnose", "organization_values"]
 
@@ -137,8 +137,8 @@ def _services(config: Config) -> list[Mention]:
 
 def _model() -> list[Finding]:
     """The models ship with the package; a damaged copy would leave words unread."""
-    from safetybot import checker
     from safetybot.core import signals
+    from safetybot.guidance import checker
 
     found = []
     for name, path, load, command in (

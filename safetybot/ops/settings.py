@@ -23,7 +23,7 @@ from typing import Any, Final, TypeVar
 from urllib.parse import urlsplit
 
 from safetybot.errors import ConfigError
-from safetybot.resources import Country
+from safetybot.guidance.resources import Country
 
 __all__ = [
     "DEFAULT_API_URL",

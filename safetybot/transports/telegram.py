@@ -45,7 +45,6 @@ from telegram.error import (
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, Defaults, TypeHandler
 from telegram.warnings import PTBDeprecationWarning
 
-from safetybot.config import Webhook
 from safetybot.core.events import (
     Attachment,
     Command,
@@ -61,6 +60,7 @@ from safetybot.core.flow import COMMAND_NAMES
 from safetybot.core.service import Deletion, Outgoing, Service
 from safetybot.errors import FrontEndError
 from safetybot.markup import Format, render, render_static, split, visible_length
+from safetybot.ops.config import Webhook
 from safetybot.transports.aiohttp_request import AiohttpRequest
 from safetybot.transports.webhook import WebhookServer
 

@@ -1,1 +1,1 @@
-"""Keeping evidence: sealing and keys, the record chain, exports, PDFs, signatures, time stamps, removal requests."""
+"""Keeping evidence: sealing and keys, the record chain, exports, PDFs, signatures, notices."""

@@ -38,10 +38,10 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from safetybot.evidence import GENESIS, Kind, current_notes, verify_chain
-from safetybot.pdf import COLUMNS, Labels, render_pdf
-from safetybot.signing import fingerprint, public_bytes, read_signature, sign_manifest
-from safetybot.timestamps import Stamp, TimestampError, check_timestamp
+from safetybot.vault.evidence import GENESIS, Kind, current_notes, verify_chain
+from safetybot.vault.pdf import COLUMNS, Labels, render_pdf
+from safetybot.vault.signing import fingerprint, public_bytes, read_signature, sign_manifest
+from safetybot.vault.timestamps import Stamp, TimestampError, check_timestamp
 
 __all__ = [
     "FORMAT",

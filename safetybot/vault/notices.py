@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from safetybot.errors import LocaleError
-from safetybot.resources import _is_https, _read, _table
+from safetybot.guidance.resources import _is_https, _read, _table
 
 __all__ = [
     "LAWS",

@@ -18,8 +18,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from safetybot.evidence import FIELDS
-from safetybot.notices import MINOR_ANSWERS
+from safetybot.vault.evidence import FIELDS
+from safetybot.vault.notices import MINOR_ANSWERS
 
 __all__ = ["COLUMNS", "Labels", "render_pdf", "render_text_pdf"]
 
@@ -97,7 +97,7 @@ def render_pdf(
     records and compare. `signer` is the fingerprint of the key that signs the export, or "".
     """
     # fpdf2 and Pillow load only when a PDF is made: half a second less at start-up.
-    from safetybot.pdfpages import draw_log
+    from safetybot.vault.pdfpages import draw_log
 
     return draw_log(
         records,
@@ -113,6 +113,6 @@ def render_pdf(
 
 def render_text_pdf(texts: Sequence[str], *, title: str, page: str, made_at: str) -> bytes:
     """Plain texts (a removal request in two languages), each from a new page; text only."""
-    from safetybot.pdfpages import draw_texts
+    from safetybot.vault.pdfpages import draw_texts
 
     return draw_texts(texts, title=title, page=page, made_at=made_at)

@@ -16,8 +16,8 @@ from fpdf import FPDF
 from fpdf.fonts import TTFFont
 from PIL import Image
 
-from safetybot.evidence import FIELDS, Kind, current_notes
-from safetybot.pdf import COLUMNS, Labels
+from safetybot.vault.evidence import FIELDS, Kind, current_notes
+from safetybot.vault.pdf import COLUMNS, Labels
 
 __all__ = ["draw_log", "draw_texts"]
 
