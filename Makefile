@@ -47,8 +47,9 @@ audit:
 
 ## Re-pin requirements/dev.txt (what `make test` and `make demo` install) and
 ## requirements/runtime.txt (what the image installs) to the newest versions pyproject.toml
-## allows, with the hash of every wheel and sdist of each pinned version, for Python 3.11 on
-## every platform (uv's universal mode: markers keep e.g. Windows-only packages). uv lives in a
+## allows, with the hash of every wheel and sdist of each pinned version, for Python 3.11 (and
+## any newer one requires-python allows) on every platform: uv's universal mode writes markers
+## for e.g. a Windows-only package, or a newer version only a newer Python can run. uv lives in a
 ## throw-away venv; it is not a project dependency. The runtime lock takes its versions from
 ## the dev lock (-c), so the image runs exactly what the tests ran, plus the build backend
 ## from [build-system], so that the image builds the project without an unpinned download.
