@@ -855,7 +855,7 @@ async def test_a_vault_sealed_before_versions_opens_and_is_versioned_from_then_o
     keys = {name: getattr(row, name).hex() for name in vault_module._KEY_FIELDS}
     data_key = await _data_key(db, keyring, pseudonym)
     old_seal = seal(data_key, json.dumps(keys).encode(), owner=pseudonym, purpose="vault-keys")
-    await db.save_vault(replace(row, keys_seal=old_seal, anchor=None))
+    await db.save_vault(replace(row, keys_seal=old_seal, anchor=None, decoy_levels=None))
     await chat.command("notes")
     assert NOTE in await chat.say(PASS)
     row = await db.vault(pseudonym)
