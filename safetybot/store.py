@@ -169,6 +169,15 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
             )""",
         ),
     ),
+    Migration(
+        "decoy levels past the first, for a duress passphrase set inside a decoy",
+        (
+            # The deeper decoy levels, sealed with the person's data key and covered by the
+            # vault's seal and version (core/vault.py). NULL in a vault made before this step
+            # (it has the first level only) until its next save.
+            "ALTER TABLE vaults ADD COLUMN decoy_levels BLOB",
+        ),
+    ),
 )
 
 _SPACE_TABLES = SPACE_TABLES
@@ -480,7 +489,7 @@ class Store:
         if row is None:
             return None
         b = [
-            _blob(value) if index not in (5, 10, 11, 12, 13) else b""
+            _blob(value) if index not in (5, 10, 11, 12, 13, 14) else b""
             for index, value in enumerate(row)
         ]
         return VaultRow(
@@ -497,7 +506,8 @@ class Store:
             failures=int(row[10]),
             retry_at=int(row[11]),
             keys_seal=_opt(row[12]),
-            anchor=_opt(row[13]),
+            decoy_levels=_opt(row[13]),
+            anchor=_opt(row[14]),
         )
 
     async def save_vault(self, vault: VaultRow) -> None:
@@ -774,6 +784,7 @@ _VAULT_COLUMNS: Final[tuple[str, ...]] = (
     "failures",
     "retry_at",
     "keys_seal",
+    "decoy_levels",
 )
 
 

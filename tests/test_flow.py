@@ -92,3 +92,11 @@ def test_state_round_trips_and_damaged_state_starts_fresh() -> None:
     assert State.from_bytes(state.to_bytes()) == state
     for damaged in (b"", b"{", b'{"mode": "nope"}', b"[]"):
         assert State.from_bytes(damaged) == State()
+
+
+def test_a_draft_keeps_its_vault_level_and_an_older_decoy_draft_reads_as_the_first() -> None:
+    state = State(mode=Mode.V_FIELD, draft_step=2, draft_level=3)
+    assert State.from_bytes(state.to_bytes()).draft_level == 3
+    # A state saved before levels said only whether the draft was the decoy's.
+    assert State.from_bytes(b'{"mode": "v_field", "draft_decoy": true}').draft_level == 1
+    assert State.from_bytes(b'{"draft_level": true}').draft_level == 0

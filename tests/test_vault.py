@@ -862,7 +862,7 @@ async def test_a_vault_sealed_before_versions_opens_and_is_versioned_from_then_o
     keys = {name: getattr(row, name).hex() for name in vault_module._KEY_FIELDS}
     data_key = await _data_key(db, keyring, pseudonym)
     old_seal = seal(data_key, json.dumps(keys).encode(), owner=pseudonym, purpose="vault-keys")
-    await db.save_vault(replace(row, keys_seal=old_seal, anchor=None))
+    await db.save_vault(replace(row, keys_seal=old_seal, anchor=None, decoy_levels=None))
     await chat.command("notes")
     assert NOTE in await chat.say(PASS)
     row = await db.vault(pseudonym)
@@ -1333,3 +1333,197 @@ async def test_someone_under_18_is_sent_to_take_it_down_not_a_notice(chat: Chat)
     assert not any(d.startswith("v:rn") or d.startswith("v:rl") for d in chat.button_data())
     # Typed words are never asked for: no name, no e-mail.
     assert "electronic signature" not in shown
+
+
+# -- duress inside a decoy: further levels ------------------------------------------------
+
+DEEPER = "copper fiddle north"
+LEVELS = (DURESS, DEEPER, "violet canyon drum", "silver meadow fox")  # levels 1 to 4
+
+
+async def _open_with(chat: Chat, keyring: Keyring, passphrase: str) -> str:
+    """Lock the vault if it is open, then type a passphrase at the unlock prompt."""
+    if chat.service.vaults.session(keyring.pseudonym("test", chat.user)) is not None:
+        await chat.command("notes")  # the open vault's home, with its lock button
+        await chat.press("v:lock")
+    await chat.command("notes")
+    return await chat.say(passphrase)
+
+
+async def _decoy_chain(chat: Chat, keyring: Keyring, depth: int) -> None:
+    """A real vault with one note, then `depth` decoy levels, each set from the one above and
+    holding one note of its own ("level N entry"); it ends open at the deepest level."""
+    await chat.turn_on_vault(PASS)
+    await write_note(chat)
+    await chat.press("v:home")
+    for number, passphrase in enumerate(LEVELS[:depth], start=1):
+        assert "duress passphrase is set" in await set_duress(chat, "empty", passphrase)
+        assert "Private notes: 0" in await _open_with(chat, keyring, passphrase)
+        await chat.command("note", f"level {number} entry")
+        await chat.press("v:home")
+
+
+async def test_a_duress_passphrase_set_in_a_decoy_opens_a_further_empty_level(
+    chat: Chat, keyring: Keyring
+) -> None:
+    await _decoy_chain(chat, keyring, 1)
+    # Someone made them open the decoy, and sets a duress passphrase there: it works.
+    assert "duress passphrase is set" in await set_duress(chat, "empty", DEEPER)
+    deeper = await _open_with(chat, keyring, DEEPER)
+    assert "Private notes: 0" in deeper and "level 1 entry" not in deeper and NOTE not in deeper
+    await chat.command("note", "deeper entry")
+    decoy = await _open_with(chat, keyring, DURESS)
+    assert "level 1 entry" in decoy and "deeper entry" not in decoy and NOTE[:20] not in decoy
+    real = await _open_with(chat, keyring, PASS)
+    assert NOTE[:20] in real and "level 1 entry" not in real and "deeper entry" not in real
+    assert "deeper entry" in await _open_with(chat, keyring, DEEPER)
+
+
+async def test_erase_mode_set_in_a_decoy_erases_the_decoy_and_leaves_the_real_notes(
+    chat: Chat, db: Store, keyring: Keyring, clock: Clock
+) -> None:
+    await _decoy_chain(chat, keyring, 1)
+    pseudonym = keyring.pseudonym("test", USER)
+    decoy = chat.service.vaults.session(pseudonym)
+    assert decoy is not None and await db.sealed("records", pseudonym, decoy.space) != []
+    await set_duress(chat, "erase", DEEPER)
+    opened = await _open_with(chat, keyring, DEEPER)
+    assert "Private notes: 0" in opened and "level 1 entry" not in opened
+    for table in SPACE_TABLES:  # the decoy's notes, files, drafts and index are gone
+        assert await db.sealed(table, pseudonym, decoy.space) == []
+    await chat.command("note", "after the erase")
+    # The decoy's old passphrase no longer opens anything; the erasing one is the decoy's now.
+    assert "did not open" in await _open_with(chat, keyring, DURESS)
+    clock.advance(60)
+    assert "after the erase" in await _open_with(chat, keyring, DEEPER)
+    real = await _open_with(chat, keyring, PASS)  # the real vault is untouched
+    assert NOTE[:20] in real and "after the erase" not in real
+
+
+async def test_at_the_deepest_level_the_level_above_makes_room_and_nothing_else_changes(
+    chat: Chat, db: Store, keyring: Keyring, clock: Clock
+) -> None:
+    await _decoy_chain(chat, keyring, vault_module.MAX_DECOYS)
+    pseudonym = keyring.pseudonym("test", USER)
+    before = await db.vault(pseudonym)
+    third = await _open_with(chat, keyring, LEVELS[2])
+    assert "level 3 entry" in third
+    third_space = chat.service.vaults.session(pseudonym).space  # type: ignore[union-attr]
+    await _open_with(chat, keyring, LEVELS[3])
+    # One more, past the bound: it works as everywhere else.
+    assert "duress passphrase is set" in await set_duress(chat, "empty", "hollow pine river")
+    assert "Private notes: 0" in await _open_with(chat, keyring, "hollow pine river")
+    assert "level 4 entry" in await _open_with(chat, keyring, LEVELS[3])  # still opens
+    for number, passphrase in enumerate(LEVELS[:2], start=1):
+        assert f"level {number} entry" in await _open_with(chat, keyring, passphrase)
+    assert NOTE[:20] in await _open_with(chat, keyring, PASS)
+    # Only the level above the deepest made room: its passphrase and its notes are gone.
+    assert "did not open" in await _open_with(chat, keyring, LEVELS[2])
+    for table in SPACE_TABLES:
+        assert await db.sealed(table, pseudonym, third_space) == []
+    # The row holds as many slots as before, whatever is set: the file does not tell.
+    after = await db.vault(pseudonym)
+    assert before is not None and before.decoy_levels is not None
+    assert after is not None and after.decoy_levels is not None
+    assert len(after.decoy_levels) == len(before.decoy_levels)
+    clock.advance(60)
+
+
+async def test_every_level_keeps_drafts_exports_and_is_erased_with_everything(
+    chat: Chat, db: Store, keyring: Keyring, clock: Clock, front: RecordingFrontEnd
+) -> None:
+    await _decoy_chain(chat, keyring, 2)
+    pseudonym = keyring.pseudonym("test", USER)
+    # A note started at level 2, the vault locking mid-entry: its words go to level 2.
+    await chat.press("v:new")
+    await chat.say("started at the second level")
+    clock.advance(11 * 60)
+    assert "What you sent is kept, encrypted" in await chat.say("Snapchat, then WhatsApp")
+    assert f"Step 3 of {ATTACH_STEP}" in await chat.say(DEEPER)
+    saved = await chat.press("v:save")
+    assert "started at the second level" in saved and "Snapchat, then WhatsApp" in saved
+    await chat.press("v:home")
+    spaces = [chat.service.vaults.session(pseudonym).space]  # type: ignore[union-attr]
+    await chat.press("v:x")
+    await chat.press("v:xn")
+    document = front.calls[-1]
+    assert document.kind == "document" and document.data is not None
+    report = verify_export(document.data)
+    assert report.ok and report.notes == 2, report.problems
+    with zipfile.ZipFile(io.BytesIO(document.data)) as archive:
+        evidence = archive.read("evidence.json").decode()
+    assert "level 2 entry" in evidence and "level 1 entry" not in evidence
+    assert NOTE not in evidence
+    for passphrase in (DURESS, PASS):
+        assert "did not open" not in await _open_with(chat, keyring, passphrase)
+        spaces.append(chat.service.vaults.session(pseudonym).space)  # type: ignore[union-attr]
+    # "Erase private notes" in the settings, from a decoy level: every level's rows go.
+    await chat.press("v:set")
+    await chat.press("v:reset")
+    await chat.press("v:reset!")
+    assert await db.vault(pseudonym) is None
+    for space in spaces:
+        for table in SPACE_TABLES:
+            assert await db.sealed(table, pseudonym, space) == []
+
+
+async def test_a_vault_row_from_before_levels_opens_and_takes_a_duress_set_in_its_decoy(
+    chat: Chat, db: Store, keyring: Keyring
+) -> None:
+    from dataclasses import replace
+
+    from safetybot.crypto import seal
+
+    await chat.turn_on_vault(PASS)
+    await write_note(chat)
+    await chat.press("v:home")
+    await set_duress(chat, "empty", DURESS)
+    await chat.press("v:lock")
+    pseudonym = keyring.pseudonym("test", USER)
+    row = await db.vault(pseudonym)
+    assert row is not None and row.anchor is not None
+    # As the previous safetybot left it: no decoy_levels column, every other column sealed
+    # with the version the person's own row holds.
+    data_key = await _data_key(db, keyring, pseudonym)
+    version = unseal(data_key, row.anchor, owner=pseudonym, purpose="vault-version").decode()
+    names = [name for name in vault_module._SEALED_FIELDS if name != "decoy_levels"]
+    fields = {name: vault_module._field_text(getattr(row, name)) for name in names}
+    payload = json.dumps({**fields, "version": int(version)}, sort_keys=True).encode()
+    old_seal = seal(data_key, payload, owner=pseudonym, purpose="vault-keys")
+    await db.save_vault(replace(row, keys_seal=old_seal, decoy_levels=None))
+    assert NOTE[:20] in await _open_with(chat, keyring, PASS)
+    assert "Private notes: 0" in await _open_with(chat, keyring, DURESS)
+    assert "duress passphrase is set" in await set_duress(chat, "empty", DEEPER)
+    assert "Private notes: 0" in await _open_with(chat, keyring, DEEPER)
+    assert "Private notes: 0" in await _open_with(chat, keyring, DURESS)
+    assert NOTE[:20] in await _open_with(chat, keyring, PASS)
+    stored = await db.vault(pseudonym)
+    assert stored is not None and stored.decoy_levels is not None
+
+
+async def test_every_attempt_costs_the_same_derivations_however_deep_it_opens(
+    chat: Chat, keyring: Keyring, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await _decoy_chain(chat, keyring, 3)
+    calls: list[bytes] = []
+
+    def counted(passphrase: str, salt: bytes, params: KdfParams, owner: bytes) -> bytes:
+        calls.append(salt)
+        return passphrase_key(passphrase, salt, params, owner)
+
+    monkeypatch.setattr(vault_module, "passphrase_key", counted)
+    seen: dict[str, tuple[int, int, str]] = {}
+    for passphrase in (PASS, *LEVELS[:3], "not any of them at all"):
+        if chat.service.vaults.session(keyring.pseudonym("test", USER)) is not None:
+            await chat.press("v:lock")
+        await chat.command("notes")
+        calls.clear()
+        answer = await chat.say(passphrase)
+        seen[passphrase] = (len(calls), len(set(calls)), answer)
+        clock.advance(60)
+    assert {count for count, _, _ in seen.values()} == {2}  # two derivations, two salts
+    assert {salts for _, salts, _ in seen.values()} == {2}
+    assert NOTE[:20] in seen[PASS][2]
+    for number, passphrase in enumerate(LEVELS[:3], start=1):
+        assert f"level {number} entry" in seen[passphrase][2]
+    assert "did not open" in seen["not any of them at all"][2]

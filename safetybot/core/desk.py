@@ -377,6 +377,8 @@ class Desk:
                 return await self._home(ctx, idle, session_now, notice="vault.changed")
             mode = DuressMode(purpose.removeprefix("duress-"))
             await self.vaults.set_duress(ctx.pseudonym, ctx.data_key, session_now, first, mode)
+            # At the deepest decoy level the open level moves up a slot: a draft follows it.
+            idle = replace(idle, draft_level=session_now.level)
         except VaultTampered:
             # The stored vault changed under an open session: nothing is rewritten over it,
             # and it locks, as at an unlock that finds it changed.
@@ -434,7 +436,7 @@ class Desk:
     # -- notes ---------------------------------------------------------------------------
 
     def _drafting(self, state: State, session: Session) -> State:
-        return replace(state, mode=Mode.V_FIELD, draft_decoy=session.decoy)
+        return replace(state, mode=Mode.V_FIELD, draft_level=session.level)
 
     async def _quick_note(self, ctx: VaultContext, text: str) -> DeskResult:
         """/note with text: saved in one step (the vault must be open)."""
@@ -525,18 +527,16 @@ class Desk:
         except VaultTampered:
             log.warning("vault_keys_tampered")
             keys = None
-        if keys is None:
+        # The draft's own level: the real space, or the decoy level it was started in.
+        level = None if keys is None else keys.at(state.draft_level)
+        if level is None:
             # Keys that cannot be checked (swapped, or a vault older than their seal while
             # locked): nothing is sealed to them. The message stays in the chat to send again.
             waiting = replace(state, mode=Mode.V_UNLOCK, after_unlock="resume")
             return DeskResult(
                 waiting, [Reply((T("vault.not_kept_locked"),), self._unlock_buttons())]
             )
-        public, space = (
-            (keys.decoy_public, keys.decoy_space)
-            if state.draft_decoy
-            else (keys.public, keys.space)
-        )
+        public, space = level
         notice: str | None = None
         if isinstance(event, Attachment):
             try:

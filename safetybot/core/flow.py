@@ -133,11 +133,12 @@ class State:
     country: str | None = None
     answers: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     # Vault: what a new passphrase is for, what to do after unlocking, the note-entry step,
-    # whether the draft belongs to the duress space, and whether the attachment warning was shown.
+    # which vault level the draft belongs to (0: the real one, then each decoy level), and
+    # whether the attachment warning was shown.
     pass_purpose: str | None = None
     after_unlock: str | None = None
     draft_step: int | None = None
-    draft_decoy: bool = False
+    draft_level: int = 0
     warned: bool = False
     # Discretion: the panic word (only its keyed hash) and what it does, the auto-clear timer
     # (None: the organization's default), silent messages, and whether the tip was offered.
@@ -161,7 +162,7 @@ class State:
             "pass_purpose": self.pass_purpose,
             "after_unlock": self.after_unlock,
             "draft_step": self.draft_step,
-            "draft_decoy": self.draft_decoy,
+            "draft_level": self.draft_level,
             "warned": self.warned,
             "panic": self.panic,
             "panic_mode": self.panic_mode,
@@ -190,7 +191,7 @@ class State:
                 pass_purpose=_optional_str(data.get("pass_purpose")),
                 after_unlock=_optional_str(data.get("after_unlock")),
                 draft_step=step if isinstance(step, int) and 0 <= step <= 64 else None,
-                draft_decoy=data.get("draft_decoy") is True,
+                draft_level=_draft_level(data),
                 warned=data.get("warned") is True,
                 panic=_optional_str(data.get("panic")),
                 panic_mode="clear" if data.get("panic_mode") == "clear" else "forget",
@@ -214,6 +215,14 @@ class Context:
 
 def _optional_str(value: object) -> str | None:
     return value if isinstance(value, str) and len(value) <= 64 else None
+
+
+def _draft_level(data: Mapping[str, object]) -> int:
+    """The vault level a draft belongs to; a state from before levels said only "decoy"."""
+    level = data.get("draft_level")
+    if isinstance(level, int) and not isinstance(level, bool) and 0 <= level <= 16:
+        return level
+    return 1 if data.get("draft_decoy") is True else 0
 
 
 def _valid_answers(raw: object) -> dict[str, str]:

@@ -58,6 +58,9 @@ class VaultRow:
     before it existed, until its next unlock); since versions, every other column and a version
     number too. `anchor` is that version sealed again and kept with the person, not in this row:
     a vault row put back from an older copy (an old passphrase, no failures) does not match it.
+    The duress columns hold the first decoy level; `decoy_levels` the deeper ones (each a key
+    locked under the shared `duress_salt`, a public key and a space tag), sealed with the data
+    key, always as many slots as allowed (None in a vault from before levels, until it is saved).
     """
 
     pseudonym: bytes
@@ -74,6 +77,7 @@ class VaultRow:
     retry_at: int = 0
     keys_seal: bytes | None = None
     anchor: bytes | None = None
+    decoy_levels: bytes | None = None
 
 
 class Records(Protocol):

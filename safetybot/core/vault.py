@@ -6,8 +6,11 @@ master key still cannot open it. Unlocked keys live only in memory, for `unlock_
 the last use, and are gone after a restart.
 
 Duress: a second passphrase opens a second, empty-looking space, or erases the real one and then
-opens that empty space as the only vault. Both derivations run on every attempt, so the time
-taken does not tell which passphrase was used.
+opens that empty space as the only vault. Inside such a decoy space the same settings work on the
+decoy: a duress passphrase set there opens a further level (or erases the decoy), up to
+MAX_DECOYS levels. Every decoy level shares one salt, so an attempt always costs two derivations
+(the real salt and the decoy salt), tried against every level's wrap; the time taken does not
+tell which passphrase was used, nor how deep it goes.
 
 Derivations run on one thread of their own, at a lower CPU priority, one at a time; others
 queue. Argon2id holds 64 MiB (the default) while it runs and glibc keeps that in the running
@@ -57,6 +60,9 @@ __all__ = [
 
 MIN_PASSPHRASE = 6
 _SPACE_BYTES = 16
+# Decoy levels past the real one. Every row holds this many slots (unused ones are noise), so
+# the file does not tell how many are set; see `set_duress` for what happens at the bound.
+MAX_DECOYS = 4
 # Waits after the 1st, 2nd, 3rd and 4th wrong passphrase; the 5th locks the vault for a while.
 _DELAYS = (2, 5, 15, 30)
 _MAX_LOCKOUT_MINUTES = 24 * 60
@@ -109,13 +115,18 @@ class VaultSettings:
 
 @dataclass
 class Session:
-    """An unlocked vault: its private key and which space it shows."""
+    """An unlocked vault: its private key, which space it shows, and its level (0: the real one)."""
 
     private: bytes
     public: bytes
     space: bytes
-    decoy: bool
+    level: int
     expires: float
+
+    @property
+    def decoy(self) -> bool:
+        """Whether a duress passphrase opened it."""
+        return self.level > 0
 
 
 class UnlockKind(StrEnum):
@@ -138,8 +149,25 @@ class VaultKeys:
 
     public: bytes
     space: bytes
-    decoy_public: bytes
-    decoy_space: bytes
+    # Each decoy level's public key and space tag, the first level first.
+    decoys: tuple[tuple[bytes, bytes], ...]
+
+    def at(self, level: int) -> tuple[bytes, bytes] | None:
+        """The public key and space tag of a level (0: the real one), or None if none."""
+        if level == 0:
+            return self.public, self.space
+        if 0 < level <= len(self.decoys):
+            return self.decoys[level - 1]
+        return None
+
+
+@dataclass(frozen=True)
+class _Level:
+    """One decoy level: its private key locked under the decoy passphrase (with the mode)."""
+
+    locked: bytes
+    public: bytes
+    space: bytes
 
 
 @dataclass(frozen=True)
@@ -200,8 +228,8 @@ class Vaults:
         key = await self._derive(passphrase, salt, params, pseudonym)
         private, public = new_vault_keys()
         space = os.urandom(_SPACE_BYTES)
-        decoy_private, decoy_public = new_vault_keys()
-        del decoy_private  # until a duress passphrase is set, the decoy is never opened
+        # Until a duress passphrase is set, every decoy slot is noise that nothing opens.
+        noise = _noise(data_key, pseudonym)
         row = VaultRow(
             pseudonym=pseudonym,
             public_key=public,
@@ -209,18 +237,18 @@ class Vaults:
             locked_key=_lock_key(data_key, key, private, pseudonym),
             salt=salt,
             kdf=params.to_text(),
-            duress_key=_lock_duress(data_key, new_data_key(), DuressMode.EMPTY, private, pseudonym),
+            duress_key=noise.locked,
             duress_salt=new_salt(),
-            decoy_public=decoy_public,
-            decoy_space=os.urandom(_SPACE_BYTES),
+            decoy_public=noise.public,
+            decoy_space=noise.space,
         )
-        await self._records.save_vault(_sealed(row, data_key, 0))
-        return self._open(pseudonym, private, public, space, decoy=False)
+        await self._records.save_vault(_sealed(_with_levels(row, data_key, []), data_key, 0))
+        return self._open(pseudonym, private, public, space, level=0)
 
     def _open(
-        self, pseudonym: bytes, private: bytes, public: bytes, space: bytes, *, decoy: bool
+        self, pseudonym: bytes, private: bytes, public: bytes, space: bytes, *, level: int
     ) -> Session:
-        session = Session(private, public, space, decoy, 0.0)
+        session = Session(private, public, space, level, 0.0)
         self.touch(session)
         self._sessions[pseudonym] = session
         return session
@@ -234,6 +262,7 @@ class Vaults:
             # Before the lockout counters are believed: a row edited or put back from an older
             # copy (its old passphrase, no failures) is refused, whatever passphrase was typed.
             _, version = _checked(row, data_key)
+            levels = _levels(row, data_key)
         except VaultTampered:
             return Unlock(UnlockKind.TAMPERED)
         now = int(self._clock())
@@ -245,6 +274,7 @@ class Vaults:
             )
             return Unlock(kind, seconds=row.retry_at - now)
         real_params, duress_params = _params(row.kdf)
+        # Always both, whatever the passphrase turns out to be: the same time for each.
         real_key, duress_key = await asyncio.gather(
             self._derive(passphrase, row.salt, real_params, pseudonym),
             self._derive(passphrase, row.duress_salt, duress_params, pseudonym),
@@ -261,23 +291,27 @@ class Vaults:
             )
             return Unlock(
                 UnlockKind.OPENED,
-                self._open(pseudonym, private, keys.public, keys.space, decoy=False),
+                self._open(pseudonym, private, keys.public, keys.space, level=0),
             )
-        duress = _open_duress(data_key, duress_key, row.duress_key, pseudonym)
-        if duress is not None:
-            mode, decoy_private = duress
-            try:
-                keys, _ = _checked(row, data_key, decoy_private=decoy_private)
-            except VaultTampered:
+        found = _find_level(data_key, duress_key, levels, pseudonym)
+        if found is not None:
+            index, mode, decoy_private = found
+            if vault_public_key(decoy_private) != levels[index].public:
                 return Unlock(UnlockKind.TAMPERED)
-            if mode is DuressMode.ERASE:
+            if mode is DuressMode.ERASE and index == 0:
                 return Unlock(
                     UnlockKind.OPENED,
                     await self._erase_real(row, data_key, duress_key, decoy_private, version),
                 )
+            if mode is DuressMode.ERASE:
+                erased = await self._erase_level(
+                    row, data_key, levels, index, duress_key, decoy_private, version
+                )
+                return Unlock(UnlockKind.OPENED, erased)
             await self._save(replace(row, failures=0, retry_at=0), data_key, version)
+            level = levels[index]
             session = self._open(
-                pseudonym, decoy_private, keys.decoy_public, keys.decoy_space, decoy=True
+                pseudonym, decoy_private, level.public, level.space, level=index + 1
             )
             return Unlock(UnlockKind.OPENED, session)
         failures = row.failures + 1
@@ -321,9 +355,11 @@ class Vaults:
         version: int,
     ) -> Session:
         """Duress in erase mode: the real space goes; the decoy becomes the only vault."""
-        for table in SPACE_TABLES:
-            await self._records.delete_sealed(table, row.pseudonym, row.space)
-        _, spare_public = new_vault_keys()
+        await self._empty(row.pseudonym, row.space)
+        # Deeper levels hang off the first one, which is now the real vault: a new chain starts
+        # empty, under a new salt (nothing can re-derive theirs without their passphrases).
+        for level in _levels(row, data_key)[1:]:
+            await self._empty(row.pseudonym, level.space)
         new_row = replace(
             row,
             public_key=row.decoy_public,
@@ -332,20 +368,48 @@ class Vaults:
             locked_key=_lock_key(data_key, duress_key, decoy_private, row.pseudonym),
             salt=row.duress_salt,
             kdf=_kdf_text(_params(row.kdf)[1], _params(row.kdf)[1]),
-            duress_key=_lock_duress(
-                data_key, new_data_key(), DuressMode.EMPTY, decoy_private, row.pseudonym
-            ),
             duress_salt=new_salt(),
-            decoy_public=spare_public,
-            decoy_space=os.urandom(_SPACE_BYTES),
             failures=0,
             retry_at=0,
         )
+        await self._records.save_vault(
+            _sealed(_with_levels(new_row, data_key, []), data_key, version)
+        )
+        await self._records.checkpoint()
+        return self._open(row.pseudonym, decoy_private, row.decoy_public, row.decoy_space, level=0)
+
+    async def _erase_level(
+        self,
+        row: VaultRow,
+        data_key: bytes,
+        levels: list[_Level],
+        index: int,
+        duress_key: bytes,
+        decoy_private: bytes,
+        version: int,
+    ) -> Session:
+        """Erase mode one level down: the level above this one goes, this one takes its place.
+
+        As `_erase_real` does for the real vault: the erased level's space is emptied, this
+        passphrase opens its slot from now on (its old passphrase no longer does), and the
+        levels past it start empty. The real vault and every level above are untouched.
+        """
+        owner = row.pseudonym
+        await self._empty(owner, levels[index - 1].space)
+        for level in levels[index + 1 :]:
+            await self._empty(owner, level.space)
+        moved = levels[index]
+        locked = _lock_duress(data_key, duress_key, DuressMode.EMPTY, decoy_private, owner)
+        kept = [*levels[: index - 1], _Level(locked, moved.public, moved.space)]
+        new_row = _with_levels(replace(row, failures=0, retry_at=0), data_key, kept)
         await self._records.save_vault(_sealed(new_row, data_key, version))
         await self._records.checkpoint()
-        return self._open(
-            row.pseudonym, decoy_private, row.decoy_public, row.decoy_space, decoy=False
-        )
+        return self._open(owner, decoy_private, moved.public, moved.space, level=len(kept))
+
+    async def _empty(self, pseudonym: bytes, space: bytes) -> None:
+        """Delete every row of one space (its notes, files, drafts and index)."""
+        for table in SPACE_TABLES:
+            await self._records.delete_sealed(table, pseudonym, space)
 
     async def change_passphrase(
         self, pseudonym: bytes, data_key: bytes, session: Session, passphrase: str
@@ -353,23 +417,26 @@ class Vaults:
         """Re-wrap the open space's private key under a new passphrase; no note is re-encrypted.
 
         In a duress session that is the decoy's key: the new passphrase then opens the decoy,
-        as it would open a real vault, and the real passphrase is untouched. VaultTampered if
-        the stored row was changed since it was sealed.
+        as it would open a real vault, and the real passphrase is untouched. It keeps the decoy
+        levels' shared salt and cost, which the other levels' passphrases need. VaultTampered
+        if the stored row was changed since it was sealed.
         """
         current = await self._current(pseudonym, data_key)
         if current is None:
             return
         row, version = current
-        real_params, duress_params = _params(row.kdf)
+        _, duress_params = _params(row.kdf)
+        if session.decoy:
+            # The same salt and cost as every other level: their passphrases must still open.
+            levels = _levels(row, data_key)
+            index = _level_of(levels, session.public)
+            key = await self._derive(passphrase, row.duress_salt, duress_params, pseudonym)
+            locked = _lock_duress(data_key, key, DuressMode.EMPTY, session.private, pseudonym)
+            levels[index] = replace(levels[index], locked=locked)
+            await self._save(_with_levels(row, data_key, levels), data_key, version)
+            return
         params, salt = self.settings.kdf, new_salt()
         key = await self._derive(passphrase, salt, params, pseudonym)
-        if session.decoy:
-            locked = _lock_duress(data_key, key, DuressMode.EMPTY, session.private, pseudonym)
-            kdf = _kdf_text(real_params, params)
-            await self._save(
-                replace(row, duress_key=locked, duress_salt=salt, kdf=kdf), data_key, version
-            )
-            return
         locked = _lock_key(data_key, key, session.private, pseudonym)
         kdf = _kdf_text(params, duress_params)
         await self._save(replace(row, locked_key=locked, salt=salt, kdf=kdf), data_key, version)
@@ -377,31 +444,42 @@ class Vaults:
     async def set_duress(
         self, pseudonym: bytes, data_key: bytes, session: Session, passphrase: str, mode: DuressMode
     ) -> None:
-        """Set (or replace) the duress passphrase and what it does (VaultTampered as above)."""
+        """Set (or replace) the duress passphrase of the open level and what it does.
+
+        From the real vault it replaces the first decoy level, and every level past it goes.
+        From a decoy level it does the same one level down, so the decoy behaves like a real
+        vault. At the deepest level (MAX_DECOYS) the level above this one makes room: this
+        level moves up into its slot (its passphrase still opens it) and the new one comes
+        last; only the dropped level's passphrase stops working. VaultTampered as above.
+        """
         current = await self._current(pseudonym, data_key)
-        if current is None or session.decoy:
+        if current is None:
             return
         row, version = current
+        real_params, duress_params = _params(row.kdf)
+        levels = _levels(row, data_key)
+        if not session.decoy:
+            # A new chain: a new salt and today's cost, since no other level has to keep working.
+            salt = new_salt()
+            key = await self._derive(passphrase, salt, self.settings.kdf, pseudonym)
+            row = replace(row, duress_salt=salt, kdf=_kdf_text(real_params, self.settings.kdf))
+            kept: list[_Level] = []
+            dropped = levels
+        else:
+            index = _level_of(levels, session.public)
+            key = await self._derive(passphrase, row.duress_salt, duress_params, pseudonym)
+            if index + 1 < MAX_DECOYS:
+                kept, dropped = levels[: index + 1], levels[index + 1 :]
+            else:
+                kept = [*levels[: index - 1], levels[index]]
+                dropped = [levels[index - 1]]
+        for level in dropped:  # a new level starts empty, and what hung off the old one goes
+            await self._empty(pseudonym, level.space)
         decoy_private, decoy_public = new_vault_keys()
-        salt = new_salt()
-        real_params, _ = _params(row.kdf)
-        key = await self._derive(passphrase, salt, self.settings.kdf, pseudonym)
-        for table in SPACE_TABLES:  # a new decoy starts empty
-            await self._records.delete_sealed(table, pseudonym, row.decoy_space)
-        await self._records.save_vault(
-            _sealed(
-                replace(
-                    row,
-                    duress_key=_lock_duress(data_key, key, mode, decoy_private, pseudonym),
-                    duress_salt=salt,
-                    decoy_public=decoy_public,
-                    decoy_space=os.urandom(_SPACE_BYTES),
-                    kdf=_kdf_text(real_params, self.settings.kdf),
-                ),
-                data_key,
-                version,
-            )
-        )
+        locked = _lock_duress(data_key, key, mode, decoy_private, pseudonym)
+        new = _Level(locked, decoy_public, os.urandom(_SPACE_BYTES))
+        await self._save(_with_levels(row, data_key, [*kept, new]), data_key, version)
+        session.level = len(kept) if session.decoy else 0
 
     async def keys(
         self, pseudonym: bytes, data_key: bytes, session: Session | None
@@ -421,7 +499,7 @@ class Vaults:
         if session is None or session.decoy or session.public != row.public_key:
             return None
         await self._records.save_vault(_sealed(row, data_key, 0))
-        return _keys_of(row)
+        return _keys_of(row, data_key)
 
     async def reset(self, pseudonym: bytes) -> None:
         """Erase the vault and everything in it (a forgotten passphrase has no other way out)."""
@@ -441,6 +519,7 @@ _SEALED_FIELDS = (
     "duress_salt",
     "failures",
     "retry_at",
+    "decoy_levels",
 )
 
 
@@ -458,17 +537,91 @@ def _kdf_text(real: KdfParams, duress: KdfParams) -> str:
     return f"{real.to_text()}|{duress.to_text()}"
 
 
-def _keys_of(row: VaultRow) -> VaultKeys:
-    return VaultKeys(row.public_key, row.space, row.decoy_public, row.decoy_space)
+def _keys_of(row: VaultRow, data_key: bytes) -> VaultKeys:
+    decoys = tuple((level.public, level.space) for level in _levels(row, data_key))
+    return VaultKeys(row.public_key, row.space, decoys)
 
 
-def _field_text(value: bytes | str | int) -> str:
+def _levels(row: VaultRow, data_key: bytes) -> list[_Level]:
+    """Every decoy slot, the first level first (VaultTampered if the deeper ones do not open).
+
+    The first level lives in the row's own duress columns (as before levels), the deeper ones
+    in `decoy_levels`, sealed with the data key; a row from before levels has only the first.
+    """
+    first = _Level(row.duress_key, row.decoy_public, row.decoy_space)
+    if row.decoy_levels is None:
+        return [first]
+    owner = row.pseudonym
+    try:
+        raw = json.loads(unseal(data_key, row.decoy_levels, owner=owner, purpose="vault-levels"))
+        deeper = [
+            _Level(*(bytes.fromhex(item[name]) for name in ("locked", "public", "space")))
+            for item in raw
+        ]
+    except (CryptoError, ValueError, KeyError, TypeError) as error:
+        raise VaultTampered("the vault's decoy levels do not open") from error
+    return [first, *deeper]
+
+
+def _with_levels(row: VaultRow, data_key: bytes, levels: list[_Level]) -> VaultRow:
+    """The row holding these decoy levels, and noise in every slot past them."""
+    owner = row.pseudonym
+    full = [*levels, *(_noise(data_key, owner) for _ in range(MAX_DECOYS - len(levels)))]
+    first, deeper = full[0], full[1:]
+    items = [
+        {"locked": level.locked.hex(), "public": level.public.hex(), "space": level.space.hex()}
+        for level in deeper
+    ]
+    sealed = seal(data_key, json.dumps(items).encode(), owner=owner, purpose="vault-levels")
+    return replace(
+        row,
+        duress_key=first.locked,
+        decoy_public=first.public,
+        decoy_space=first.space,
+        decoy_levels=sealed,
+    )
+
+
+def _noise(data_key: bytes, owner: bytes) -> _Level:
+    """A decoy slot nothing opens, the same size as a set one (a key locked under a random key)."""
+    private, public = new_vault_keys()
+    locked = _lock_duress(data_key, new_data_key(), DuressMode.EMPTY, private, owner)
+    return _Level(locked, public, os.urandom(_SPACE_BYTES))
+
+
+def _find_level(
+    data_key: bytes, key: bytes, levels: list[_Level], owner: bytes
+) -> tuple[int, DuressMode, bytes] | None:
+    """The first level the decoy key opens: its index, mode and private key."""
+    found: tuple[int, DuressMode, bytes] | None = None
+    # Every slot is tried, whichever opens: the same few AES-GCM tries for every passphrase.
+    for index, level in enumerate(levels):
+        opened = _open_duress(data_key, key, level.locked, owner)
+        if opened is not None and found is None:
+            found = (index, *opened)
+    return found
+
+
+def _level_of(levels: list[_Level], public: bytes) -> int:
+    """The index of the level with this public key (VaultTampered if none: the row changed)."""
+    for index, level in enumerate(levels):
+        if level.public == public:
+            return index
+    raise VaultTampered("the open decoy level is no longer in the vault")
+
+
+def _field_text(value: bytes | str | int | None) -> str | None:
+    if value is None:
+        return None
     return value.hex() if isinstance(value, bytes) else str(value)
 
 
 def _sealed(row: VaultRow, data_key: bytes, version: int) -> VaultRow:
     """The row as the next version: every column sealed with the data key, and the version
     sealed again beside the person (`anchor`), so that this row alone cannot be put back."""
+    if row.decoy_levels is None:
+        # A row from before levels gets its noise now, so that every row looks the same.
+        row = _with_levels(row, data_key, _levels(row, data_key))
     version += 1
     fields = {name: _field_text(getattr(row, name)) for name in _SEALED_FIELDS}
     payload = json.dumps({**fields, "version": version}, sort_keys=True).encode()
@@ -481,11 +634,7 @@ def _sealed(row: VaultRow, data_key: bytes, version: int) -> VaultRow:
 
 
 def _checked(
-    row: VaultRow,
-    data_key: bytes,
-    *,
-    private: bytes | None = None,
-    decoy_private: bytes | None = None,
+    row: VaultRow, data_key: bytes, *, private: bytes | None = None
 ) -> tuple[VaultKeys, int]:
     """The row's keys and version if it matches its seal, its anchor and the private key
     given; else VaultTampered.
@@ -498,6 +647,8 @@ def _checked(
     version = 0
     names: tuple[str, ...]
     if row.keys_seal is None:
+        # It may hold decoy levels (set in a decoy session before its first real unlock):
+        # they are sealed with the data key on their own, and sealed with the row at that unlock.
         if row.anchor is not None:
             raise VaultTampered("the vault's seal was removed")
     else:
@@ -514,9 +665,11 @@ def _checked(
                 )
                 names = _SEALED_FIELDS
             else:
-                anchored, names = row.anchor is None, _KEY_FIELDS
+                anchored = row.anchor is None and row.decoy_levels is None
+                names = _KEY_FIELDS
+            # A row versioned before decoy levels has none sealed: its column must be empty.
             matches = anchored and all(
-                sealed[name] == _field_text(getattr(row, name)) for name in names
+                sealed.get(name) == _field_text(getattr(row, name)) for name in names
             )
         except (CryptoError, ValueError, KeyError, TypeError):
             matches = False
@@ -524,9 +677,7 @@ def _checked(
             raise VaultTampered("the vault does not match its seal")
     if private is not None and vault_public_key(private) != row.public_key:
         raise VaultTampered("the vault's public key is not its private key's")
-    if decoy_private is not None and vault_public_key(decoy_private) != row.decoy_public:
-        raise VaultTampered("the decoy's public key is not its private key's")
-    return _keys_of(row), version
+    return _keys_of(row, data_key), version
 
 
 def _lock_key(data_key: bytes, key: bytes, private: bytes, owner: bytes) -> bytes:
