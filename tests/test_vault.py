@@ -1472,7 +1472,7 @@ async def test_a_vault_row_from_before_levels_opens_and_takes_a_duress_set_in_it
 ) -> None:
     from dataclasses import replace
 
-    from safetybot.crypto import seal
+    from safetybot.vault.crypto import seal
 
     await chat.turn_on_vault(PASS)
     await write_note(chat)
