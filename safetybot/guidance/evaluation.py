@@ -77,6 +77,9 @@ class Example:
     # "own": written for safetybot; "public": a real message quoted word for word from a
     # public page; "adapted": changed from one (shortened, translated, a name removed).
     origin: str = "own"
+    # Where a line came from: who wrote it, or the page it was quoted from (folds keep a
+    # page's lines together when the models are trained).
+    source: str = ""
 
 
 def load_examples(path: Path) -> tuple[Example, ...]:
@@ -141,6 +144,7 @@ def _example_by_kind(raw: dict[str, object], split: str) -> Example:
         split=split,
         kind=str(kind),
         origin=str(raw["origin"]),
+        source=str(raw["source"]),
     )
 
 

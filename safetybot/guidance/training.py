@@ -3,7 +3,10 @@
 
 Reproducible: the same lines, the same pinned scikit-learn and NumPy give the same weights file
 (lbfgs is deterministic, the folds are fixed). Only the training split is read; the held-out
-split is never seen here. Thresholds are chosen on out-of-fold predictions of the training split:
+split is never seen here. Lines quoted or adapted from public pages (real wording) weigh more
+than lines written here (REAL_WEIGHT, CHECK_REAL_WEIGHT), and all the lines of one page fall in
+the same fold, so out-of-fold figures never score a page's line with its sibling in training.
+Thresholds are chosen on out-of-fold predictions of the training split:
   - `self_harm_min`: the lowest self-harm probability that still counts, chosen for the best
     out-of-fold F2 (recall weighs four times precision: a miss is worse than a false alarm);
   - `floor`: below this probability the best guess is not trusted and the person gets the
@@ -56,6 +59,13 @@ CHECK_FALSE_ALARMS = 0.035
 # L2 strength (scikit-learn's C), fixed so a retrain never drifts; chosen by 5-fold
 # cross-validation on the training split among 1, 10 and 30 (docs/INTENTS.md).
 C = 10.0
+# How much more a line quoted or adapted from a public page weighs than one written here. Real
+# wording is what the bot will meet, and there is little of it (a few hundred lines against
+# thousands). Chosen out of fold on the training split, folds grouped by page, among 1, 3, 6
+# and 10 (docs/INTENTS.md, docs/CHECK.md): for the intents 3 (6 gave the same accuracy on real
+# lines and less precision on `other`); for the check 6 (10 raised false alarms on real lines).
+REAL_WEIGHT = 3.0
+CHECK_REAL_WEIGHT = 6.0
 FOLDS = 5
 # Below this, the model's best guess reads as a misunderstanding ("this looks like a message
 # someone sent you" to "im 16"); the kind "what I can do" reply fits an unsure guess better.
@@ -81,11 +91,26 @@ def _matrix(vectors: Sequence[tuple[Any, Any]]) -> Any:
     return csr_matrix((data, indices, indptr), shape=(len(vectors), BUCKETS), dtype=np.float64)
 
 
-def _fit(x: Any, y: npt.NDArray[np.int64]) -> Any:
+def _fit(x: Any, y: npt.NDArray[np.int64], weights: npt.NDArray[np.float64] | None = None) -> Any:
     from sklearn.linear_model import LogisticRegression
 
     model = LogisticRegression(C=C, max_iter=3000, class_weight="balanced", solver="lbfgs")
-    return model.fit(x, y)
+    return model.fit(x, y, sample_weight=weights)
+
+
+def _folds(origins: Sequence[str], sources: Sequence[str]) -> npt.NDArray[np.int64]:
+    """Each line's fold: every FOLDS-th line written here; a public page's lines all together,
+    in the fold its address hashes to (fixed, so a retrain sees the same folds)."""
+    folds = np.arange(len(origins)) % FOLDS
+    for index, (origin, source) in enumerate(zip(origins, sources, strict=True)):
+        if origin != "own":
+            folds[index] = int(hashlib.sha256(source.encode()).hexdigest(), 16) % FOLDS
+    return folds
+
+
+def _weights(origins: Sequence[str], real: float) -> npt.NDArray[np.float64]:
+    """A weight per line: `real` for a line from a public page, 1 for one written here."""
+    return np.array([1.0 if origin == "own" else real for origin in origins])
 
 
 def _used_columns(x: Any) -> tuple[Any, npt.NDArray[np.int64]]:
@@ -94,26 +119,34 @@ def _used_columns(x: Any) -> tuple[Any, npt.NDArray[np.int64]]:
     return x[:, used], used
 
 
-def _fit_all(tasks: Sequence[tuple[Any, npt.NDArray[np.int64]]]) -> list[Any]:
+Task = tuple[Any, npt.NDArray[np.int64], npt.NDArray[np.float64] | None]
+
+
+def _fit_all(tasks: Sequence[Task]) -> list[Any]:
     """Fit several models, one per core at a time: the same models as one after another (each
     fit is deterministic), in about half the time on two cores."""
     from joblib import Parallel, delayed  # scikit-learn's own; training only
 
     workers = min(len(tasks), os.cpu_count() or 1)
     if workers <= 1:
-        return [_fit(x, y) for x, y in tasks]
-    return list(Parallel(n_jobs=workers)(delayed(_fit)(x, y) for x, y in tasks))
+        return [_fit(x, y, w) for x, y, w in tasks]
+    return list(Parallel(n_jobs=workers)(delayed(_fit)(x, y, w) for x, y, w in tasks))
 
 
 def _out_of_fold(
-    x: Any, y: npt.NDArray[np.int64], classes: int
+    x: Any,
+    y: npt.NDArray[np.int64],
+    classes: int,
+    folds: npt.NDArray[np.int64],
+    weights: npt.NDArray[np.float64],
 ) -> tuple[npt.NDArray[np.float64], Any]:
     """Out-of-fold probabilities, and the model fitted on every line (fitted alongside)."""
-    # Fixed folds: every FOLDS-th line, so a retrain sees the same splits.
-    tests = [np.arange(len(y)) % FOLDS == fold for fold in range(FOLDS)]
-    *folds, whole = _fit_all([*((x[~test], y[~test]) for test in tests), (x, y)])
+    tests = [folds == fold for fold in range(FOLDS)]
+    *folds_fitted, whole = _fit_all(
+        [*((x[~test], y[~test], weights[~test]) for test in tests), (x, y, weights)]
+    )
     probabilities = np.zeros((len(y), classes))
-    for test, model in zip(tests, folds, strict=True):
+    for test, model in zip(tests, folds_fitted, strict=True):
         probabilities[test] = model.predict_proba(x[test])
     return probabilities, whole
 
@@ -159,14 +192,19 @@ def train(lines: Sequence[Line], out: Path) -> dict[str, Any]:
     chosen = [line for line in lines if line.split == "train"]
     x, used = _used_columns(_matrix([hashed(line.text) for line in chosen]))
     y = np.array([classes.index(line.intent) for line in chosen], dtype=np.int64)
-    oof, model = _out_of_fold(x, y, len(classes))
+    origins = [line.origin for line in chosen]
+    folds = _folds(origins, [line.source for line in chosen])
+    oof, model = _out_of_fold(x, y, len(classes), folds, _weights(origins, REAL_WEIGHT))
     self_harm_min = _choose_self_harm_min(oof, y, classes.index(Intent.SELF_HARM.value))
     floor = _choose_floor(oof, y, classes.index(Intent.OTHER.value))
     meta = {
         "version": 1,
         "lines": len(chosen),
-        "data_sha256": _digest([line.text, line.lang, line.intent] for line in chosen),
+        "data_sha256": _digest(
+            [line.text, line.lang, line.intent, line.origin, line.source] for line in chosen
+        ),
         "c": C,
+        "real_weight": REAL_WEIGHT,
         "self_harm_min": self_harm_min,
         "floor": floor,
         "out_of_fold_accuracy": round(float(np.mean(oof.argmax(axis=1) == y)), 4),
@@ -208,13 +246,17 @@ def train_check(examples: Sequence[Example], out: Path) -> dict[str, Any]:
     chosen = [e for e in examples if e.split == "train" and e.kind]
     x, used = _used_columns(_matrix([checker.vector(e.text) for e in chosen]))
     y = np.array([checker.KINDS.index(e.kind) for e in chosen], dtype=np.int64)
-    oof, model = _out_of_fold(x, y, len(checker.KINDS))
+    origins = [e.origin for e in chosen]
+    folds = _folds(origins, [e.source for e in chosen])
+    weights = _weights(origins, CHECK_REAL_WEIGHT)
+    oof, model = _out_of_fold(x, y, len(checker.KINDS), folds, weights)
     likely = _choose_likely(oof, y, [e.lang for e in chosen])
     meta = {
         "version": 1,
         "lines": len(chosen),
-        "data_sha256": _digest([e.text, e.lang, e.kind] for e in chosen),
+        "data_sha256": _digest([e.text, e.lang, e.kind, e.origin, e.source] for e in chosen),
         "c": C,
+        "real_weight": CHECK_REAL_WEIGHT,
         "likely": likely,
         "very_likely": max(likely, checker.VERY_LIKELY),
         "out_of_fold_accuracy": round(float(np.mean(oof.argmax(axis=1) == y)), 4),
@@ -235,7 +277,7 @@ def train_flags(examples: Sequence[Example], out: Path) -> dict[str, Any]:
     dense = np.zeros((BUCKETS, len(names)))
     bias = np.zeros(len(names))
     answers = [np.array([flag in e.flags for e in chosen], dtype=np.int64) for flag in Flag]
-    for index, model in enumerate(_fit_all([(x, y) for y in answers])):
+    for index, model in enumerate(_fit_all([(x, y, None) for y in answers])):
         dense[used, index] = model.coef_[0]
         bias[index] = model.intercept_[0]
     digest = _digest([e.text, e.lang, sorted(e.flags)] for e in chosen)
