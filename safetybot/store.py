@@ -194,7 +194,8 @@ _Write = tuple[str, Sequence[Any], bool]
 
 
 class Store:
-    """Async access to the database file; every public method is one transaction."""
+    """Async access to the database file; every public method is one transaction, except the
+    small writes made inside a `batch()`, which are one together."""
 
     def __init__(self, connection: aiosqlite.Connection, path: Path) -> None:
         self._db = connection

@@ -344,7 +344,7 @@ class Service(Erasing, Timers):
         if incoming.message_id is not None:
             # Held with the update's other writes and committed with them (the batch): if
             # handling fails it is still recorded, so an erase can find it; if the bot dies
-            # first, none of the update is, and Telegram delivers it again.
+            # first, none of the update is (Telegram delivers it again if it was not confirmed).
             if stranger:  # no message of theirs is on record yet: nothing to look up
                 await self._records.remember_messages(pseudonym, [incoming.message_id], int(now))
             elif not await self._records.remember_incoming(
