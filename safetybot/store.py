@@ -2,14 +2,25 @@
 
 Rows are keyed by a person's pseudonym and hold only sealed blobs, message ids and coarse
 timestamps. The store never sees plaintext or keys: sealing happens in the service.
+
+One transaction per update: inside `batch()` (the service opens one for each update) the small
+writes an update makes (its state, message ids, scheduled deletions) are held in memory, for
+that task only, and committed together in one transaction, one sync to disk, when the batch
+ends or `flush()` is called. The store's lock is never held while they wait, so other people's
+updates are not held up by this one's Bot API calls. Every other call first commits what is
+held: a read then sees the update's own writes, and a vault write or an erase keeps its place
+in the order (a note is on disk before the reply that says it was saved).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
+import functools
 import logging
 import os
+import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -187,9 +198,13 @@ _CHECKPOINT_TRIES = 5
 _CHECKPOINT_PAUSE = 0.1  # seconds, longer each try
 log = logging.getLogger("safetybot.store")
 
+# A write held by a batch: SQL, its parameters, and whether they are many rows (executemany).
+_Write = tuple[str, Sequence[Any], bool]
+
 
 class Store:
-    """Async access to the database file; every public method is one transaction."""
+    """Async access to the database file; every public method is one transaction, except the
+    small writes made inside a `batch()`, which are one together."""
 
     def __init__(self, connection: aiosqlite.Connection, path: Path) -> None:
         self._db = connection
@@ -198,6 +213,11 @@ class Store:
         # transactions from interleaving between coroutines.
         self._lock = asyncio.Lock()
         self.checkpoint_owed = False  # an erase left rows in the WAL: settle() finishes it
+        # The writes held by the batch of the task running now (None: no batch, write at once).
+        # A context variable, so each update (one task) sees only its own.
+        self._held: contextvars.ContextVar[list[_Write] | None] = contextvars.ContextVar(
+            f"safetybot_store_held_{id(self)}", default=None
+        )
 
     @classmethod
     async def open(cls, path: Path, *, create: bool = True, migrate: bool = True) -> Store:
@@ -234,7 +254,7 @@ class Store:
 
     async def close(self) -> None:
         """Checkpoint the WAL into the main file and close the connection."""
-        async with self._lock:
+        async with self._locked():
             await self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             await self._db.close()
 
@@ -276,6 +296,63 @@ class Store:
             raise
         await self._db.execute("COMMIT")
 
+    @contextlib.asynccontextmanager
+    async def batch(self) -> AsyncIterator[None]:
+        """Hold this task's small writes and commit them in one transaction when it ends.
+
+        They are committed even when the body raises: what was sent must stay on record. A
+        batch inside a batch joins the outer one.
+        """
+        if self._held.get() is not None:
+            yield
+            return
+        token = self._held.set([])
+        try:
+            yield
+        finally:
+            held = self._held.get() or []
+            self._held.reset(token)
+            await self._commit(held)
+
+    async def flush(self) -> None:
+        """Commit the writes this task's batch holds now (one transaction), and go on holding."""
+        held = self._held.get()
+        if held:
+            writes = held[:]
+            held.clear()
+            await self._commit(writes)
+
+    async def _commit(self, writes: list[_Write]) -> None:
+        """Run writes in one transaction, in one trip to the database thread."""
+        if not writes:
+            return
+        async with self._lock:
+            # Through aiosqlite's own queue (its public methods are one statement a trip, and
+            # each trip waits for the database thread): BEGIN, every write and COMMIT in one.
+            apply = functools.partial(_apply, self._db._conn, writes)
+            await self._db._execute(apply)  # type: ignore[no-untyped-call]
+
+    async def _write(self, sql: str, params: Sequence[Any], many: bool = False) -> None:
+        """One write: held by this task's batch if there is one, else committed now."""
+        held = self._held.get()
+        if held is not None:
+            held.append((sql, params, many))
+            return
+        if many:
+            async with self._lock, self._transaction():
+                await self._db.executemany(sql, params)
+        else:
+            async with self._lock:
+                await self._db.execute(sql, params)
+
+    @contextlib.asynccontextmanager
+    async def _locked(self) -> AsyncIterator[None]:
+        """The store's lock, after committing what this task's batch holds (so a read sees
+        the update's own writes, and a write keeps its place after them)."""
+        await self.flush()
+        async with self._lock:
+            yield
+
     async def schema_version(self) -> int:
         """Return the number of migrations applied."""
         async with self._db.execute("PRAGMA user_version") as cursor:
@@ -288,7 +365,7 @@ class Store:
         Every trip waits for that thread to get the interpreter back, which under load costs
         far more than the query: the hot paths (a person, their message ids) make one trip.
         """
-        async with self._lock:
+        async with self._locked():
             return list(await self._db.execute_fetchall(sql, params))
 
     async def person(self, pseudonym: bytes) -> Person | None:
@@ -305,20 +382,19 @@ class Store:
 
     async def save_person(self, person: Person) -> None:
         """Insert or update a person's row."""
-        async with self._lock:
-            await self._db.execute(
-                "INSERT INTO people (pseudonym, wrapped_key, address, state, last_seen_day)"
-                " VALUES (?, ?, ?, ?, ?) ON CONFLICT(pseudonym) DO UPDATE SET"
-                " wrapped_key = excluded.wrapped_key, address = excluded.address,"
-                " state = excluded.state, last_seen_day = excluded.last_seen_day",
-                (
-                    person.pseudonym,
-                    person.wrapped_key,
-                    person.address,
-                    person.state,
-                    person.last_seen_day,
-                ),
-            )
+        await self._write(
+            "INSERT INTO people (pseudonym, wrapped_key, address, state, last_seen_day)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT(pseudonym) DO UPDATE SET"
+            " wrapped_key = excluded.wrapped_key, address = excluded.address,"
+            " state = excluded.state, last_seen_day = excluded.last_seen_day",
+            (
+                person.pseudonym,
+                person.wrapped_key,
+                person.address,
+                person.state,
+                person.last_seen_day,
+            ),
+        )
 
     async def remember_messages(
         self, pseudonym: bytes, ids: Iterable[int], at: int, own: bool = False
@@ -332,11 +408,9 @@ class Store:
             " VALUES (?, ?, ?, ?)"
         )
         if len(rows) == 1:  # one statement is one transaction already: one trip, not three
-            async with self._lock:
-                await self._db.execute_insert(sql, rows[0])
-            return
-        async with self._lock, self._transaction():
-            await self._db.executemany(sql, rows)
+            await self._write(sql, rows[0])
+        else:
+            await self._write(sql, rows, many=True)
 
     async def message_ids(self, pseudonym: bytes) -> list[tuple[int, int]]:
         """Return (message id, unix time) pairs recorded for a person, oldest first."""
@@ -348,7 +422,16 @@ class Store:
 
     async def remember_incoming(self, pseudonym: bytes, message_id: int, at: int) -> bool:
         """Record a message the person sent; False if it was already recorded (a redelivery)."""
-        async with self._lock:
+        if self._held.get() is not None:
+            # In a batch: looked up now (one read), written with the update's other writes.
+            if await self._select(
+                "SELECT 1 FROM messages WHERE pseudonym = ? AND message_id = ?",
+                (pseudonym, int(message_id)),
+            ):
+                return False
+            await self.remember_messages(pseudonym, [message_id], at)
+            return True
+        async with self._locked():
             cursor = await self._db.execute(
                 "INSERT OR IGNORE INTO messages (pseudonym, message_id, sent_at, own)"
                 " VALUES (?, ?, ?, 0)",
@@ -369,7 +452,7 @@ class Store:
         """Keep (sealed address, message id, give-up time) rows until the deletion is done."""
         if not rows:
             return
-        async with self._lock, self._transaction():
+        async with self._locked(), self._transaction():
             await self._db.executemany(
                 "INSERT INTO owed_deletions (address, message_id, give_up_at) VALUES (?, ?, ?)",
                 rows,
@@ -377,7 +460,7 @@ class Store:
 
     async def owed_deletions(self, now: int) -> list[tuple[int, bytes, int, int]]:
         """Owed deletions due for an attempt: (row id, sealed address, message id, attempts)."""
-        async with self._lock:
+        async with self._locked():
             cursor = await self._db.execute(
                 "SELECT id, address, message_id, attempts FROM owed_deletions"
                 " WHERE next_at <= ? ORDER BY id",
@@ -391,7 +474,7 @@ class Store:
         self, done: Sequence[int], retry: Sequence[tuple[int, int]], now: int
     ) -> None:
         """Drop settled rows and those past their time; put retries off until their next time."""
-        async with self._lock, self._transaction():
+        async with self._locked(), self._transaction():
             await self._db.executemany(
                 "DELETE FROM owed_deletions WHERE id = ?", [(int(i),) for i in done]
             )
@@ -403,7 +486,7 @@ class Store:
 
     async def inactive_people(self, before_day: int) -> list[bytes]:
         """Pseudonyms of people last seen before `before_day` (for the retention limit)."""
-        async with self._lock:
+        async with self._locked():
             cursor = await self._db.execute(
                 "SELECT pseudonym FROM people WHERE last_seen_day < ?", (before_day,)
             )
@@ -415,15 +498,15 @@ class Store:
         """Drop recorded message ids (once they are deleted or can never be)."""
         if not ids:
             return
-        async with self._lock, self._transaction():
-            await self._db.executemany(
-                "DELETE FROM messages WHERE pseudonym = ? AND message_id = ?",
-                [(pseudonym, int(message_id)) for message_id in ids],
-            )
+        await self._write(
+            "DELETE FROM messages WHERE pseudonym = ? AND message_id = ?",
+            [(pseudonym, int(message_id)) for message_id in ids],
+            many=True,
+        )
 
     async def erase_person(self, pseudonym: bytes) -> None:
         """Erase a person: shred the wrapped key, delete every row, truncate the WAL."""
-        async with self._lock:
+        async with self._locked():
             # Crypto-shredding first: once the wrapped key is gone, every sealed blob left
             # anywhere (a backup, a free page) is unreadable, even if what follows is cut off.
             await self._db.execute(
@@ -444,7 +527,7 @@ class Store:
 
     async def pseudonym_key(self, make: Callable[[], bytes]) -> bytes:
         """The stored (wrapped) pseudonym key, stored from `make()` on first use."""
-        async with self._lock:
+        async with self._locked():
             async with self._db.execute(
                 "SELECT value FROM meta WHERE name = 'pseudonym_key'"
             ) as cursor:
@@ -461,7 +544,7 @@ class Store:
         self, pseudonym_key: bytes, rewrap_person: Callable[[bytes, bytes], bytes]
     ) -> int:
         """Replace the wrapped pseudonym key and every wrapped data key in one transaction."""
-        async with self._lock, self._transaction():
+        async with self._locked(), self._transaction():
             async with self._db.execute("SELECT pseudonym, wrapped_key FROM people") as cur:
                 rows = list(await cur.fetchall())
             for pseudonym, wrapped in rows:
@@ -477,7 +560,7 @@ class Store:
     async def vault(self, pseudonym: bytes) -> VaultRow | None:
         """A person's vault keys and lockout counters, or None if they have no vault."""
         async with (
-            self._lock,
+            self._locked(),
             self._db.execute(
                 f"SELECT {', '.join('v.' + name for name in _VAULT_COLUMNS)}, p.vault_anchor "  # noqa: S608
                 "FROM vaults AS v LEFT JOIN people AS p ON p.pseudonym = v.pseudonym "
@@ -514,7 +597,7 @@ class Store:
         """Insert or replace a person's vault row, and its anchor beside the person, at once."""
         names = ", ".join(_VAULT_COLUMNS)
         marks = ", ".join("?" for _ in _VAULT_COLUMNS)
-        async with self._lock, self._transaction():
+        async with self._locked(), self._transaction():
             await self._db.execute(
                 f"INSERT OR REPLACE INTO vaults ({names}) VALUES ({marks})",  # noqa: S608
                 tuple(getattr(vault, name) for name in _VAULT_COLUMNS),
@@ -527,7 +610,7 @@ class Store:
     async def add_sealed(self, table: str, pseudonym: bytes, space: bytes, sealed: bytes) -> int:
         """Store a sealed vault record, file or draft part; return its id."""
         checked = _space_table(table)
-        async with self._lock:
+        async with self._locked():
             cursor = await self._db.execute(
                 f"INSERT INTO {checked} (pseudonym, space, sealed) VALUES (?, ?, ?)",  # noqa: S608
                 (pseudonym, space, sealed),
@@ -547,7 +630,7 @@ class Store:
     ) -> int:
         """Store a sealed record and, in the same transaction, the space's index `index` makes
         from the new record's id and the space's shape; return the record's id."""
-        async with self._lock, self._transaction():
+        async with self._locked(), self._transaction():
             cursor = await self._db.execute(
                 "INSERT INTO records (pseudonym, space, sealed) VALUES (?, ?, ?)",
                 (pseudonym, space, sealed),
@@ -573,7 +656,7 @@ class Store:
 
     async def save_index(self, pseudonym: bytes, space: bytes, sealed: bytes) -> None:
         """Store a space's sealed index (a rebuilt one)."""
-        async with self._lock:
+        async with self._locked():
             await self._db.execute(_SAVE_INDEX, (pseudonym, space, sealed))
 
     async def sealed(
@@ -586,7 +669,7 @@ class Store:
         if ids is not None:
             query += f" AND id IN ({', '.join('?' for _ in ids)})"
             params += [int(i) for i in ids]
-        async with self._lock, self._db.execute(query + " ORDER BY id", params) as cursor:
+        async with self._locked(), self._db.execute(query + " ORDER BY id", params) as cursor:
             rows = await cursor.fetchall()
         return [Sealed(int(row[0]), bytes(row[1])) for row in rows]
 
@@ -601,8 +684,11 @@ class Store:
             query += " AND id < ?"
             params.append(int(below))
         params.append(int(limit))
-        async with self._lock, self._db.execute(query + " ORDER BY id DESC LIMIT ?", params) as cur:
-            rows = await cur.fetchall()
+        async with (
+            self._locked(),
+            self._db.execute(query + " ORDER BY id DESC LIMIT ?", params) as cursor,
+        ):
+            rows = await cursor.fetchall()
         return [Sealed(int(row[0]), bytes(row[1])) for row in rows]
 
     async def replace_sealed(
@@ -610,7 +696,7 @@ class Store:
     ) -> None:
         """Overwrite one sealed row in place (a record becoming a tombstone)."""
         checked = _space_table(table)
-        async with self._lock:
+        async with self._locked():
             await self._db.execute(
                 f"UPDATE {checked} SET sealed = ? WHERE pseudonym = ? AND id = ?",  # noqa: S608
                 (sealed, pseudonym, row_id),
@@ -626,12 +712,12 @@ class Store:
         if ids is not None:
             query += f" AND id IN ({', '.join('?' for _ in ids)})"
             params += [int(i) for i in ids]
-        async with self._lock:
+        async with self._locked():
             await self._db.execute(query, params)
 
     async def delete_vault(self, pseudonym: bytes) -> None:
         """Erase a vault and everything in it, then truncate the WAL."""
-        async with self._lock, self._transaction():
+        async with self._locked(), self._transaction():
             for table in ("vaults", *_SPACE_TABLES):
                 await self._db.execute(
                     f"DELETE FROM {table} WHERE pseudonym = ?",  # noqa: S608
@@ -673,7 +759,7 @@ class Store:
 
     async def _checkpoint_once(self) -> bool:
         # Held under the lock for a short wait only: a reader may keep the file for minutes.
-        async with self._lock:
+        async with self._locked():
             await self._db.execute(f"PRAGMA busy_timeout = {_CHECKPOINT_WAIT_MS}")
             try:
                 async with self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)") as cursor:
@@ -690,42 +776,41 @@ class Store:
         if not ids:
             return
         clear_by = None if follows_lock else due_at  # a deadline the lock must not move
-        async with self._lock, self._transaction():
-            await self._db.executemany(
-                "INSERT INTO scheduled (pseudonym, message_id, due_at, follows_lock, clear_by)"
-                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (pseudonym, message_id) DO UPDATE SET"
-                # Two reasons to delete one message: the earlier time wins.
-                " due_at = min(due_at, excluded.due_at),"
-                " follows_lock = max(follows_lock, excluded.follows_lock),"
-                " clear_by = coalesce("
-                "min(clear_by, excluded.clear_by), clear_by, excluded.clear_by)",
-                [(pseudonym, int(i), due_at, int(follows_lock), clear_by) for i in ids],
-            )
+        await self._write(
+            "INSERT INTO scheduled (pseudonym, message_id, due_at, follows_lock, clear_by)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (pseudonym, message_id) DO UPDATE SET"
+            # Two reasons to delete one message: the earlier time wins.
+            " due_at = min(due_at, excluded.due_at),"
+            " follows_lock = max(follows_lock, excluded.follows_lock),"
+            " clear_by = coalesce("
+            "min(clear_by, excluded.clear_by), clear_by, excluded.clear_by)",
+            [(pseudonym, int(i), due_at, int(follows_lock), clear_by) for i in ids],
+            many=True,
+        )
 
     async def retime_lock_deletions(self, pseudonym: bytes, due_at: int) -> None:
         """Move the deletion of vault views to the vault's new lock time (never past their
         auto-clear time)."""
-        async with self._lock:
-            await self._db.execute(
-                "UPDATE scheduled SET due_at = min(?, coalesce(clear_by, ?))"
-                " WHERE pseudonym = ? AND follows_lock = 1",
-                (due_at, due_at, pseudonym),
-            )
+        await self._write(
+            "UPDATE scheduled SET due_at = min(?, coalesce(clear_by, ?))"
+            " WHERE pseudonym = ? AND follows_lock = 1",
+            (due_at, due_at, pseudonym),
+        )
 
     async def cancel_deletion(self, pseudonym: bytes, ids: Sequence[int]) -> None:
         """Keep messages that were scheduled for deletion."""
         if not ids:
             return
-        async with self._lock, self._transaction():
-            await self._db.executemany(
-                "DELETE FROM scheduled WHERE pseudonym = ? AND message_id = ?",
-                [(pseudonym, int(i)) for i in ids],
-            )
+        await self._write(
+            "DELETE FROM scheduled WHERE pseudonym = ? AND message_id = ?",
+            [(pseudonym, int(i)) for i in ids],
+            many=True,
+        )
 
     async def due_deletions(self, now: int) -> dict[bytes, list[int]]:
         """Scheduled deletions that are due, by person."""
         async with (
-            self._lock,
+            self._locked(),
             self._db.execute(
                 "SELECT pseudonym, message_id FROM scheduled WHERE due_at <= ? ORDER BY due_at",
                 (now,),
@@ -740,7 +825,7 @@ class Store:
     async def ping(self) -> bool:
         """Whether the database answers a query (for the readiness check)."""
         try:
-            async with self._lock, self._db.execute("SELECT 1") as cursor:
+            async with self._locked(), self._db.execute("SELECT 1") as cursor:
                 return await cursor.fetchone() is not None
         except (ValueError, aiosqlite.Error):  # closed, or the file is unusable
             return False
@@ -755,7 +840,7 @@ class Store:
             "files": "SELECT count(*) FROM files",
         }
         found: dict[str, int] = {}
-        async with self._lock:
+        async with self._locked():
             for name, query in queries.items():
                 params = (active_since_day,) if "?" in query else ()
                 async with self._db.execute(query, params) as cursor:
@@ -765,7 +850,7 @@ class Store:
 
     async def count_people(self) -> int:
         """Return how many people are on record."""
-        async with self._lock, self._db.execute("SELECT count(*) FROM people") as cursor:
+        async with self._locked(), self._db.execute("SELECT count(*) FROM people") as cursor:
             row = await cursor.fetchone()
         return int(row[0]) if row else 0
 
@@ -808,6 +893,21 @@ def _space_table(table: str) -> str:
     if table not in _SPACE_TABLES:
         raise StoreError(f"unknown table {table!r}")
     return table
+
+
+def _apply(connection: sqlite3.Connection, writes: Sequence[_Write]) -> None:
+    """BEGIN IMMEDIATE, the writes, COMMIT; ROLLBACK if one fails (on the database thread)."""
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        for sql, params, many in writes:
+            if many:
+                connection.executemany(sql, params)
+            else:
+                connection.execute(sql, params)
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+    connection.execute("COMMIT")
 
 
 def _create_private(path: Path) -> None:

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 import stat
 from pathlib import Path
 
 import pytest
 
+from safetybot.core.events import Command, Event, Incoming, Pressed, Text
 from safetybot.core.records import SPACE_TABLES, Person
-from safetybot.errors import StoreError
+from safetybot.core.rendering import Outgoing
+from safetybot.core.service import Service
+from safetybot.errors import FrontEndError, StoreError
+from safetybot.guidance.resources import Directory
+from safetybot.i18n import Texts
 from safetybot.store import MIGRATIONS, Store
+from safetybot.vault.crypto import Keyring
+from tests.conftest import FAST_VAULT, RecordingFrontEnd
 
 
 def _person(name: bytes = b"p" * 32) -> Person:
@@ -246,3 +254,99 @@ async def test_the_retention_sweep_finds_people_by_an_index_not_a_full_scan(
             "EXPLAIN QUERY PLAN SELECT pseudonym FROM people WHERE last_seen_day < ?", (50,)
         ).fetchall()
     assert any("people_by_last_seen" in str(row) for row in plan), plan
+
+
+class SnapshotFront(RecordingFrontEnd):
+    """A front end that copies the database files as they are on disk at each send: what a
+    crash (kill -9, a power cut) at that moment, in the middle of the update, would leave."""
+
+    def __init__(self, folder: Path) -> None:
+        super().__init__()
+        self.folder = folder
+        self.snapshots: list[Path] = []
+
+    async def send(self, address: str, message: Outgoing) -> list[int]:
+        copy = self.folder / f"crash{len(self.snapshots)}"
+        copy.mkdir()
+        for name in ("db.sqlite", "db.sqlite-wal"):
+            if (self.folder / name).exists():
+                shutil.copyfile(self.folder / name, copy / name)
+        self.snapshots.append(copy / "db.sqlite")
+        return await super().send(address, message)
+
+
+def _said(event: Event, message_id: int | None) -> Incoming:
+    return Incoming("test", "7391028465", "7391028465", event, message_id, None, "en")
+
+
+async def test_an_update_commits_the_persons_message_first_and_the_rest_once_after_replying(
+    tmp_path: Path, keyring: Keyring, texts: Texts, directory: Directory
+) -> None:
+    store = await Store.open(tmp_path / "db.sqlite")
+    # Auto-clear on: each update also schedules the deletion of what it received and sent.
+    service = Service(store, keyring, texts, directory, FAST_VAULT, auto_clear_default=3600)
+    front = SnapshotFront(tmp_path)
+    pseudonym = keyring.pseudonym("test", "7391028465")
+    await service.handle(_said(Command("start"), 1), front)
+    person = await store.person(pseudonym)
+    assert person is not None
+    for event, message_id in ((Command("help"), 2), (Pressed("t"), None), (Text("hello"), 3)):
+        async with Commits(store) as commits:
+            await service.handle(_said(event, message_id), front)
+        if message_id is None:
+            # A press carries no message of the person's: state, the ids sent and their
+            # scheduled deletions, one commit, one sync.
+            assert commits.count == 1, (event, commits.writes)
+        else:
+            # The person's message and its scheduled deletion first, before any reply; then
+            # state, the ids sent and their deletions together.
+            assert commits.count == 2, (event, commits.writes)
+            assert commits.writes[0].startswith("INSERT"), commits.writes
+        assert len(commits.writes) >= 3, commits.writes
+    recorded = {message_id for message_id, _ in await store.message_ids(pseudonym)}
+    assert {1, 2, 3} <= recorded
+    assert set(front.deleted) == {1, 2}  # the commands, tidied away after the commit
+    await store.close()
+
+
+async def test_a_crash_in_the_middle_of_an_update_keeps_the_persons_message_and_nothing_else(
+    tmp_path: Path, keyring: Keyring, texts: Texts, directory: Directory
+) -> None:
+    store = await Store.open(tmp_path / "db.sqlite")
+    service = Service(store, keyring, texts, directory, FAST_VAULT, auto_clear_default=3600)
+    front = SnapshotFront(tmp_path)
+    pseudonym = keyring.pseudonym("test", "7391028465")
+    await service.handle(_said(Command("start"), 1), front)
+    before = await store.person(pseudonym)
+    # Triage: the state changes, the command and the reply are recorded and scheduled.
+    await service.handle(_said(Command("help"), 2), front)
+    after = await store.person(pseudonym)
+    assert before is not None and after is not None and after.state != before.state
+    await store.close()
+    # The files as a crash during that update's reply would have left them: the person's
+    # /help is on record (an erase finds it), the state and the reply's records are not.
+    crashed = await Store.open(front.snapshots[-1], migrate=False)
+    assert await crashed.person(pseudonym) == before
+    first_reply = front.calls[0].message_id
+    assert [m for m, _ in await crashed.message_ids(pseudonym)] == [1, 2, first_reply]
+    assert sorted((await crashed.due_deletions(10**10))[pseudonym]) == [1, 2, first_reply]
+    await crashed.close()
+
+
+async def test_an_update_that_fails_still_commits_the_ids_an_erase_needs(
+    tmp_path: Path, keyring: Keyring, texts: Texts, directory: Directory
+) -> None:
+    store = await Store.open(tmp_path / "db.sqlite")
+    service = Service(store, keyring, texts, directory, FAST_VAULT)
+    front = RecordingFrontEnd()
+    pseudonym = keyring.pseudonym("test", "7391028465")
+    await service.handle(_said(Command("start"), 1), front)
+
+    async def broken(address: str, message: Outgoing) -> list[int]:
+        raise FrontEndError("send failed")
+
+    front.send = broken  # type: ignore[method-assign]
+    await service.handle(_said(Command("help"), 2), front)
+    # No reply went out, but the person's /help is in the chat: erasing must find it.
+    assert 2 in {m for m, _ in await store.message_ids(pseudonym)}
+    await store.close()

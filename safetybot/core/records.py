@@ -6,6 +6,7 @@ The core depends on this Protocol, not on SQLite: store.py implements it.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -82,6 +83,13 @@ class VaultRow:
 
 class Records(Protocol):
     """What the service needs from storage."""
+
+    def batch(self) -> AbstractAsyncContextManager[None]:
+        """Hold this task's small writes (state, message ids, scheduled deletions) and commit
+        them in one transaction when the block ends; any other call commits them first."""
+
+    async def flush(self) -> None:
+        """Commit the writes the running batch holds now."""
 
     async def person(self, pseudonym: bytes) -> Person | None:
         """Return a person's row, or None for a stranger."""

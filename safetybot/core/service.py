@@ -220,7 +220,9 @@ class Service(Erasing, Timers):
         async with self._lock_for(pseudonym):
             self._probes.pop(pseudonym, None)  # what they do now may change their panic word
             try:
-                await self._handle(incoming, pseudonym, front)
+                # One transaction for the update's writes, committed inside its person's lock.
+                async with self._records.batch():
+                    await self._handle(incoming, pseudonym, front)
             except Exception as error:
                 log.error("event_failed kind=%s error=%s", kind, type(error).__name__)
                 await self._apologize(incoming, front)
@@ -264,7 +266,7 @@ class Service(Erasing, Timers):
         if verdict is Verdict.SLOW_DOWN:
             log.info("rate_limited")
             try:
-                async with self._lock_for(pseudonym):
+                async with self._lock_for(pseudonym), self._records.batch():
                     await self._slow_down(incoming, pseudonym, front)
             except Exception as error:  # the notice is a courtesy; the refusal stands
                 log.warning("slow_down_failed error=%s", type(error).__name__)
@@ -324,6 +326,7 @@ class Service(Erasing, Timers):
     async def _handle(self, incoming: Incoming, pseudonym: bytes, front: FrontEnd) -> None:
         person = await self._records.person(pseudonym)
         now = self._clock()
+        stranger = person is None
         if person is None:
             data_key = new_data_key()
             state = State(locale=self._texts.pick(incoming.language), country=self._default_country)
@@ -339,14 +342,21 @@ class Service(Erasing, Timers):
             # Messages refused as too fast are still in the chat: erasing must find them.
             await self._records.remember_messages(pseudonym, held, int(now))
         if incoming.message_id is not None:
-            # Recorded before anything else can fail, so an erase can always find it.
-            fresh = await self._records.remember_incoming(pseudonym, incoming.message_id, int(now))
-            if not fresh:
+            # Committed before any reply goes out (a second sync for updates that carry a
+            # message): Telegram may already count the update as delivered, and a crash during
+            # the replies must not leave the person's message in the chat with no record an
+            # erase could find. The rest of the update is committed once, after its replies.
+            if stranger:  # no message of theirs is on record yet: nothing to look up
+                await self._records.remember_messages(pseudonym, [incoming.message_id], int(now))
+            elif not await self._records.remember_incoming(
+                pseudonym, incoming.message_id, int(now)
+            ):
                 # Telegram redelivers updates whose offset was never confirmed (a crash):
                 # the same message must not save a note twice.
                 log.info("duplicate_update")
                 return
             await self._auto_clear(ctx, [incoming.message_id], now)
+            await self._records.flush()
         event = incoming.event
         if isinstance(event, Text) and self._is_panic(ctx, event.text):
             # From any state, at once, no confirmation, and nothing left to read.
@@ -385,7 +395,7 @@ class Service(Erasing, Timers):
             if isinstance(effect, DeleteOrigin) and incoming.origin_id is not None:
                 await self._delete_now(ctx, front, [incoming.origin_id])
             if isinstance(effect, VaultEvent):
-                await self._vault(ctx, effect, front, replies)
+                await self._vault(ctx, person, effect, front, replies)
                 await self._tidy(ctx, front, event)
                 return
             if isinstance(effect, ClearChat):
@@ -406,11 +416,14 @@ class Service(Erasing, Timers):
             await self._send_all(ctx, replies, front)
         finally:
             await self._remember_sent(ctx)
+        await self._save(ctx, person, now)
+        # The update's one commit, as soon as what was sent is known: the deletions below
+        # write nothing.
+        await self._records.flush()
         await self._tidy(ctx, front, event)
         if any(isinstance(effect, CheckText) for effect in outcome.effects):
             # Checked, answered, gone: the pasted message does not stay in the chat.
             await self._delete_now(ctx, front, [incoming.message_id], forget=False)
-        await self._save(ctx, person, now)
 
     async def _check_typed(self, ctx: _Context, front: FrontEnd, now: float) -> Reply:
         """Check the words held by an offer; the message that held them leaves the chat."""
@@ -503,12 +516,15 @@ class Service(Erasing, Timers):
         return Reply((T(reason), T("panic.choose")), menus.cancel_menu())
 
     async def _vault(
-        self, ctx: _Context, effect: VaultEvent, front: FrontEnd, replies: list[Reply]
+        self,
+        ctx: _Context,
+        person: Person,
+        effect: VaultEvent,
+        front: FrontEnd,
+        replies: list[Reply],
     ) -> None:
         """Hand the event to the vault's conversation, then show and schedule what it says."""
         locale = ctx.state.locale or self._texts.default
-        person = await self._records.person(ctx.pseudonym)
-        assert person is not None  # noqa: S101 - saved at the start of _handle
         vault_ctx = VaultContext(
             pseudonym=ctx.pseudonym,
             data_key=ctx.data_key,
@@ -533,10 +549,11 @@ class Service(Erasing, Timers):
         finally:
             await self._remember_sent(ctx)
         await self._after_vault(ctx, front, data, shown if result.sensitive else [])
+        await self._save(ctx, person, self._clock())
+        await self._records.flush()  # before the deletion below, which writes nothing
         if result.stored:
             # A note's words or file, now sealed: the message that carried them leaves the chat.
             await self._delete_now(ctx, front, [ctx.incoming.message_id], forget=False)
-        await self._save(ctx, person, self._clock())
 
     async def _send_export(self, ctx: _Context, result: DeskResult, front: FrontEnd) -> list[int]:
         """Send the vault's file; return the ids that must go when the vault locks."""

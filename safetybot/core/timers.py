@@ -75,7 +75,7 @@ class Timers:
         await self._retention()
         due = await self._records.due_deletions(int(self._clock()))
         for pseudonym in due:
-            async with self._lock_for(pseudonym):
+            async with self._lock_for(pseudonym), self._records.batch():
                 try:
                     await self._run_due(pseudonym, front)
                 except Exception as error:  # one person's failure must not stop the others
