@@ -17,7 +17,7 @@ from typing import Any
 
 from telegram import Bot
 
-from benchmarks.people import NOTE, PASS, TimedFake
+from benchmarks.people import LONG_CHECK, NOTE, PASS, TimedFake
 from safetybot.core.events import Command, Event, Incoming, Pressed, Text
 from safetybot.core.flow import Context, State, step
 from safetybot.core.notebook import Notebook
@@ -45,9 +45,14 @@ EVENTS: tuple[Event, ...] = (
     Pressed("g:spotting_sextortion"),
     Pressed("m"),
     Pressed("t"),
-    *(Pressed(f"t:{q}") for q in ("c:US", "d:no", "s:threat", "a:adult", "w:stranger", "p:no")),
+    *(
+        Pressed(f"t:{q}")
+        for q in ("c:US", "d:no", "s:threat", "n:adult", "a:adult", "w:stranger", "p:no")
+    ),
     Command("helplines"),
     Text("what do I do now"),
+    Command("check"),
+    Text(LONG_CHECK),
     Command("notes"),
     Pressed("v:on"),
     Text(PASS),

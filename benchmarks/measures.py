@@ -9,7 +9,15 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-__all__ = ["CpuMeter", "Row", "Table", "peak_rss_mib", "percentile"]
+__all__ = [
+    "CpuMeter",
+    "Row",
+    "Table",
+    "peak_rss_mib",
+    "percentile",
+    "reset_peak_rss",
+    "rss_mib",
+]
 
 
 def percentile(values: Sequence[float], fraction: float) -> float:
@@ -21,20 +29,42 @@ def percentile(values: Sequence[float], fraction: float) -> float:
     return ordered[rank - 1]
 
 
+def _status(field: str) -> float | None:
+    """A size from /proc/self/status (Linux), in MiB; None where there is none."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
 def peak_rss_mib() -> float:
     """This process's peak resident set size, in MiB: VmHWM from /proc (Linux).
 
     Not getrusage's ru_maxrss: Linux carries that across exec, so a process started from a
     bigger one reports its parent's size.
     """
+    found = _status("VmHWM")
+    return found if found is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def rss_mib() -> float:
+    """This process's resident set size now, in MiB (NaN where /proc has none)."""
+    found = _status("VmRSS")
+    return math.nan if found is None else found
+
+
+def reset_peak_rss() -> bool:
+    """Start the peak resident set size again from now (Linux: clear_refs); False if refused."""
     try:
-        with open("/proc/self/status", encoding="ascii") as handle:
-            for line in handle:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
+        with open("/proc/self/clear_refs", "w", encoding="ascii") as handle:
+            handle.write("5")
     except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        return False
+    return True
 
 
 def process_cpu(pid: int) -> float:

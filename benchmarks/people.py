@@ -3,6 +3,11 @@
 An update's latency runs from the moment it enters the fake's queue to the bot's first answer
 call for that chat (sendMessage, editMessageText or sendDocument). Each person waits for that
 answer before their next step, as a person does; presses wait until the button is on screen.
+
+Every Bot API call is also put down to the update that caused it (a press's
+answerCallbackQuery by its query id, anything else to the chat's newest update), so each
+sample also knows when the last call it caused arrived, and which calls they were: the bare
+bot of `botproc.py` replays those calls.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import itertools
 import json
 import random
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +26,7 @@ from tests.fakebotapi import FakeBotAPI, Message
 
 __all__ = [
     "DERIVER",
+    "RETURNING",
     "SESSION",
     "Crowd",
     "Flood",
@@ -29,6 +36,20 @@ __all__ = [
 ]
 
 ANSWERS = frozenset({"sendmessage", "editmessagetext", "senddocument"})
+# Calls an update can cause (the replaying bot makes these); the rest are the bot's own.
+CAUSED = frozenset(
+    {
+        "sendmessage",
+        "editmessagetext",
+        "senddocument",
+        "answercallbackquery",
+        "deletemessage",
+        "deletemessages",
+    }
+)
+# People read an answer before they act on it: at least this long between two steps when
+# paced (it also keeps one update's last calls from running into the next one's).
+THINK_FLOOR = 0.3
 PASS = "blue kettle morning"  # noqa: S105 - a simulated person's
 PASS_2 = "green window evening"  # noqa: S105
 NOTE = "He said he will post the photos at 9pm unless I pay 500 in gift cards"
@@ -54,8 +75,24 @@ def press(data: str) -> Step:
     return Step("press", data)
 
 
-# A whole visit: menus, a guide, triage to a plan, helplines, the vault turned on, a note written
-# step by step and one in a single message (while unlocked), then "erase everything".
+def pasted(length: int = 4096) -> str:
+    """A message to check of `length` characters (Telegram's longest), cut from the checker's
+    held-out examples: what a person pastes from the threats they received."""
+    from safetybot.guidance.evaluation import DEFAULT_DATA, load_examples
+
+    pool = [example.text for example in load_examples(DEFAULT_DATA)]
+    text, index = "", 0
+    while len(text) < length:
+        text += pool[index % len(pool)] + " "
+        index += 7
+    return text[:length]
+
+
+LONG_CHECK = pasted()
+
+# A whole visit of someone new: menus, a guide, triage to a plan, helplines, typed words, a long
+# message checked, the vault turned on, a note written step by step and one in a single message
+# (while unlocked), then "erase everything".
 SESSION: tuple[Step, ...] = (
     say("/start"),
     press("gl"),
@@ -65,11 +102,14 @@ SESSION: tuple[Step, ...] = (
     press("t:c:US"),
     press("t:d:no"),
     press("t:s:threat"),
+    press("t:n:adult"),
     press("t:a:adult"),
     press("t:w:stranger"),
     press("t:p:no"),
     say("/helplines"),
     say("what do I do now"),
+    say("/check"),
+    say(LONG_CHECK),
     say("/notes"),
     press("v:on"),
     say(PASS),
@@ -81,6 +121,20 @@ SESSION: tuple[Step, ...] = (
     press("v:home"),
     say("/forget"),
     press("fy"),
+)
+
+# A visit of someone whose notes are on record (100 to 5,000 of them, benchmarks/populate.py):
+# unlock with the passphrase (Argon2id at its shipped cost: the list shows), the page of older
+# notes, the oldest note on it, back to the list, one more note, lock. ("v:n:*" presses the
+# button of the lowest note number shown.)
+RETURNING: tuple[Step, ...] = (
+    say("/notes"),
+    say(PASS, derives=True),
+    press("v:p:2"),
+    press("v:n:*"),
+    press("v:home"),
+    say("/note they wrote again today from another account"),
+    press("v:lock"),
 )
 
 # Keeps a passphrase derivation in flight: turn the vault on, then change the passphrase again
@@ -99,6 +153,33 @@ DERIVER: tuple[Step, ...] = (
 )
 
 
+@dataclass
+class Caused:
+    """The Bot API calls one update caused, as they arrived at the fake."""
+
+    chat_id: int
+    queued: float
+    message_id: int | None = None  # the person's message (None for a press)
+    anchor: int | None = None  # that message, or for a press the person's newest before it
+    calls: list[Call] = field(default_factory=list)
+
+    @property
+    def last(self) -> float:
+        """When its last call arrived (its queue time if it caused none)."""
+        return max((call.arrived for call in self.calls), default=self.queued)
+
+
+@dataclass(frozen=True)
+class Call:
+    """One call an update caused: its method, parameters, and the messages it names, as
+    references a replaying bot can resolve in its own chat (see `TimedFake._reference`)."""
+
+    arrived: float
+    method: str
+    params: dict[str, Any]
+    refs: tuple[tuple[str, int], ...] = ()
+
+
 @dataclass(frozen=True)
 class Sample:
     """One answered update."""
@@ -108,11 +189,20 @@ class Sample:
     queued: float
     answered: float
     step: str = ""
+    visit: str = ""
+    key: tuple[str, int] = ("", 0)  # what the person sent, and how often before in this visit
+    caused: Caused | None = None
 
     @property
     def latency(self) -> float:
         """Seconds from the fake's queue to the bot's answer."""
         return self.answered - self.queued
+
+    @property
+    def last_latency(self) -> float:
+        """Seconds from the fake's queue to the last Bot API call the update caused."""
+        last = self.caused.last if self.caused is not None else self.answered
+        return max(last, self.answered) - self.queued
 
 
 @dataclass
@@ -125,14 +215,72 @@ class _Watch:
 
 
 class TimedFake(FakeBotAPI):
-    """The fake Bot API, noting when each answer call for a chat arrives."""
+    """The fake Bot API, noting when each answer call for a chat arrives, and which update
+    caused each call."""
 
     def __init__(self) -> None:
         super().__init__()
         self._watches: dict[int, _Watch] = {}
         self.answer_calls = 0
+        self._current: dict[int, Caused] = {}
+        self._by_query: dict[str, Caused] = {}
+        for name in CAUSED:
+            self._methods[name] = self._traced(name, self._methods[name])
         for name in ANSWERS:
             self._methods[name] = self._timed(self._methods[name])
+
+    def track(self, chat_id: int, queued: float, message_id: int | None, query: str) -> Caused:
+        """Start putting calls down to the update just queued for this chat."""
+        anchor = message_id
+        if anchor is None:
+            people = [m.message_id for m in self.all_messages(chat_id) if not m.from_bot]
+            anchor = people[-1] if people else None
+        caused = Caused(chat_id, queued, message_id, anchor)
+        self._current[chat_id] = caused
+        if query:
+            self._by_query[query] = caused
+        return caused
+
+    def forget_updates(self) -> None:
+        """Stop tracking the updates so far (their samples keep what they caused)."""
+        self._current.clear()
+        self._by_query.clear()
+
+    def _traced(
+        self, method: str, handler: Callable[[dict[str, Any]], Any]
+    ) -> Callable[[dict[str, Any]], Any]:
+        async def traced(params: dict[str, Any]) -> Any:
+            arrived = time.perf_counter()
+            caused = self._cause(method, params)
+            if caused is not None:
+                refs = tuple(self._reference(caused, i) for i in _named(params))
+                caused.calls.append(Call(arrived, method, params, refs))
+            return await handler(params)
+
+        return traced
+
+    def _cause(self, method: str, params: dict[str, Any]) -> Caused | None:
+        """The update a call is put down to."""
+        if method == "answercallbackquery":
+            return self._by_query.get(str(params.get("callback_query_id", "")))
+        chat = _chat(params)
+        # The chat's newest update: people wait at least THINK_FLOOR after an answer, and the
+        # service handles one person's updates in order, so the calls of one update end
+        # before the next one comes (in the paced runs, where the last call is reported).
+        return self._current.get(chat)
+
+    def _reference(self, caused: Caused, message_id: int) -> tuple[str, int]:
+        """A message as a replaying bot can find it in its own chat: ("u", n), the person's
+        message n places after the update's anchor (negative: before it), or ("b", n), the
+        bot's message n places before its newest so far."""
+        everything = self.all_messages(caused.chat_id)
+        people = [m.message_id for m in everything if not m.from_bot]
+        bots = [m.message_id for m in everything if m.from_bot]
+        if message_id in people and caused.anchor in people:
+            return ("u", people.index(message_id) - people.index(caused.anchor))
+        if message_id in bots:
+            return ("b", len(bots) - 1 - bots.index(message_id))
+        return ("?", message_id)
 
     def _timed(self, handler: Callable[[dict[str, Any]], Any]) -> Callable[[dict[str, Any]], Any]:
         async def timed(params: dict[str, Any]) -> Any:
@@ -159,6 +307,32 @@ class TimedFake(FakeBotAPI):
         self.calls.clear()
 
 
+def _pick(message: Message, data: str) -> str:
+    """The button data a step presses on this message ("" if none): `data` itself, or for
+    "prefix*" the offered button with that prefix and the lowest number after it."""
+    offered = [d for _, d in message.buttons()]
+    if not data.endswith("*"):
+        return data if data in offered else ""
+    prefix = data[:-1]
+    numbers = [
+        int(d[len(prefix) :])
+        for d in offered
+        if d.startswith(prefix) and d[len(prefix) :].isdecimal()
+    ]
+    return f"{prefix}{min(numbers)}" if numbers else ""
+
+
+def _named(params: dict[str, Any]) -> list[int]:
+    """The message ids a call names (message_id, or deleteMessages' message_ids)."""
+    named = params.get("message_ids")
+    if not isinstance(named, list):
+        named = [] if params.get("message_id") is None else [params["message_id"]]
+    try:
+        return [int(i) for i in named]
+    except (TypeError, ValueError):
+        return []
+
+
 def _chat(params: dict[str, Any]) -> int:
     try:
         return int(params.get("chat_id", 0))
@@ -176,6 +350,8 @@ class Person:
     echo: bool  # the echo bot shows no buttons: press on its last message
     timeout: float = 30.0
     failures: int = 0
+    visit: str = "new"
+    missed: list[str] = field(default_factory=list)
 
     async def run(
         self,
@@ -184,37 +360,44 @@ class Person:
         rng: random.Random,
         until: float | None = None,
     ) -> None:
-        """Do the steps, pausing about `think` seconds (exponentially distributed) between;
-        stop early once `until` has passed."""
+        """Do the steps, pausing about `think` seconds (exponentially distributed, at least
+        THINK_FLOOR) between; stop early once `until` has passed."""
+        seen: Counter[str] = Counter()
         for step in steps:
             if think:
-                await asyncio.sleep(rng.expovariate(1 / think))
+                await asyncio.sleep(max(THINK_FLOOR, rng.expovariate(1 / think)))
             if until is not None and time.perf_counter() >= until:
                 return
-            await self.do(step)
+            await self.do(step, seen[step.value])
+            seen[step.value] += 1
 
-    async def do(self, step: Step) -> None:
+    async def do(self, step: Step, repeat: int = 0) -> None:
         """One step: queue the update, wait for the bot's answer, keep the sample."""
         watch = self.fake.watch(self.chat_id)
         if step.kind == "press":
             target = await self._button(step.value)
             if target is None:
                 self.failures += 1
+                self.missed.append(step.value)
                 return
         watch.armed = True
         queued = time.perf_counter()
         if step.kind == "press":
-            self.fake.user_presses(
-                self.chat_id, target.message_id, step.value, require_button=False
+            data = _pick(target, step.value) if not self.echo else step.value
+            query = self.fake.user_presses(
+                self.chat_id, target.message_id, data, require_button=False
             )
+            caused = self.fake.track(self.chat_id, queued, None, query)
         else:
-            self.fake.user_sends(self.chat_id, step.value)
+            sent = self.fake.user_sends(self.chat_id, step.value)
+            caused = self.fake.track(self.chat_id, queued, sent.message_id, "")
         deadline = queued + self.timeout
         while watch.armed:
             remaining = deadline - time.perf_counter()
             if remaining <= 0:
                 watch.armed = False
                 self.failures += 1
+                self.missed.append(step.value[:40])
                 return
             try:
                 await asyncio.wait_for(watch.changed.wait(), remaining)
@@ -225,7 +408,18 @@ class Person:
         name = (
             step.value if step.kind == "press" else (step.value.split()[0] if command else "text")
         )
-        self.samples.append(Sample(kind, step.derives, queued, watch.answer, name))
+        self.samples.append(
+            Sample(
+                kind,
+                step.derives,
+                queued,
+                watch.answer,
+                name if len(step.value) < 1000 else f"text of {len(step.value):,} chars",
+                self.visit,
+                (step.value, repeat),
+                caused,
+            )
+        )
 
     async def _button(self, data: str) -> Message | None:
         """The newest bot message offering `data`, waiting for it to be shown."""
@@ -238,7 +432,7 @@ class Person:
                     return shown[-1]
             else:
                 for message in reversed(shown):
-                    if data in (d for _, d in message.buttons()):
+                    if _pick(message, data):
                         return message
             remaining = deadline - time.perf_counter()
             if remaining <= 0:
@@ -262,9 +456,10 @@ class Crowd:
         self.people: list[Person] = []
         self.rng = random.Random(seed)
 
-    def person(self) -> Person:
-        """A new person with a chat of their own."""
-        found = Person(self.fake, next(_CHATS), self.samples, self.echo)
+    def person(self, chat_id: int | None = None, visit: str = "new") -> Person:
+        """A new person with a chat of their own (or the chat given: someone returning)."""
+        chat = next(_CHATS) if chat_id is None else chat_id
+        found = Person(self.fake, chat, self.samples, self.echo, visit=visit)
         self.people.append(found)
         return found
 
@@ -278,21 +473,38 @@ class Crowd:
     ) -> None:
         """`count` people each run `steps`; with `until`, again and again until that time."""
 
-        async def one(number: int) -> None:
-            person = self.person()
+        await self.visits([(None, "new", steps)] * count, think, until, stagger)
+
+    async def visits(
+        self,
+        who: Sequence[tuple[int | None, str, Sequence[Step]]],
+        think: float = 0.0,
+        until: float | None = None,
+        stagger: float = 0.0,
+    ) -> None:
+        """Each (chat or None for a new one, visit name, steps) at once; with `until`, again and
+        again until that time."""
+
+        async def one(number: int, chat: int | None, visit: str, steps: Sequence[Step]) -> None:
+            person = self.person(chat, visit)
             if stagger:
-                await asyncio.sleep(stagger * number / count)
+                await asyncio.sleep(stagger * number / len(who))
             while True:
                 await person.run(steps, think, self.rng, until)
                 if until is None or time.perf_counter() >= until:
                     return
 
-        await asyncio.gather(*(one(n) for n in range(count)))
+        await asyncio.gather(*(one(n, *visit) for n, visit in enumerate(who)))
 
     @property
     def failures(self) -> int:
         """Steps that got no answer in time, or whose button never appeared."""
         return sum(p.failures for p in self.people)
+
+    @property
+    def missed(self) -> Counter[str]:
+        """Which steps those were, and how often."""
+        return Counter(step for p in self.people for step in p.missed)
 
 
 @dataclass
