@@ -9,7 +9,8 @@ that task only, and committed together in one transaction, one sync to disk, whe
 ends or `flush()` is called. The store's lock is never held while they wait, so other people's
 updates are not held up by this one's Bot API calls. Every other call first commits what is
 held: a read then sees the update's own writes, and a vault write or an erase keeps its place
-in the order (a note is on disk before the reply that says it was saved).
+in the order (a note is on disk before the reply that says it was saved). The service flushes
+once early, so the person's own message id is on disk before any reply goes out.
 """
 
 from __future__ import annotations
