@@ -417,8 +417,8 @@ class Service(Erasing, Timers):
         finally:
             await self._remember_sent(ctx)
         await self._save(ctx, person, now)
-        # The update's one commit, as soon as what was sent is known: the deletions below
-        # write nothing.
+        # The rest of the update in one commit (the person's message went first, above), as
+        # soon as what was sent is known: the deletions below write nothing.
         await self._records.flush()
         await self._tidy(ctx, front, event)
         if any(isinstance(effect, CheckText) for effect in outcome.effects):
