@@ -449,23 +449,31 @@ class Store:
         )
         return {int(row[0]) for row in rows}
 
-    async def owe_deletions(self, rows: Sequence[tuple[bytes, int, int]]) -> None:
-        """Keep (sealed address, message id, give-up time) rows until the deletion is done."""
+    async def owe_deletions(self, rows: Sequence[tuple[bytes, int, int]]) -> range:
+        """Keep (sealed address, message id, give-up time) rows until the deletion is done;
+        return their row ids."""
         if not rows:
-            return
+            return range(0)
         async with self._locked(), self._transaction():
             await self._db.executemany(
                 "INSERT INTO owed_deletions (address, message_id, give_up_at) VALUES (?, ?, ?)",
                 rows,
             )
+            # One statement inside one write transaction: the new ids follow each other.
+            last = int(next(iter(await self._db.execute_fetchall("SELECT last_insert_rowid()")))[0])
+        return range(last - len(rows) + 1, last + 1)
 
-    async def owed_deletions(self, now: int) -> list[tuple[int, bytes, int, int]]:
-        """Owed deletions due for an attempt: (row id, sealed address, message id, attempts)."""
+    async def owed_deletions(
+        self, now: int, ids: range | None = None
+    ) -> list[tuple[int, bytes, int, int]]:
+        """Owed deletions due for an attempt: (row id, sealed address, message id, attempts);
+        only those among `ids` when given."""
+        first, last = (ids.start, ids.stop - 1) if ids is not None else (0, 2**63 - 1)
         async with self._locked():
             cursor = await self._db.execute(
                 "SELECT id, address, message_id, attempts FROM owed_deletions"
-                " WHERE next_at <= ? ORDER BY id",
-                (now,),
+                " WHERE next_at <= ? AND id BETWEEN ? AND ? ORDER BY id",
+                (now, first, last),
             )
             rows = await cursor.fetchall()
             await cursor.close()

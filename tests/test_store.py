@@ -350,3 +350,16 @@ async def test_an_update_that_fails_still_commits_the_ids_an_erase_needs(
     # No reply went out, but the person's /help is in the chat: erasing must find it.
     assert 2 in {m for m, _ in await store.message_ids(pseudonym)}
     await store.close()
+
+
+async def test_owed_deletions_name_their_rows_so_an_erase_reads_only_its_own(store: Store) -> None:
+    # Another person's erase still owes 300 deletions (Telegram was down); this one owes 5.
+    theirs = await store.owe_deletions([(b"their chat", i, 1_000) for i in range(300)])
+    mine = await store.owe_deletions([(b"my chat", i, 1_000) for i in range(5)])
+    assert len(theirs) == 300 and len(mine) == 5 and not set(theirs) & set(mine)
+    rows = await store.owed_deletions(now=10, ids=mine)
+    assert [(address, message_id) for _, address, message_id, _ in rows] == [
+        (b"my chat", i) for i in range(5)
+    ]
+    assert len(await store.owed_deletions(now=10)) == 305
+    assert await store.owe_deletions([]) == range(0)

@@ -108,11 +108,13 @@ class Records(Protocol):
     async def own_message_ids(self, pseudonym: bytes) -> set[int]:
         """The ids of the bot's own messages to a person."""
 
-    async def owe_deletions(self, rows: Sequence[tuple[bytes, int, int]]) -> None:
-        """Keep deletions still owed after a person is forgotten."""
+    async def owe_deletions(self, rows: Sequence[tuple[bytes, int, int]]) -> range:
+        """Keep deletions still owed after a person is forgotten; return their row ids."""
 
-    async def owed_deletions(self, now: int) -> list[tuple[int, bytes, int, int]]:
-        """Owed deletions due for an attempt."""
+    async def owed_deletions(
+        self, now: int, ids: range | None = None
+    ) -> list[tuple[int, bytes, int, int]]:
+        """Owed deletions due for an attempt (only those among `ids` when given)."""
 
     async def settle_deletions(
         self, done: Sequence[int], retry: Sequence[tuple[int, int]], now: int

@@ -47,7 +47,7 @@ class Timers:
     def _drop_held(self, pseudonym: bytes) -> None:
         raise NotImplementedError  # Service's
 
-    async def _run_owed(self, front: FrontEnd, only_address: str | None = None) -> Deletion:
+    async def _run_owed(self, front: FrontEnd, only: range | None = None) -> Deletion:
         raise NotImplementedError  # Erasing's
 
     def _auto_clear_seconds(self, state: State) -> int:
