@@ -149,3 +149,19 @@ async def test_only_texts_without_a_persons_words_are_marked_for_remembered_rend
     await chat.command("notes")
     shown = [c.message for c in front.calls if c.message and "9pm tonight" in c.message.markdown]
     assert shown and not any(message.static for message in shown)
+
+
+async def test_a_plan_and_the_helplines_are_rendered_once_for_everyone(
+    service: Service, front: RecordingFrontEnd
+) -> None:
+    # The two longest messages are made of the catalog's and the directory's words alone.
+    chat = Chat(service, front)
+    await chat.command("start")
+    for data in ("t", "t:c:US", "t:d:no", "t:s:threat", "t:n:adult", "t:a:adult", "t:w:stranger"):
+        await chat.press(data)
+    await chat.press("t:p:no")
+    plan = front.calls[-1].message
+    assert plan is not None and "not your fault" in plan.markdown and plan.static
+    await chat.command("helplines")
+    helplines = front.calls[-1].message
+    assert helplines is not None and "988" in helplines.markdown and helplines.static

@@ -208,5 +208,8 @@ class Renderer:
 
 
 def _fixed(part: object) -> bool:
-    """A catalog text without parameters: the same words for everyone."""
+    """A catalog text without parameters, or a plan, helplines or a questionnaire's result:
+    made only of the catalog's and the directory's words, chosen by buttons and a country."""
+    if isinstance(part, PlanText | Contacts | CheckResult):
+        return True
     return isinstance(part, T) and not part.params
