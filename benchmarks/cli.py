@@ -403,7 +403,12 @@ def _step_p99(samples: Sequence[Sample], *names: str) -> str:
 
 
 def _safetybot_rows(
-    table: Table, bot: dict[str, Any], people: int, vaults: Sequence[int], rate: float
+    table: Table,
+    bot: dict[str, Any],
+    people: int,
+    vaults: Sequence[int],
+    rate: float,
+    kdf: str = "shipped",
 ) -> None:
     back = f", {len(vaults)} of them back with {min(vaults):,} to {max(vaults):,} notes"
     _bot_rows(table, "a", f"safetybot, {people} people at once{back if vaults else ''}", bot, rate)
@@ -427,7 +432,7 @@ def _safetybot_rows(
     news = [s.latency for s in samples if s.derives and s.visit == "new"]
     table.add(
         "a",
-        "  passphrase step (Argon2id, shipped cost) p50 / p99: new vault; unlock (paced)",
+        f"  passphrase step (Argon2id, {kdf} cost) p50 / p99: new vault; unlock (paced)",
         f"{ms(percentile(news, 0.5))} / {ms(percentile(news, 0.99))}; "
         f"{ms(percentile(unlocks, 0.5))} / {ms(percentile(unlocks, 0.99))}",
     )
@@ -524,6 +529,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--notes", type=int, default=5000, help="notes in the vault for the notes run (5000)"
     )
+    parser.add_argument(
+        "--kdf",
+        choices=("shipped", "minimum"),
+        default="shipped",
+        help="Argon2id cost in (a): as shipped, or its minimum to measure the rest (shipped)",
+    )
     parser.add_argument("--json", type=Path, help="also write the raw results here")
     return parser
 
@@ -563,11 +574,12 @@ async def run(args: argparse.Namespace) -> Table:
     if chosen("e2e"):
         options = {
             "kind": "safetybot",
+            "kdf": "default" if args.kdf == "shipped" else "minimum",
             "vaults": [[RETURNING_CHATS + i, notes] for i, notes in enumerate(vaults)],
         }
         biggest = RETURNING_CHATS + len(vaults) - 1 if vaults else None
         bot = await with_bot(options, throughput_and_latency(who, rate, False, export=biggest))
-        _safetybot_rows(table, bot, n, vaults, rate)
+        _safetybot_rows(table, bot, n, vaults, rate, args.kdf)
     if chosen("bare") and bot:
         with tempfile.TemporaryDirectory() as folder:
             script = Path(folder) / "script.json"
@@ -592,7 +604,8 @@ async def run(args: argparse.Namespace) -> Table:
         ratio = bot["fast"].rate / bare["fast"].rate
         table.add(
             "a/b",
-            "throughput of (a) / (b): a bare bot making the same calls on the same client",
+            "throughput of (a) / (b): a bare bot making the same calls on the same client"
+            + ("" if args.kdf == "shipped" else " (Argon2id at its minimum in (a))"),
             f"{ratio:.0%}",
             ">= 50%",
             ratio >= RATIO_TARGET,
