@@ -88,6 +88,41 @@ def test_self_harm_wins_over_a_deadline_and_a_cry_is_the_whole_message() -> None
     assert understander.understand("can you help me with my homework").intent is Intent.OTHER
 
 
+def test_danger_to_the_body_now_leads_to_the_danger_screen_but_a_figure_of_speech_does_not(
+    signals: Signals,
+) -> None:
+    for words in (
+        "he is hitting me again and he locked me in",
+        "my ex is outside my house right now and he has a knife",
+        "mi pareja me está pegando",
+        "nos quieren matar, se metieron a la casa",
+    ):
+        meaning = signals.understand(words)
+        assert meaning.intent is Intent.URGENT and "words:danger" in meaning.evidence, words
+    for words in ("my parents will kill me if they see the pics", "he keeps hitting me up on snap"):
+        assert "words:danger" not in signals.understand(words).evidence, words
+    # A method of self-harm is never read as someone else's danger.
+    alone = signals.understand("estoy sola en casa con un cuchillo y ganas de terminar con esto")
+    assert alone.intent is Intent.SELF_HARM
+
+
+def test_a_threat_with_a_deadline_in_hours_or_days_or_number_words_is_urgent(
+    signals: Signals,
+) -> None:
+    for words in (
+        "he says I have 24 hours to pay 500 or he sends the video to my family",
+        "pay $300 or he posts my pics, he gave me two days",
+        "they want 1000 in less than 48h or everyone sees the video",
+        "me dio 48 horas de plazo para pagar o publica las fotos",
+        "dice que si no le pago en menos de cuarenta y ocho horas sube mis fotos",
+    ):
+        meaning = signals.understand(words)
+        assert meaning.intent is Intent.URGENT, words
+    # A threat with no near deadline stays a threat (its plan, not the danger screen).
+    later = signals.understand("he gave me until next month to pay or he posts the pics")
+    assert later.intent is not Intent.URGENT
+
+
 def test_a_huge_message_is_read_in_bounded_time(signals: Signals) -> None:
     started = time.perf_counter()
     meaning = signals.understand("I want to die " + "blah " * 20_000)

@@ -90,7 +90,17 @@ class Signals:
         words = WordLists(
             **{
                 name: tuple(_phrases(texts, f"match.{name}"))
-                for name in ("self_harm", "cry", "deadline", "erase", "paid", "known", "stranger")
+                for name in (
+                    "self_harm",
+                    "cry",
+                    "deadline",
+                    "erase",
+                    "paid",
+                    "known",
+                    "stranger",
+                    "danger",
+                    "numbers",
+                )
             }
         )
         understander = Understander(words, model or load_model())

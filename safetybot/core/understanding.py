@@ -7,9 +7,10 @@ secret). Two layers, because each fails where the other holds:
     "a stranger" add what triage would ask;
   - a small learned model over letter pieces and words (guidance/textmodel.py), for wording
     nobody wrote down: typos, missing accents, slang, voseo, look-alike letters.
-Self-harm wins over everything (a miss is worse than a false alarm), then a near deadline, then
-the model's best guess, if it is sure enough; otherwise `other`, whose reply says what the bot
-can do. Nothing is kept or logged: the evidence names cues and scores, never the words.
+Self-harm wins over everything (a miss is worse than a false alarm), then a bare cry or danger to
+the body now, then a near deadline, then the model's best guess, if it is sure enough; otherwise
+`other`, whose reply says what the bot can do. Nothing is kept or logged: the evidence names cues
+and scores, never the words.
 """
 
 from __future__ import annotations
@@ -66,21 +67,31 @@ class WordLists:
     paid: tuple[str, ...] = ()
     known: tuple[str, ...] = ()
     stranger: tuple[str, ...] = ()
+    # Danger now, to the body ("he is hitting me", "está afuera de mi casa"): the danger screen.
+    danger: tuple[str, ...] = ()
+    # Numbers written as words ("two", "cuarenta y ocho"): what "#" matches besides digits.
+    numbers: tuple[str, ...] = ()
 
 
-def _piece(word: str) -> str:
+def _piece(word: str, numbers: str) -> str:
     if word == "*":
         return r"(?:\S+ ){0,3}"  # up to three words in between: "want to [just] die"
     if word == "#":
-        return r"0{1,4} "  # any number (the model's folding writes numbers as zeros)
+        # Any number: digits (the model's folding writes them as zeros) or a number word.
+        return rf"(?:0{{1,4}}{numbers}) "
+    if word.startswith("#") and word[1:].isalpha():
+        # A number glued to its unit ("48h", "10min", "24hs"): folding leaves those as typed.
+        return rf"[0-9]{{1,4}}{re.escape(word[1:])} "
     return "".join(re.escape(part) + " " for part in fold(word))
 
 
-def _phrases(phrases: Iterable[str]) -> re.Pattern[str] | None:
+def _phrases(phrases: Iterable[str], numbers: Iterable[str] = ()) -> re.Pattern[str] | None:
     """One pattern for whole-word phrases, matched on folded text joined by single spaces."""
+    words = sorted({" ".join(fold(n)) for n in numbers} - {""}, key=len, reverse=True)
+    number_words = "".join("|" + re.escape(w) for w in words)
     compiled = []
     for phrase in phrases:
-        body = "".join(_piece(word) for word in phrase.split())
+        body = "".join(_piece(word, number_words) for word in phrase.split())
         if body.strip():
             compiled.append(body)
     if not compiled:
@@ -117,7 +128,8 @@ class Understander:
         self._self_harm_tight = tuple(
             {"".join(fold(p)) for p in words.self_harm if len("".join(fold(p))) >= 6}
         )
-        self._deadline = _phrases(words.deadline)
+        self._deadline = _phrases(words.deadline, words.numbers)
+        self._danger = _phrases(words.danger, words.numbers)
         self._erase = _phrases(words.erase)
         self._paid = _phrases(words.paid)
         self._known = _phrases(words.known)
@@ -145,6 +157,11 @@ class Understander:
         if crisis == "self_harm":
             evidence.append("words:self_harm")
             intent, confidence = Intent.SELF_HARM, 1.0
+        elif self._found(self._danger, plain):
+            # Before the model's self-harm score, which "kill" and "matar" raise: someone else
+            # is hurting the person now. The danger screen lists the crisis lines too.
+            evidence.append("words:danger")
+            intent, confidence = Intent.URGENT, 1.0
         elif harm >= self._self_harm_min:
             intent, confidence = Intent.SELF_HARM, harm
         elif crisis == "cry":
