@@ -17,6 +17,7 @@ Rendering replies lives in `core/rendering.py`; erasing (forget, clear, owed del
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import hmac
 import logging
@@ -65,9 +66,7 @@ from safetybot.core.signals import Signals, normalize
 from safetybot.core.timers import Timers
 from safetybot.core.vault import Vaults, VaultSettings
 from safetybot.errors import CryptoError
-from safetybot.guidance import checker
 from safetybot.guidance.checker import Checker
-from safetybot.guidance.checker import load_model as load_check_model
 from safetybot.guidance.redflags import Finding, Flag, Rules
 from safetybot.guidance.resources import Directory
 from safetybot.i18n import Texts
@@ -162,9 +161,7 @@ class Service(Erasing, Timers):
         self._rules = rules or Rules.load(default_locales_dir())
         self._renderer = Renderer(texts, self._rules, directory, retention_days)
         # The level of a checked message comes from the check model; the flags from the rules.
-        self._checker = Checker(
-            self._rules, load_check_model(), load_check_model(checker.FLAGS_FILE)
-        )
+        self._checker = _shipped_checker(self._rules)
         # A checked message, in memory only, for a few minutes: "save to private notes" needs
         # it after the message itself has been deleted from the chat.
         self._held: dict[bytes, tuple[dict[str, str], float]] = {}
@@ -653,6 +650,13 @@ class Service(Erasing, Timers):
                 origin = None  # only the first in-place reply reuses the message
                 continue
             ctx.sent += await front.send(ctx.incoming.address, outgoing)
+
+
+@functools.lru_cache(maxsize=4)
+def _shipped_checker(rules: Rules) -> Checker:
+    """The checker with the shipped models, built once per set of rules (every service of a
+    process shares it: the models' weights are the largest thing the bot holds)."""
+    return Checker.shipped(rules)
 
 
 def _shipped_platforms(texts: Texts) -> Platforms:

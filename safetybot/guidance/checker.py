@@ -65,25 +65,31 @@ class Checker:
         self, rules: Rules, model: LinearModel | None, flags: LinearModel | None = None
     ) -> None:
         self.rules = rules
-        self._model = model
-        self._flags = flags
         # Both models in one: a text's features are looked up once (it is read on every check).
+        # Only the stacked copy is kept: the two separate ones would hold their weights twice.
+        self._kinds = model.classes if model is not None else ()
+        self._flag_names = flags.classes if flags is not None else ()
         self._both = model if model is None or flags is None else LinearModel.stacked(model, flags)
         meta = model.meta if model is not None else {}
         self._likely = float(meta.get("likely", 0.5))
         self._very_likely = float(meta.get("very_likely", VERY_LIKELY))
 
+    @classmethod
+    def shipped(cls, rules: Rules) -> Checker:
+        """A checker with the shipped models, read from their files (not kept twice)."""
+        return cls(rules, LinearModel.load(MODEL_FILE), LinearModel.load(FLAGS_FILE))
+
     def check(self, text: str) -> Finding:
         """The flags with their quotes, and how strongly the message looks like sextortion."""
         finding = self.rules.check(text)
-        if self._model is None or self._both is None or finding.empty:
+        if self._both is None or finding.empty:
             return finding
         raw = self._both.scores_of(vector(text))
-        kinds = len(self._model.classes)
-        scores = softmax(self._model.classes, raw[:kinds])
+        kinds = len(self._kinds)
+        scores = softmax(self._kinds, raw[:kinds])
         extortion = scores["extortion"]
-        if self._flags is not None:
-            finding = self._more_flags(finding, sigmoid(self._flags.classes, raw[kinds:]))
+        if self._flag_names:
+            finding = self._more_flags(finding, sigmoid(self._flag_names, raw[kinds:]))
         if extortion >= self._very_likely:
             level = Level.VERY_LIKELY
         elif extortion >= self._likely:
