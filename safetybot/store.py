@@ -219,6 +219,8 @@ class Store:
         self._held: contextvars.ContextVar[list[_Write] | None] = contextvars.ContextVar(
             f"safetybot_store_held_{id(self)}", default=None
         )
+        # Batches waiting for the lock to be committed; whoever gets the lock commits them all.
+        self._waiting: list[tuple[list[_Write], asyncio.Future[None]]] = []
 
     @classmethod
     async def open(cls, path: Path, *, create: bool = True, migrate: bool = True) -> Store:
@@ -324,14 +326,30 @@ class Store:
             await self._commit(writes)
 
     async def _commit(self, writes: list[_Write]) -> None:
-        """Run writes in one transaction, in one trip to the database thread."""
+        """Run writes in one transaction, in one trip to the database thread; return once they
+        are on disk.
+
+        A group commit: batches that arrive while another commit runs wait for the lock, and
+        the first to get it commits every waiting batch in one transaction (one trip, one sync),
+        each inside its own savepoint, so a batch that fails is rolled back alone and only its
+        caller sees the error.
+        """
         if not writes:
             return
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.append((writes, done))
         async with self._lock:
-            # Through aiosqlite's own queue (its public methods are one statement a trip, and
-            # each trip waits for the database thread): BEGIN, every write and COMMIT in one.
-            apply = functools.partial(_apply, self._db._conn, writes)
-            await self._db._execute(apply)  # type: ignore[no-untyped-call]
+            if not done.done():
+                group, self._waiting = self._waiting, []
+                # Through aiosqlite's own queue (its public methods are one statement a trip,
+                # and each trip waits for the database thread): the whole group in one.
+                apply = functools.partial(_apply_group, self._db._conn, [w for w, _ in group])
+                trip = asyncio.ensure_future(self._db._execute(apply))  # type: ignore[no-untyped-call]
+                # Each waiting caller learns its own outcome from the trip itself, even if the
+                # caller that started it is cancelled meanwhile.
+                trip.add_done_callback(functools.partial(_settle, group))
+                await asyncio.shield(trip)
+        await done
 
     async def _write(self, sql: str, params: Sequence[Any], many: bool = False) -> None:
         """One write: held by this task's batch if there is one, else committed now."""
@@ -902,6 +920,56 @@ def _space_table(table: str) -> str:
     if table not in _SPACE_TABLES:
         raise StoreError(f"unknown table {table!r}")
     return table
+
+
+def _settle(group: Sequence[tuple[list[_Write], asyncio.Future[None]]], trip: Any) -> None:
+    """Give every caller of a group commit its outcome: its own error, or the COMMIT's."""
+    for index, (_, waiting) in enumerate(group):
+        if waiting.done():
+            continue
+        if trip.cancelled():
+            waiting.cancel()
+        elif trip.exception() is not None:  # the COMMIT itself: nothing of the group holds
+            waiting.set_exception(trip.exception())
+        elif trip.result()[index] is not None:
+            waiting.set_exception(trip.result()[index])
+        else:
+            waiting.set_result(None)
+
+
+def _apply_group(
+    connection: sqlite3.Connection, groups: Sequence[Sequence[_Write]]
+) -> list[Exception | None]:
+    """BEGIN IMMEDIATE, each group in a savepoint, COMMIT: what failed, group by group (on the
+    database thread). A failing group is rolled back to its savepoint; the others stay."""
+    if len(groups) == 1:
+        try:
+            _apply(connection, groups[0])
+        except Exception as error:
+            return [error]
+        return [None]
+    errors: list[Exception | None] = []
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        for writes in groups:
+            connection.execute("SAVEPOINT batch")
+            try:
+                for sql, params, many in writes:
+                    if many:
+                        connection.executemany(sql, params)
+                    else:
+                        connection.execute(sql, params)
+            except Exception as error:
+                connection.execute("ROLLBACK TO batch")
+                errors.append(error)
+            else:
+                errors.append(None)
+            connection.execute("RELEASE batch")
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+    connection.execute("COMMIT")
+    return errors
 
 
 def _apply(connection: sqlite3.Connection, writes: Sequence[_Write]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import sqlite3
 import stat
@@ -363,3 +364,29 @@ async def test_owed_deletions_name_their_rows_so_an_erase_reads_only_its_own(sto
     ]
     assert len(await store.owed_deletions(now=10)) == 305
     assert await store.owe_deletions([]) == range(0)
+
+
+async def test_updates_committing_at_once_share_one_sync_and_a_failing_one_loses_only_its_own(
+    store: Store,
+) -> None:
+    people = [Person(bytes([n]) * 32, b"key", None, None, 1) for n in range(1, 21)]
+
+    async def update(person: Person, fails: bool) -> None:
+        async with store.batch():
+            await store.save_person(person)
+            # A message of someone not on record breaks the foreign key: this update fails.
+            owner = b"\xff" * 32 if fails else person.pseudonym
+            await store.remember_messages(owner, [7], at=1)
+
+    async with Commits(store) as commits:
+        outcomes = await asyncio.gather(
+            *(update(person, n == 5) for n, person in enumerate(people)), return_exceptions=True
+        )
+    # Twenty updates ending together: far fewer syncs than twenty, and all but one kept.
+    assert commits.count < len(people) // 2
+    assert [n for n, outcome in enumerate(outcomes) if outcome is not None] == [5]
+    assert isinstance(outcomes[5], sqlite3.IntegrityError)
+    for n, person in enumerate(people):
+        kept = await store.person(person.pseudonym)
+        assert (kept is None) == (n == 5)
+        assert (await store.message_ids(person.pseudonym) == [(7, 1)]) == (n != 5)
