@@ -106,6 +106,22 @@ def test_danger_to_the_body_now_leads_to_the_danger_screen_but_a_figure_of_speec
     assert alone.intent is Intent.SELF_HARM
 
 
+def test_warning_signs_in_other_words_are_read_as_self_harm(signals: Signals) -> None:
+    # Warning signs a volunteer is trained to hear: the word lists alone must catch them, so
+    # they hold whatever the model learns next.
+    assert signals.is_crisis_word("my best friend just said she wants to die")
+    for words in (
+        "i think im about to do something stupid",
+        "si sigue así voy a hacer una locura",
+        "honestly i feel trapped, there is nothing to live for",
+        "ojalá me muriera esta noche",
+        "cuida a mi perro por mí, ¿sí?",
+        "llevo 3 días sin comer y no pienso comer",
+    ):
+        assert signals.is_crisis_word(words), words
+        assert signals.understand(words).intent is Intent.SELF_HARM, words
+
+
 def test_a_threat_with_a_deadline_in_hours_or_days_or_number_words_is_urgent(
     signals: Signals,
 ) -> None:
