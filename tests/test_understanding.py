@@ -56,6 +56,11 @@ EXAMPLES = [
     ("Tienes 24 horas para pagar o envío tu video a todos tus contactos", Intent.PASTED),
     ("hello", Intent.OTHER),
     ("hola, ¿qué es esto?", Intent.OTHER),
+    # A bare answer typed outside a question is not a crisis.
+    ("no", Intent.OTHER),
+    ("nunca", Intent.OTHER),
+    ("dlt all pls", Intent.ERASE),
+    ("quiero que no quede rastro de esta conversación", Intent.ERASE),
 ]
 
 
