@@ -19,11 +19,11 @@ $(STAMP): pyproject.toml requirements/dev.txt
 demo: $(STAMP)
 	$(BIN)/safetybot console
 
-## Lint, type-check and run the whole test suite.
+## Lint, type-check and run the whole test suite (one test process per core, up to four).
 test: $(STAMP)
 	$(BIN)/ruff check safetybot tests benchmarks
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --numprocesses auto --maxprocesses 4
 
 ## The fuzz tests with new random examples, ten times as many (make test runs fixed ones).
 fuzz: $(STAMP)
