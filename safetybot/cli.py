@@ -124,6 +124,11 @@ def _parser() -> argparse.ArgumentParser:
         "--data", type=Path, default=None, help="folder of train.jsonl and heldout.jsonl"
     )
     intents.add_argument("--split", choices=["heldout", "train", "all"], default="heldout")
+    lookalike = commands.add_parser(
+        "build-lookalikes",
+        help="rebuild the look-alike letters table from Unicode's confusables (dev extra)",
+    )
+    lookalike.add_argument("--out", type=Path, default=None, help="the table file to write")
     train = commands.add_parser(
         "train-intents", help="train the intent model from the labelled lines (needs scikit-learn)"
     )
@@ -154,6 +159,8 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         return _check(environ, args.transport, args.webhook)
     if args.command == "train-intents":  # a maintainer's command: needs no settings
         return _train_intents(args.data, args.out)
+    if args.command == "build-lookalikes":
+        return _build_lookalikes(args.out)
     if args.command == "train-check":
         return _train_check(args.data, args.out)
     try:
@@ -289,6 +296,24 @@ def _evaluate_intents(data: Path | None, split: str, locales_dir: Path) -> int:
         return 2
     understand = intenteval.understand_with(locales_dir)
     return intenteval.run(lines, understand, split, sys.stdout)
+
+
+def _build_lookalikes(out: Path | None) -> int:
+    """`safetybot build-lookalikes`: rebuild the shipped look-alike letters table."""
+    from safetybot.guidance import lookalikes
+
+    try:
+        table = lookalikes.source_table()
+    except ModuleNotFoundError:
+        print(
+            "safetybot: build-lookalikes needs confusable-homoglyphs: pip install -e '.[train]'",
+            file=sys.stderr,
+        )
+        return 2
+    path = out or lookalikes.TABLE_FILE
+    path.write_text(lookalikes.render(table), encoding="utf-8")
+    print(f"wrote {path}: {len(table)} look-alike letters", file=sys.stdout)
+    return 0
 
 
 def _train_intents(data: Path | None, out: Path | None) -> int:

@@ -21,6 +21,7 @@ from safetybot.core.flow import State, step
 from safetybot.core.menus import ANSWERS, Question
 from safetybot.core.signals import Signals
 from safetybot.core.understanding import Intent
+from safetybot.guidance import redflags
 from safetybot.guidance.intentdata import load_lines
 from safetybot.i18n import Texts
 from tests.conftest import LOCALES
@@ -83,3 +84,25 @@ def test_a_labelled_file_is_read_or_refused_naming_its_line(rows: list[str]) -> 
 @pytest.mark.parametrize("raw", [b'{"proposed": {"s": ["x"]}}', b'{"proposed": "s"}', b"[]"])
 def test_a_damaged_proposal_in_stored_state_is_dropped(raw: bytes) -> None:
     assert dict(State.from_bytes(raw).proposed) == {}
+
+
+# Text with what makes folding hard: characters that fold to nothing (joiners, marks) or to
+# several ("…", "ﬁ", "½"), white space of every kind, look-alike letters, lone surrogates.
+folding = st.text(
+    alphabet=st.characters(codec=None) | st.sampled_from(" \t\n…ﬁ½\u200b\u200d\u0301ⲣаΗ\ud800"),
+    max_size=300,
+)
+
+
+@FUZZ
+@given(text=folding)
+@example(text="  …  hola\u200b  ")
+@example(text="\u200b \u200b")
+@example(text="a\ud800b …")
+def test_the_rules_fold_any_text_as_one_character_at_a_time_would(text: str) -> None:
+    # The quick ways of folding (in C and NumPy) give what the plain loop gives, the
+    # positions of every folded character included, which the quotes are cut by.
+    quick = redflags._normalize(text)
+    slow = redflags._normalize_slowly(text)
+    assert quick.folded == slow.folded
+    assert [quick.at(index) for index in range(len(quick.folded))] == list(slow.origin or ())

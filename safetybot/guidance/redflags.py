@@ -31,7 +31,11 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
 from safetybot.errors import LocaleError
+from safetybot.guidance.lookalikes import load as load_lookalikes
 from safetybot.guidance.prefilter import Found, Pieces, Scan
 
 __all__ = [
@@ -162,9 +166,13 @@ def _fold(char: str) -> str:
     if unicodedata.category(char) == "Cf":  # zero-width and direction marks can hide words
         return ""
     char = _PUNCTUATION.get(char, char)
+    # Look-alike letters ("ⲣау") read as the Latin ones they imitate, one for one: before lower
+    # case, which loses the look ("Η", eta, is an H; "η" an n), and after NFKD, which may bare one.
+    lookalikes = load_lookalikes()
+    char = lookalikes.get(char, char)
     folded = unicodedata.normalize("NFKD", unicodedata.normalize("NFKD", char).casefold())
     # At most 4 characters each: a few ligatures expand to 18, which would unbound the work.
-    return "".join(c for c in folded if not unicodedata.combining(c))[:4]
+    return "".join(lookalikes.get(c, c) for c in folded if not unicodedata.combining(c))[:4]
 
 
 class _Folds(dict[int, str]):
@@ -179,7 +187,19 @@ class _Folds(dict[int, str]):
         return folded
 
 
+class _Lengths(dict[int, str]):
+    """A str.translate table giving each character the length of its folded form, as a
+    character (chr(0) to chr(4)): a text's lengths are then read in one pass in C."""
+
+    def __missing__(self, code: int) -> str:
+        length = chr(len(_FOLDS[code]))
+        if len(self) < 65536:
+            self[code] = length
+        return length
+
+
 _FOLDS = _Folds()
+_LENGTHS = _Lengths()
 _NOT_ONE: set[str] = set()  # characters whose folded form is not exactly one character
 # In ASCII, folding is lower case, one space for any white space, and ` as an apostrophe.
 _ASCII = {code: " " for code in range(128) if chr(code).isspace()} | {ord("`"): "'"}
@@ -208,7 +228,7 @@ def _normalize(text: str) -> _Text:
     # in C: a 4,096-character message is read in a tenth of a millisecond, not half of one.
     raw = text.lower().translate(_ASCII) if text.isascii() else text.translate(_FOLDS)
     if len(raw) != len(text) or not _NOT_ONE.isdisjoint(text):
-        return _normalize_slowly(text)
+        return _normalize_mapped(text, raw)
     lead = len(raw) - len(raw.lstrip(" "))
     end = len(raw.rstrip(" "))
     if lead == len(raw):
@@ -224,7 +244,31 @@ def _normalize(text: str) -> _Text:
     return _Text(folded, None, tuple(breaks), tuple(shifts))
 
 
+def _code_points(text: str) -> npt.NDArray[np.uint32]:
+    # "surrogatepass": a lone surrogate (which JSON allows) is a code point like any other.
+    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+
+
+def _normalize_mapped(text: str, raw: str) -> _Text:
+    """What _normalize_slowly gives, for a text with a character that folds to none or to
+    several ("…", an emoji joiner), in a few passes in C rather than a loop over its letters
+    (a 4,096-character message: 0.1 ms, not 1.7)."""
+    origin = np.repeat(np.arange(len(text)), _code_points(text.translate(_LENGTHS)))
+    chars = _code_points(raw)
+    space = chars == ord(" ")
+    # A space is kept when the folded character before it is not one (so runs become one
+    # space and leading spaces go), and the last one goes.
+    keep = ~space
+    keep[1:] |= space[1:] & ~space[:-1]
+    kept = np.flatnonzero(keep)
+    if len(kept) and space[kept[-1]]:
+        keep[kept[-1]] = False
+    folded = chars[keep].tobytes().decode("utf-32-le", "surrogatepass")
+    return _Text(folded, tuple(origin[keep].tolist()))
+
+
 def _normalize_slowly(text: str) -> _Text:
+    """Folding one character at a time: the reference the quicker ways must agree with."""
     chars: list[str] = []
     origin: list[int] = []
     for index, char in enumerate(text):

@@ -31,6 +31,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from safetybot.guidance.lookalikes import load as load_lookalikes
+
 __all__ = [
     "BUCKETS",
     "MAX_CHARS",
@@ -54,15 +56,9 @@ MAX_CHARS = 1500
 _CHAR_NGRAMS = (3, 4, 5)
 _CROSS = 6
 
-# Look-alike letters people (and spammers) use to get past word filters, folded to Latin.
-_CONFUSABLES = str.maketrans(
-    {
-        "а": "a", "в": "b", "е": "e", "ё": "e", "к": "k", "м": "m", "н": "h", "о": "o",
-        "р": "p", "с": "c", "т": "t", "у": "y", "х": "x", "і": "i", "ј": "j", "ѕ": "s",
-        "α": "a", "β": "b", "ε": "e", "ι": "i", "κ": "k", "ν": "v", "ο": "o", "ρ": "p",
-        "τ": "t", "υ": "u", "χ": "x", "ß": "ss", "æ": "ae", "ø": "o", "œ": "oe", "ł": "l",
-    }
-)  # fmt: skip
+# Look-alike letters people (and spammers) use to get past word filters, read as the Latin
+# letters they imitate (lookalikes.py), and the ligatures NFKD leaves whole.
+_CONFUSABLES = str.maketrans({**load_lookalikes(), "æ": "ae", "œ": "oe"})
 # Digits and signs inside words ("n00ds", "h3lp", "d@ta"), read as the letters they imitate.
 _LEET = str.maketrans(
     {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s"}
@@ -96,15 +92,22 @@ def _marks() -> re.Pattern[str]:
     return re.compile(f"[{ranges}]")
 
 
-_LOOKALIKES = re.compile("[" + "".join(map(chr, _CONFUSABLES)) + "]")
+# Whether a text has any: a set of its letters is made in C, far quicker than a regular
+# expression over 800 characters would scan it.
+_LOOKALIKES = frozenset(map(chr, _CONFUSABLES))
 
 
 def fold(text: str, limit: int = MAX_CHARS) -> list[str]:
     """The words of a text as the model reads them: lower case, no accents, letters unmarked."""
-    text = unicodedata.normalize("NFKD", text[:limit].casefold())
+    text = text[:limit]
+    if not text.isascii() and not _LOOKALIKES.isdisjoint(text):
+        # Before lower case, which loses the look: "Η" (eta) is an H, its "η" an n.
+        text = text.translate(_CONFUSABLES)
+    text = unicodedata.normalize("NFKD", text.casefold())
     if not text.isascii():
         text = _marks().sub("", text)
-        if _LOOKALIKES.search(text):
+        # And after: a letter under an accent ("ӧ" is a Cyrillic "о" and a mark).
+        if not _LOOKALIKES.isdisjoint(text):
             text = text.translate(_CONFUSABLES)
     text = text.replace("'", "").replace("\u2019", "")  # "don't" and "dont" are one word
     return [_fold_token(token) for token in _TOKEN.findall(text)]
