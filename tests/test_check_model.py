@@ -83,11 +83,11 @@ def test_on_the_held_out_split_false_alarms_stay_under_five_percent(
 def test_on_the_held_out_messages_most_extortion_is_caught(
     held_out: dict[str, object], lang: str
 ) -> None:
-    # The goal (0.90) is missed, and these floors keep what is reached (docs/CHECK.md): on the
-    # held-out messages written here 0.88 (en) and 0.89 (es), since real lines weigh six times
-    # as much in training; on the real ones quoted word for word 0.72 and 0.63.
-    assert held_out[f"{lang}-own"].recall >= 0.88  # type: ignore[attr-defined]
-    assert held_out[f"{lang}-public"].recall >= 0.60  # type: ignore[attr-defined]
+    # The goal (0.90 on the whole split) is met in English only, and these floors keep what is
+    # reached (docs/CHECK.md): on the held-out messages written here 0.92 (en) and 0.91 (es);
+    # on the real ones quoted word for word 0.85 and 0.74.
+    assert held_out[f"{lang}-own"].recall >= 0.90  # type: ignore[attr-defined]
+    assert held_out[f"{lang}-public"].recall >= 0.70  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("lang", ["en", "es"])
