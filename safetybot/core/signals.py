@@ -19,7 +19,7 @@ from pathlib import Path
 
 from safetybot.core.flow import HINT_MINOR
 from safetybot.core.understanding import Understander, Understanding, WordLists
-from safetybot.guidance.lookalikes import load as load_lookalikes
+from safetybot.guidance.lookalikes import translation as lookalike_letters
 from safetybot.guidance.textmodel import LinearModel
 from safetybot.i18n import Texts
 
@@ -33,10 +33,12 @@ MODEL_FILE = Path(__file__).resolve().parent.parent / "models" / "intents.npz"
 
 def normalize(text: str) -> str:
     """Lower-case, strip accents and apostrophes, collapse spaces: 'I’m 15' -> 'im 15'."""
-    lookalikes = load_lookalikes()  # "tengo 15 аños" with a Cyrillic а; before lower case too
-    text = "".join(lookalikes.get(c, c) for c in text) if not text.isascii() else text
+    if not text.isascii():  # "tengo 15 аños" with a Cyrillic а; before lower case too
+        text = text.translate(lookalike_letters())
     decomposed = unicodedata.normalize("NFKD", text.casefold())
-    bare = "".join(lookalikes.get(c, c) for c in decomposed if not unicodedata.combining(c))
+    bare = "".join(c for c in decomposed if not unicodedata.combining(c))
+    if not bare.isascii():  # and after NFKD, which may bare one under an accent
+        bare = bare.translate(lookalike_letters())
     bare = re.sub(r"['’`´]", "", bare)
     return re.sub(r"\s+", " ", bare).strip()
 

@@ -6,8 +6,8 @@ filters miss them; people sometimes do the same to hide what they type. Unicode'
 alphabet that merely look alike. Those are read through a table, `data/lookalikes.tsv`, that
 `safetybot build-lookalikes` derives from Unicode's confusables list (UTS #39, as packaged by
 confusable-homoglyphs, a dev dependency) and from the letters' Unicode names: each non-ASCII
-letter or symbol that looks like exactly one Latin letter maps to it. The bot reads only the
-shipped table; a test rebuilds it and compares.
+letter that looks like exactly one Latin letter maps to it, with a few letters and symbols
+chosen by hand. The bot reads only the shipped table; a test rebuilds it and compares.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import unicodedata
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-__all__ = ["TABLE_FILE", "build", "built_with", "load", "render", "source_table"]
+__all__ = ["TABLE_FILE", "build", "built_with", "load", "render", "source_table", "translation"]
 
 TABLE_FILE = Path(__file__).resolve().parent.parent / "data" / "lookalikes.tsv"
 # Coptic letters look like the Greek ones they come from ("ⲁ", ALFA, is an alpha): they go the
@@ -32,7 +32,7 @@ _COPTIC_AS_GREEK = {
 }  # fmt: skip
 # A Latin letter named with one of these words before it still looks like that letter
 # ("LATIN SMALL LETTER SCRIPT G"); others do not ("TURNED W" looks like an m).
-_STILL_ALIKE = ("SCRIPT", "DOTLESS", "OPEN", "CLOSED", "SMALL CAPITAL")
+_STILL_ALIKE = ("SCRIPT", "DOTLESS", "OPEN", "CLOSED")
 # How far through chains of look-alikes a letter may go to reach a Latin one ("ʍ" looks like
 # "ᴍ", a small capital M): further links drift to letters that no longer look alike.
 _HOPS = 2
@@ -189,3 +189,9 @@ def load(path: Path = TABLE_FILE) -> dict[str, str]:
         code, latin, _name = line.split("\t", 2)
         table[chr(int(code[2:], 16))] = latin
     return table
+
+
+@functools.cache
+def translation() -> dict[int, str]:
+    """The shipped table as a str.translate table (one pass in C over a text)."""
+    return str.maketrans(load())

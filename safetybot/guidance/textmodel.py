@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from safetybot.guidance.lookalikes import load as load_lookalikes
+from safetybot.guidance.lookalikes import translation as lookalike_letters
 
 __all__ = [
     "BUCKETS",
@@ -58,7 +58,7 @@ _CROSS = 6
 
 # Look-alike letters people (and spammers) use to get past word filters, read as the Latin
 # letters they imitate (lookalikes.py), and the ligatures NFKD leaves whole.
-_CONFUSABLES = str.maketrans({**load_lookalikes(), "æ": "ae", "œ": "oe"})
+_CONFUSABLES = {**lookalike_letters(), **str.maketrans({"æ": "ae", "œ": "oe"})}
 # Digits and signs inside words ("n00ds", "h3lp", "d@ta"), read as the letters they imitate.
 _LEET = str.maketrans(
     {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s"}
