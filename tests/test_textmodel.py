@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
+import unicodedata
 from collections import Counter
 
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from safetybot.guidance.textmodel import bucket_of, features, fold, hashed
+from safetybot.guidance.textmodel import _unmarked, bucket_of, features, fold, hashed
 
 
 def _slowly(text: str, limit: int) -> tuple[list[int], list[float]]:
@@ -40,3 +41,21 @@ def test_a_long_message_is_hashed_like_a_short_one() -> None:
 
 def test_folding_unmasks_accents_look_alikes_and_digits_in_words() -> None:
     assert fold("Mánda las fоtоs, n00ds, DON'T") == ["manda", "las", "fotos", "noods", "dont"]
+
+
+# Letters with their accents and other marks, and any other character (beyond the last mark too).
+_MARKED = st.text(
+    st.one_of(
+        st.characters(),
+        st.characters(min_codepoint=0x300, max_codepoint=0x36F),
+        st.characters(categories=["Mn", "Mc", "Me"]),
+    ),
+    max_size=60,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=_MARKED)
+def test_marks_are_dropped_as_one_character_at_a_time_would(text: str) -> None:
+    for form in (text, unicodedata.normalize("NFKD", text)):  # fold drops them after NFKD
+        assert _unmarked(form) == "".join(c for c in form if not unicodedata.combining(c))

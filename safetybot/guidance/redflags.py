@@ -383,14 +383,31 @@ _ASCII_DIGIT = re.compile(r"[0-9]")
 _CARD_LEAST = 13  # digits
 
 
+def _iban_spans(text: str) -> Iterator[tuple[int, int]]:
+    """What `_IBAN.finditer` finds and `_iban_length` keeps, tried only where two letters and
+    two digits meet: a pattern starting with a look-behind and letters in any case is tried
+    at every position of the text, the digits are found in one quick scan."""
+    pos = 0
+    for digits in _IBAN_START.finditer(text):
+        if digits.start() - 2 >= pos and (found := _IBAN.match(text, digits.start() - 2)):
+            length = _iban_length(found.group())
+            if length:
+                yield found.start(), found.start() + length
+            pos = found.end()
+
+
 def _shape_spans(text: str) -> Iterator[tuple[int, int]]:
-    shapes: list[tuple[re.Pattern[str], Callable[[str], int]]] = []
     if max(map(len, text.split()), default=0) >= _WALLET_LEAST:
-        shapes += _WALLETS
+        yield from _spans(text, _WALLETS)
     if _IBAN_START.search(text):
-        shapes.append((_IBAN, _iban_length))
+        yield from _iban_spans(text)
     if len(_ASCII_DIGIT.findall(text)) >= _CARD_LEAST:
-        shapes.append((_CARD, _whole(_luhn_ok)))  # cards
+        yield from _spans(text, ((_CARD, _whole(_luhn_ok)),))  # cards
+
+
+def _spans(
+    text: str, shapes: Iterable[tuple[re.Pattern[str], Callable[[str], int]]]
+) -> Iterator[tuple[int, int]]:
     for pattern, valid_length in shapes:
         for found in pattern.finditer(text):
             length = valid_length(found.group())

@@ -77,19 +77,26 @@ def _fold_token(token: str) -> str:
 
 
 @functools.cache
-def _marks() -> re.Pattern[str]:
-    """Every character with a combining class (accents and other marks), as one pattern."""
+def _marks() -> npt.NDArray[np.bool_]:
+    """For each code point up to the last mark, whether it has a combining class (accents and
+    other marks); one more entry, False, stands for every code point after."""
     # Built from this Python's Unicode tables once (about 50 ms), so that dropping the marks
-    # of a long text is one pass in C, not a Python loop over every letter.
+    # of a long text is a look-up in NumPy, not a Python loop over every letter (or a
+    # character class in a regular expression, ten times slower than the look-up).
     codes = [code for code in range(sys.maxunicode + 1) if unicodedata.combining(chr(code))]
-    spans: list[list[int]] = []
-    for code in codes:
-        if spans and spans[-1][1] == code - 1:
-            spans[-1][1] = code
-        else:
-            spans.append([code, code])
-    ranges = "".join(f"{re.escape(chr(low))}-{re.escape(chr(high))}" for low, high in spans)
-    return re.compile(f"[{ranges}]")
+    table = np.zeros(codes[-1] + 2, np.bool_)
+    table[codes] = True
+    return table
+
+
+def _unmarked(text: str) -> str:
+    """The text without its combining marks."""
+    table = _marks()
+    points = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), np.uint32)
+    marked = table[np.minimum(points, len(table) - 1)]
+    if not marked.any():
+        return text
+    return points[~marked].tobytes().decode("utf-32-le", "surrogatepass")
 
 
 # Whether a text has any: a set of its letters is made in C, far quicker than a regular
@@ -105,7 +112,7 @@ def fold(text: str, limit: int = MAX_CHARS) -> list[str]:
         text = text.translate(_CONFUSABLES)
     text = unicodedata.normalize("NFKD", text.casefold())
     if not text.isascii():
-        text = _marks().sub("", text)
+        text = _unmarked(text)
         # And after: a letter under an accent ("ӧ" is a Cyrillic "о" and a mark).
         if not _LOOKALIKES.isdisjoint(text):
             text = text.translate(_CONFUSABLES)
@@ -159,7 +166,12 @@ def hashed(text: str, limit: int = MAX_CHARS) -> Hashed:
         inside = spaces[starts + size - 1] - spaces[starts + 1]  # spaces within the piece
         starts = starts[inside == 0] if size in _CHAR_NGRAMS else starts[inside > 0]
         pieces.append(_bucket(keys(starts, starts + size), size))
-    buckets, counts = np.unique(np.concatenate(pieces), return_counts=True)
+    # Each bucket once, with how often it occurs: sorted as 32-bit numbers (buckets have 18
+    # bits), then cut where the number changes, which is quicker than np.unique for this.
+    every = np.sort(np.concatenate(pieces).astype(np.uint32))
+    first = np.flatnonzero(np.concatenate(([True], every[1:] != every[:-1])))
+    buckets = every[first]
+    counts = np.diff(np.append(first, len(every)))
     values = (1.0 + np.log(counts)).astype(np.float32)
     values /= np.float32(math.sqrt(float(np.dot(values, values))))
     return buckets.astype(np.int64), values
