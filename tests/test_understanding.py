@@ -144,6 +144,22 @@ def test_a_threat_with_a_deadline_in_hours_or_days_or_number_words_is_urgent(
     assert later.intent is not Intent.URGENT
 
 
+def test_a_deadline_by_a_clock_time_is_urgent_even_when_the_model_reads_a_threat(
+    signals: Signals,
+) -> None:
+    # The model reads these as a threat or a payment; "by 8 pm", "para las 10", "hasta las 11"
+    # in the word lists make them the next-ten-minutes checklist.
+    for words in (
+        "i paid once and he wants more by 8 pm",
+        "he keeps asking for money, by 9pm he says",
+        "ya le pagué y quiere más para las 10",
+        "me exige transferirle hasta las 11",
+        "el extorsionador quiere el pago para las 8",
+    ):
+        meaning = signals.understand(words)
+        assert meaning.intent is Intent.URGENT and "words:deadline" in meaning.evidence, words
+
+
 def test_a_huge_message_is_read_in_bounded_time(signals: Signals) -> None:
     started = time.perf_counter()
     meaning = signals.understand("I want to die " + "blah " * 20_000)
