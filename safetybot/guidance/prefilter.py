@@ -334,8 +334,12 @@ def _useful_starts(items: Any) -> tuple[frozenset[tuple[str, bool]], bool]:
         starts = frozenset(
             (text, bounded and _WORD.match(text) is not None) for text, bounded in starts
         )
-        # Every start must be known, and no lone letter: one starts too many words to help.
-        if all(text and (len(text) > 1 or not text.isalpha()) for text, _ in starts):
+        # Every start must be known, and no lone letter inside words: one is in too many words
+        # to help. At the start of a word it helps ("a" in "an hour"): the words starting with
+        # one letter are a few dozen in a long message, where a scan tries every position.
+        if all(
+            text and (len(text) > 1 or not text.isalpha() or at_word) for text, at_word in starts
+        ):
             return starts, digits
     return frozenset(), False
 
