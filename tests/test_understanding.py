@@ -122,6 +122,11 @@ def test_warning_signs_in_other_words_are_read_as_self_harm(signals: Signals) ->
         "ojalá me muriera esta noche",
         "cuida a mi perro por mí, ¿sí?",
         "llevo 3 días sin comer y no pienso comer",
+        "how do you smile when all you want to do is die",
+        "I keep having thoughts of death since he posted it",
+        "tengo ideas suicidas desde que pasó lo del video",
+        "tengo pensamientos de muerte todo el tiempo",
+        "sobreviví a un intento el año pasado y ahora esto",
     ):
         assert signals.is_crisis_word(words), words
         assert signals.understand(words).intent is Intent.SELF_HARM, words
