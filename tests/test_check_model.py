@@ -103,3 +103,57 @@ def test_without_the_model_the_rules_levels_are_kept() -> None:
     text = "I have your video. Send $500 in gift cards in 24 hours or I send it to your family."
     assert Checker(rules, None).check(text) == rules.check(text)
     assert Checker(rules, checker.load_model()).check(text).level is Level.VERY_LIKELY
+
+
+def test_a_message_whose_flags_are_all_spanish_is_held_to_the_spanish_threshold() -> None:
+    checks = Checker.shipped(Rules.load(default_locales_dir()))
+    meta = checker.load_model().meta
+    spanish_threshold = meta["likely_by_language"]["es"]
+    assert spanish_threshold < meta["likely"]  # chosen out of fold, at the same false alarms
+    spanish = checks.rules.check("tengo tus fotos, págame o se las mando a tu familia")
+    assert spanish.locales == ("es",)
+    assert checks.likely_for(spanish) == spanish_threshold
+    english = checks.rules.check("I have your pics, pay me or I send them to your family")
+    assert english.locales == ("en",)
+    assert checks.likely_for(english) == meta["likely"]
+    # No flag at all, or flags from both languages' rules: the threshold for every message.
+    assert checks.likely_for(checks.rules.check("hola, ¿qué tal?")) == meta["likely"]
+    both = checks.rules.check("tengo tus fotos. Pay me $200 or I send them to your family")
+    assert both.locales == ("en", "es")
+    assert checks.likely_for(both) == meta["likely"]
+    # The Spanish extortion messages of the training split that score between the two
+    # thresholds are "likely" (before, they were one step lower).
+    between = []
+    for example in load_examples(TRAIN):
+        if example.lang != "es" or example.kind != "extortion":
+            continue
+        finding = checks.check(example.text)
+        if finding.locales == ("es",) and spanish_threshold <= finding.score < meta["likely"]:
+            between.append(finding)
+    assert between
+    assert all(finding.level is Level.LIKELY for finding in between)
+
+
+def test_each_languages_threshold_keeps_every_languages_false_alarms_within_the_limit() -> None:
+    rng = np.random.default_rng(7)
+    y = rng.integers(0, 3, 2000)
+    # Extortion scores high, and Spanish ordinary messages score lower than English ones.
+    langs = ["en" if index % 2 else "es" for index in range(2000)]
+    extortion = np.where(y == 0, rng.uniform(0.4, 1.0, 2000), rng.uniform(0.0, 0.7, 2000))
+    extortion = np.where((y != 0) & (np.array(langs) == "es"), extortion * 0.7, extortion)
+    probabilities = np.stack([extortion, 1 - extortion, np.zeros(2000)], axis=1)
+    likely = training._choose_likely(probabilities, y, langs)
+    by_language = training._choose_likely_by_language(
+        probabilities, y, langs, [*langs[:1000], *([None] * 1000)], likely
+    )
+    assert set(by_language) == {"es"} and by_language["es"] < likely
+    limit = np.array(
+        [
+            by_language.get(lang, likely) if index < 1000 else likely
+            for index, lang in enumerate(langs)
+        ]
+    )
+    alarmed = probabilities[:, 0] >= limit
+    for lang in ("en", "es"):
+        chosen = (y != 0) & (np.array(langs) == lang)
+        assert alarmed[chosen].mean() <= training.CHECK_FALSE_ALARMS

@@ -72,6 +72,11 @@ class Checker:
         self._both = model if model is None or flags is None else LinearModel.stacked(model, flags)
         meta = model.meta if model is not None else {}
         self._likely = float(meta.get("likely", 0.5))
+        # A message whose flags all come from one language's rules is held to that language's
+        # threshold (chosen the same way, out of fold): Spanish needs less to be as sure.
+        self._likely_in = {
+            str(lang): float(value) for lang, value in meta.get("likely_by_language", {}).items()
+        }
         self._very_likely = float(meta.get("very_likely", VERY_LIKELY))
 
     @classmethod
@@ -92,12 +97,18 @@ class Checker:
             finding = self._more_flags(finding, sigmoid(self._flag_names, raw[kinds:]))
         if extortion >= self._very_likely:
             level = Level.VERY_LIKELY
-        elif extortion >= self._likely:
+        elif extortion >= self.likely_for(finding):
             level = Level.LIKELY
         else:  # flags may still be worth naming, but not as sextortion
             level = Level.SOME if finding.flags else Level.NONE
         report = max(scores, key=scores.__getitem__) == "report" and scores["report"] >= _REPORT
         return replace(finding, level=level, score=round(extortion, 2), report=report)
+
+    def likely_for(self, finding: Finding) -> float:
+        """The probability from which a message with these rules' findings is "likely"."""
+        if len(finding.locales) == 1:
+            return self._likely_in.get(finding.locales[0], self._likely)
+        return self._likely  # no flag, or flags in two languages: the threshold for all
 
     @staticmethod
     def _more_flags(finding: Finding, chances: dict[str, float]) -> Finding:

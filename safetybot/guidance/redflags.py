@@ -26,7 +26,7 @@ import re
 import tomllib
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -111,6 +111,8 @@ class Finding:
     empty: bool = False  # no letters or digits at all (nothing, or only emoji)
     # Someone describing sextortion (an account, news, advice), not doing it (checker.py).
     report: bool = False
+    # The locales whose rules found a flag (a message in one language fires its own).
+    locales: tuple[str, ...] = ()
 
     @property
     def ids(self) -> frozenset[Flag]:
@@ -539,15 +541,18 @@ class Rules:
             return Finding((), Level.NONE, 0.0, truncated=truncated, empty=True)
         spans: dict[Flag, list[tuple[int, int]]] = {}
         found = self._pieces.find(normal.folded)
-        for by_flag in self._rules.values():
+        locales: list[str] = []
+        for locale, by_flag in self._rules.items():
             for flag, flag_rules in by_flag.items():
                 for rule in flag_rules:
                     for start, end in rule.spans(normal.folded, found):
                         spans.setdefault(flag, []).append(_original_span(normal, text, start, end))
+                        if not locales or locales[-1] != locale:
+                            locales.append(locale)
         for span in _shape_spans(text):
             spans.setdefault(Flag.PAYMENT_DETAILS, []).append(span)
         hits = [FlagHit(flag, _quotes(text, found)) for flag, found in spans.items()]
-        return self._scoring.finding(hits, truncated=truncated)
+        return replace(self._scoring.finding(hits, truncated=truncated), locales=tuple(locales))
 
     def score_answers(self, yes_flags: Iterable[str]) -> Finding:
         """Score the questionnaire: the flags answered yes, with the same weights and levels."""

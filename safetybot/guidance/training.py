@@ -35,7 +35,7 @@ from safetybot.core.understanding import Intent
 from safetybot.guidance import checker
 from safetybot.guidance.evaluation import Example
 from safetybot.guidance.intentdata import Line
-from safetybot.guidance.redflags import Flag
+from safetybot.guidance.redflags import Flag, Rules
 from safetybot.guidance.textmodel import BUCKETS, LinearModel, hashed
 
 __all__ = [
@@ -241,6 +241,48 @@ def _choose_likely(
     return 0.95
 
 
+def _rule_locales(examples: Sequence[Example]) -> list[str | None]:
+    """For each message, the one locale whose rules found its flags, as the checker reads it
+    (None: no flag, or flags from two locales)."""
+    from safetybot.ops.config import default_locales_dir
+
+    rules = Rules.load(default_locales_dir())
+    found = [rules.check(e.text).locales for e in examples]
+    return [locales[0] if len(locales) == 1 else None for locales in found]
+
+
+def _choose_likely_by_language(
+    probabilities: npt.NDArray[np.float64],
+    y: npt.NDArray[np.int64],
+    langs: Sequence[str],
+    rule_locales: Sequence[str | None],
+    likely: float,
+) -> dict[str, float]:
+    """For the messages whose flags come from one locale's rules, the lowest threshold (never
+    above `likely`, the one for all) whose out-of-fold false alarms, with every other message
+    held to `likely`, stay within CHECK_FALSE_ALARMS in every language."""
+    langs_array = np.array(langs)
+    locales = np.array([locale or "" for locale in rule_locales])
+
+    def worst(thresholds: dict[str, float]) -> float:
+        limit = np.array([thresholds.get(locale, likely) for locale in locales])
+        alarmed = probabilities[:, 0] >= limit
+        return max(
+            float(np.mean(alarmed[(y != 0) & (langs_array == lang)])) for lang in sorted(set(langs))
+        )
+
+    chosen: dict[str, float] = {}
+    for locale in sorted(set(locales) - {""}):
+        for threshold in np.arange(0.30, likely + 0.001, 0.01):
+            if worst({locale: float(threshold)}) <= CHECK_FALSE_ALARMS:
+                chosen[str(locale)] = float(round(threshold, 2))
+                break
+    # Each was chosen with the others at `likely`; together they must hold too.
+    while chosen and worst(chosen) > CHECK_FALSE_ALARMS:
+        chosen = {locale: round(value + 0.01, 2) for locale, value in chosen.items()}
+    return {locale: value for locale, value in chosen.items() if value < likely}
+
+
 def train_check(examples: Sequence[Example], out: Path) -> dict[str, Any]:
     """Fit the check model on the training messages and write its weights; return its meta."""
     chosen = [e for e in examples if e.split == "train" and e.kind]
@@ -250,7 +292,9 @@ def train_check(examples: Sequence[Example], out: Path) -> dict[str, Any]:
     folds = _folds(origins, [e.source for e in chosen])
     weights = _weights(origins, CHECK_REAL_WEIGHT)
     oof, model = _out_of_fold(x, y, len(checker.KINDS), folds, weights)
-    likely = _choose_likely(oof, y, [e.lang for e in chosen])
+    langs = [e.lang for e in chosen]
+    likely = _choose_likely(oof, y, langs)
+    by_language = _choose_likely_by_language(oof, y, langs, _rule_locales(chosen), likely)
     meta = {
         "version": 1,
         "lines": len(chosen),
@@ -258,6 +302,7 @@ def train_check(examples: Sequence[Example], out: Path) -> dict[str, Any]:
         "c": C,
         "real_weight": CHECK_REAL_WEIGHT,
         "likely": likely,
+        "likely_by_language": by_language,
         "very_likely": max(likely, checker.VERY_LIKELY),
         "out_of_fold_accuracy": round(float(np.mean(oof.argmax(axis=1) == y)), 4),
     }
@@ -291,7 +336,8 @@ def run_check(examples: Sequence[Example], out: Path, flags_out: Path, stdout: T
     """The `train-check` command: train both check models, write them, print what was chosen."""
     meta = train_check(examples, out)
     print(f"wrote {out}", file=stdout)
-    for key in ("lines", "likely", "very_likely", "out_of_fold_accuracy", "data_sha256"):
+    keys = ("lines", "likely", "likely_by_language", "very_likely", "out_of_fold_accuracy")
+    for key in (*keys, "data_sha256"):
         print(f"  {key}: {meta[key]}", file=stdout)
     flags = train_flags(examples, flags_out)
     print(f"wrote {flags_out}", file=stdout)
