@@ -127,6 +127,9 @@ def test_warning_signs_in_other_words_are_read_as_self_harm(signals: Signals) ->
         "tengo ideas suicidas desde que pasó lo del video",
         "tengo pensamientos de muerte todo el tiempo",
         "sobreviví a un intento el año pasado y ahora esto",
+        "maybe i should make it look like an accident so my parents dont know",
+        "quiero que parezca un accidente para que mi familia no sepa",
+        "si sube el video así termino yo",
     ):
         assert signals.is_crisis_word(words), words
         assert signals.understand(words).intent is Intent.SELF_HARM, words
