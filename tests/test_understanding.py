@@ -168,6 +168,25 @@ def test_a_deadline_by_a_clock_time_is_urgent_even_when_the_model_reads_a_threat
         assert meaning.intent is Intent.URGENT and "words:deadline" in meaning.evidence, words
 
 
+def test_a_situation_that_happens_to_someone_else_leads_to_the_helper_path(
+    signals: Signals,
+) -> None:
+    # The model names the situation (a deepfake, images shared); the words say it is a
+    # daughter's or a student's, so a parent or a teacher is writing.
+    for words in (
+        "someone made fake nudes of my daughter and posted them",
+        "alguien subió fotos íntimas de mi alumna a un grupo",
+    ):
+        meaning = signals.understand(words)
+        assert meaning.intent is Intent.HELPER and "words:someone_else" in meaning.evidence, words
+    # The writer's own images, sent to a friend or shown by a cousin: not the helper path.
+    for words in (
+        "he sent my pics to my friend",
+        "mi primo tiene fotos mías y dice que las va a enseñar",
+    ):
+        assert signals.understand(words).intent is not Intent.HELPER, words
+
+
 def test_a_huge_message_is_read_in_bounded_time(signals: Signals) -> None:
     started = time.perf_counter()
     meaning = signals.understand("I want to die " + "blah " * 20_000)

@@ -105,6 +105,8 @@ class Signals:
                     "stranger",
                     "danger",
                     "numbers",
+                    "someone_else",
+                    "mine",
                 )
             }
         )

@@ -8,7 +8,8 @@ secret). Two layers, because each fails where the other holds:
   - a small learned model over letter pieces and words (guidance/textmodel.py), for wording
     nobody wrote down: typos, missing accents, slang, voseo, look-alike letters.
 Self-harm wins over everything (a miss is worse than a false alarm), then a bare cry or danger to
-the body now, then a near deadline, then the model's best guess, if it is sure enough; otherwise
+the body now, then a situation that happens to someone else (the helper path), then a near
+deadline, then the model's best guess, if it is sure enough; otherwise
 `other`, whose reply says what the bot can do. Nothing is kept or logged: the evidence names cues
 and scores, never the words.
 """
@@ -44,6 +45,8 @@ class Intent(StrEnum):
 
 # Intents about what someone is doing to the person: a near deadline makes them urgent.
 _THREATS = frozenset({Intent.THREATENED, Intent.PAID, Intent.DEEPFAKE, Intent.ASKED_FOR_IMAGES})
+# What is happening, as the model names it: about someone else, the helper path instead.
+_SITUATIONS = _THREATS | {Intent.SHARED}
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,10 @@ class WordLists:
     danger: tuple[str, ...] = ()
     # Numbers written as words ("two", "cuarenta y ocho"): what "#" matches besides digits.
     numbers: tuple[str, ...] = ()
+    # It happens to someone else ("my son", "mi alumna"), unless the words say it is the
+    # writer's own ("my pics", "me amenaza"): a situation becomes the helper path.
+    someone_else: tuple[str, ...] = ()
+    mine: tuple[str, ...] = ()
 
 
 def _piece(word: str, numbers: str) -> str:
@@ -134,6 +141,8 @@ class Understander:
         self._paid = _phrases(words.paid)
         self._known = _phrases(words.known)
         self._stranger = _phrases(words.stranger)
+        self._someone_else = _phrases(words.someone_else, words.numbers)
+        self._mine = _phrases(words.mine)
         # A bare cry ("help!!", "AYUDAAA", "please help me") is the whole message.
         self._cries = frozenset(_squeeze(" ".join(fold(cry))) for cry in words.cry)
         self._model = model
@@ -167,6 +176,11 @@ class Understander:
         elif crisis == "cry":
             evidence.append("words:cry")
             intent, confidence = Intent.URGENT, 1.0
+        elif intent in _SITUATIONS and self._about_someone_else(plain):
+            # "my son paid", "someone made ai nudes of my daughter": a parent, a friend or a
+            # teacher is writing, and the helper path speaks to them (deadline or not).
+            evidence.append("words:someone_else")
+            intent = Intent.HELPER
         elif intent in _THREATS and self._found(self._deadline, plain):
             evidence.append("words:deadline")
             intent = Intent.URGENT
@@ -192,6 +206,9 @@ class Understander:
     def _spelled_out(self, words: list[str]) -> bool:
         """Whether letters typed one by one spell a self-harm phrase."""
         return any(phrase in run for run in _spelled(words) for phrase in self._self_harm_tight)
+
+    def _about_someone_else(self, plain: str) -> bool:
+        return self._found(self._someone_else, plain) and not self._found(self._mine, plain)
 
     @staticmethod
     def _found(pattern: re.Pattern[str] | None, plain: str) -> bool:
