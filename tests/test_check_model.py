@@ -157,3 +157,30 @@ def test_each_languages_threshold_keeps_every_languages_false_alarms_within_the_
     for lang in ("en", "es"):
         chosen = (y != 0) & (np.array(langs) == lang)
         assert alarmed[chosen].mean() <= training.CHECK_FALSE_ALARMS
+
+
+_OPENING = (
+    "I hacked your phone months ago and recorded you through the camera while you watched "
+    "adult videos. I have the video and the list of all your contacts. Send 900 dollars in "
+    "bitcoin to the wallet below within 48 hours, or the video goes to your family, your "
+    "friends and your boss. Do not reply to this e-mail and do not tell the police: I will "
+    "know. After the payment I delete everything and you never hear from me again. "
+)
+_ORDINARY = (
+    "The library is open from nine to six on weekdays and from ten to two on Saturdays. "
+    "Books can be renewed online twice, and the reading room is quiet after four. "
+)
+
+
+def test_a_long_message_that_opens_with_a_threat_is_raised() -> None:
+    # The model reads the first READ_CHARS characters: a threat there is not drowned by the
+    # thousands of ordinary characters pasted after it (docs/CHECK.md).
+    checks = Checker.shipped(Rules.load(default_locales_dir()))
+    text = (_OPENING * 2 + _ORDINARY * 40)[:4000]
+    assert len(text) > checker.READ_CHARS
+    assert checks.check(text).level in (Level.LIKELY, Level.VERY_LIKELY)
+    # The rules still read the whole message: a flag near its end is named, with its words.
+    ending = _ORDINARY * 20 + "Pay me 500 dollars in gift cards or I post your nudes."
+    assert checker.READ_CHARS < len(ending) <= 4096
+    finding = checks.check(ending)
+    assert Flag.PAYMENT_DEMAND in finding.ids
