@@ -696,11 +696,14 @@ async def run(args: argparse.Namespace) -> Table:
         try:
             words = core.understanding()
             checked = core.checking()
+            # Ordinary messages only: the model reads both ends of a long one (checker.py).
+            ordinary = core.checking((4096,), kind="benign")
         finally:
             if cores:
                 os.sched_setaffinity(0, cores)
         raw["words"] = [result.__dict__ for result in words]
         raw["check"] = [result.__dict__ for result in checked]
+        raw["check_ordinary"] = [result.__dict__ for result in ordinary]
         for result in checked:
             target = result.length == 4096
             table.add(
@@ -709,6 +712,14 @@ async def run(args: argparse.Namespace) -> Table:
                 f"{ms(result.p50)} / {ms(result.p99)}",
                 "p99 <= 5 ms" if target else "",
                 result.p99 <= CHECK_P99_TARGET if target else None,
+            )
+        for result in ordinary:
+            table.add(
+                "w",
+                f"checking an ordinary message of {result.length:,} characters: p50 / p99",
+                f"{ms(result.p50)} / {ms(result.p99)}",
+                "p99 <= 5 ms",
+                result.p99 <= CHECK_P99_TARGET,
             )
         for result in words:
             label = f"understanding a typed message of {result.length:,} characters: p50 / p99"

@@ -380,14 +380,17 @@ def understanding(
     return results
 
 
-def checking(lengths: tuple[int, ...] = (1000, 4096), count: int = 300) -> list[WordsResult]:
-    """ "Check a message" (rules and model) on messages cut from its held-out split."""
+def checking(
+    lengths: tuple[int, ...] = (1000, 4096), count: int = 300, kind: str = ""
+) -> list[WordsResult]:
+    """ "Check a message" (rules and model) on messages cut from its held-out split (with
+    `kind`, only from messages of that kind: "benign" is the slowest case, see checker.py)."""
     from safetybot.guidance.checker import FLAGS_FILE, Checker, load_model
     from safetybot.guidance.evaluation import DEFAULT_DATA, load_examples
     from safetybot.guidance.redflags import Rules
 
     checks = Checker(Rules.load(default_locales_dir()), load_model(), load_model(FLAGS_FILE))
-    pool = [example.text for example in load_examples(DEFAULT_DATA)]
+    pool = [e.text for e in load_examples(DEFAULT_DATA) if not kind or e.kind == kind]
     results = []
     for length in lengths:
         times = []

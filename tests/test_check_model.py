@@ -179,8 +179,12 @@ def test_a_long_message_that_opens_with_a_threat_is_raised() -> None:
     text = (_OPENING * 2 + _ORDINARY * 40)[:4000]
     assert len(text) > checker.READ_CHARS
     assert checks.check(text).level in (Level.LIKELY, Level.VERY_LIKELY)
-    # The rules still read the whole message: a flag near its end is named, with its words.
-    ending = _ORDINARY * 20 + "Pay me 500 dollars in gift cards or I post your nudes."
-    assert checker.READ_CHARS < len(ending) <= 4096
+    # A long conversation pasted whole, the threat at its end: the end is read too, and the
+    # rules name its flags with their words.
+    ending = _ORDINARY * 20 + _OPENING
+    assert checker.READ_CHARS < len(ending) <= checker.LATE_END
     finding = checks.check(ending)
+    assert finding.level in (Level.LIKELY, Level.VERY_LIKELY)
     assert Flag.PAYMENT_DEMAND in finding.ids
+    # A long ordinary message is not raised, whichever end is read.
+    assert checks.check(_ORDINARY * 24).level is Level.NONE

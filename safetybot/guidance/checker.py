@@ -25,6 +25,7 @@ from safetybot.guidance.textmodel import LinearModel, hashed, sigmoid, softmax
 __all__ = [
     "FLAGS_FILE",
     "KINDS",
+    "LATE_END",
     "MODEL_FILE",
     "READ_CHARS",
     "VERY_LIKELY",
@@ -45,6 +46,9 @@ KINDS = ("extortion", "benign", "report")
 # features are a share of the whole (docs/CHECK.md measures both). Reading half the
 # characters takes half the time.
 READ_CHARS = 2048
+# When a long message's start does not read as a threat but the rules found flags after
+# READ_CHARS, its end up to here (Telegram's longest message) is read too.
+LATE_END = 4096
 # "Very likely" needs at least this probability (and never less than "likely" does).
 VERY_LIKELY = 0.9
 # A report is named when the model thinks it the likeliest kind, at least this sure.
@@ -97,6 +101,14 @@ class Checker:
         kinds = len(self._kinds)
         scores = softmax(self._kinds, raw[:kinds])
         extortion = scores["extortion"]
+        if extortion < self.likely_for(finding) and finding.last_flag_end > READ_CHARS:
+            # A long message whose start does not read as a threat, with red flags after it
+            # (a pasted conversation whose threat comes late): its last READ_CHARS characters
+            # up to LATE_END are read too, and the part that reads most like a threat is kept.
+            tail = self._both.scores_of(vector(text[:LATE_END][-READ_CHARS:]))
+            tail_scores = softmax(self._kinds, tail[:kinds])
+            if tail_scores["extortion"] > extortion:
+                raw, scores, extortion = tail, tail_scores, tail_scores["extortion"]
         if self._flag_names:
             finding = self._more_flags(finding, sigmoid(self._flag_names, raw[kinds:]))
         if extortion >= self._very_likely:

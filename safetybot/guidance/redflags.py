@@ -113,6 +113,8 @@ class Finding:
     report: bool = False
     # The locales whose rules found a flag (a message in one language fires its own).
     locales: tuple[str, ...] = ()
+    # Where the last words showing a flag end in the message (0: no flag found).
+    last_flag_end: int = 0
 
     @property
     def ids(self) -> frozenset[Flag]:
@@ -552,7 +554,9 @@ class Rules:
         for span in _shape_spans(text):
             spans.setdefault(Flag.PAYMENT_DETAILS, []).append(span)
         hits = [FlagHit(flag, _quotes(text, found)) for flag, found in spans.items()]
-        return replace(self._scoring.finding(hits, truncated=truncated), locales=tuple(locales))
+        last = max((end for found in spans.values() for _, end in found), default=0)
+        finding = self._scoring.finding(hits, truncated=truncated)
+        return replace(finding, locales=tuple(locales), last_flag_end=last)
 
     def score_answers(self, yes_flags: Iterable[str]) -> Finding:
         """Score the questionnaire: the flags answered yes, with the same weights and levels."""
