@@ -163,7 +163,7 @@ def test_a_pattern_needs_its_literal_words_and_starts_where_they_do() -> None:
     assert scan.fast is not None  # "i" is a literal: the engine can skip to it
 
 
-def test_a_pattern_that_may_match_anything_is_always_scanned() -> None:
+def test_a_pattern_that_may_start_anywhere_finds_what_a_full_scan_finds() -> None:
     for pattern in (r"(?i)\bpay\b", r"[a-z]{2,12} gift", r"\b(?:in )?(?:\d{1,3}|an?) min"):
         scan = Scan.of(re.compile(pattern))
         pieces = Pieces([scan])
@@ -187,3 +187,43 @@ def test_digits_of_other_scripts_are_not_missed() -> None:
         assert [m.group() for m in scan.finditer(text, found)] == [
             m.group() for m in scan.pattern.finditer(text)
         ]
+
+
+# Patterns no first word anchors ("[a-z]{2,12} gift card"): looked for only around the pieces
+# every match holds, within the longest match and how far past it the pattern looks.
+_ANCHORED_BY_PIECES = (
+    r"\b(?:(?:[a-z]{2,12} )?gift ?cards?|(?:steam|apple) (?:gift ?)?(?:cards?|codes?))\b",
+    r"\b(?:[a-z]{2,5} )?gift cards?(?! (?:now|today))\b",
+    r"(?:[a-z]{1,3} ){0,2}card codes?(?=[ .,!]|$)",
+)
+
+
+# Their words, near misses, and words of every length the patterns take (up to 12 letters).
+_GIFT_WORDS = (
+    *("gift", "card", "cards", "code", "codes", "steam", "apple", "now", "today", "a"),
+    *("giftcard", "xcard", "cardx", " ", "  ", ".", ",", "!", "ab", "abc", "abcde"),
+    *("abcdefghijkl", "abcdefghijklm"),
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    parts=st.lists(
+        st.sampled_from(_GIFT_WORDS),
+        max_size=30,
+    ),
+    glue=st.sampled_from(["", " "]),
+)
+def test_a_pattern_looked_for_around_its_pieces_finds_what_a_full_scan_finds(
+    parts: list[str], glue: str
+) -> None:
+    text = glue.join(parts)
+    for pattern in _ANCHORED_BY_PIECES:
+        scan = Scan.of(re.compile(pattern))
+        assert scan.reach[0] and not scan.starts, pattern  # the path under test
+        pieces = Pieces([scan])
+        scan = pieces.numbered(scan)
+        found = pieces.find(text)
+        expected = [m.span() for m in scan.pattern.finditer(text)]
+        got = [m.span() for m in scan.finditer(text, found)] if scan.may_match(found) else []
+        assert got == expected, (pattern, text)

@@ -50,6 +50,11 @@ class Scan:
     digit_starts: bool  # `starts` take \\d for 0-9: not for a text with other digits
     masks: tuple[int, ...] = ()  # `needs` as bits of Pieces' numbering
     start_numbers: frozenset[int] = frozenset()  # `starts` in Pieces' numbering
+    # With no first words known: the longest a match can be, plus how far past its end the
+    # pattern looks (0: not known). A match then lies within this of a piece of its most
+    # telling set, and is looked for only there.
+    reach: tuple[int, int] = (0, 0)
+    anchor_numbers: frozenset[int] = frozenset()  # `needs[0]` in Pieces' numbering
 
     @classmethod
     def of(cls, pattern: re.Pattern[str]) -> Scan:
@@ -71,7 +76,11 @@ class Scan:
             fast = re.compile(pattern.pattern[2:], pattern.flags)
         needs = [one for one in _needs(items) or [] if min(map(len, one)) >= _SHORTEST]
         needs.sort(key=_rank, reverse=True)
-        return cls(pattern, fast, tuple(needs), *_useful_starts(items))
+        starts, digits = _useful_starts(items)
+        reach = (0, 0)
+        if not starts and fast is None and needs:
+            reach = _reach(parsed)
+        return cls(pattern, fast, tuple(needs), starts, digits, reach=reach)
 
     def may_match(self, found: Found) -> bool:
         """False only when the message cannot hold a match."""
@@ -88,6 +97,9 @@ class Scan:
                     yield hit
                     pos = hit.end()
             return
+        if self.anchor_numbers:
+            yield from self._near_anchors(text, found)
+            return
         if self.fast is None:
             yield from self.pattern.finditer(text)
             return
@@ -98,6 +110,25 @@ class Scan:
                 pos = hit.end()
             else:
                 pos = hit.start() + 1
+
+    def _near_anchors(self, text: str, found: Found) -> Iterator[re.Match[str]]:
+        """The matches of a pattern with no first words, looked for only around the pieces
+        every match holds (pieces end at the given indices, inclusive)."""
+        longest, beyond = self.reach
+        pos, search = 0, self.pattern.search
+        for end in found.piece_ends(self.anchor_numbers):
+            # A match holding this piece starts at most `longest` before its end and at the
+            # latest at its last letter. Read up to where no such match can look (so that
+            # the end of the window changes nothing for one): a hit starting by `end` is a
+            # match of the whole text, and the leftmost after `pos` (any earlier one would
+            # hold an earlier piece, already looked around).
+            start = max(pos, end + 1 - longest)
+            if start > end:
+                continue
+            hit = search(text, start, min(len(text), end + 1 + longest + beyond))
+            if hit is not None and hit.start() <= end:
+                yield hit
+                pos = hit.end()
 
     def search(self, text: str, found: Found, pos: int, endpos: int) -> bool:
         """Whether `pattern.search(text, pos, endpos)` finds a match."""
@@ -120,13 +151,24 @@ class Scan:
 class Found:
     """The needed pieces a message holds, and where the first words of patterns start."""
 
-    __slots__ = ("_at", "_merged", "bits", "odd_digits")
+    __slots__ = ("_at", "_ends", "_merged", "bits", "odd_digits")
 
-    def __init__(self, bits: int, at: dict[int, list[int]], odd_digits: bool) -> None:
+    def __init__(
+        self,
+        bits: int,
+        at: dict[int, list[int]],
+        odd_digits: bool,
+        ends: dict[int, list[int]] | None = None,
+    ) -> None:
         self.bits = bits
         self._at = at
+        self._ends = ends or {}  # where anchor pieces end (inclusive index), by number
         self._merged: dict[frozenset[int], list[int]] = {}  # patterns share their first words
         self.odd_digits = odd_digits  # digits other than 0-9 (Arabic, Devanagari...)
+
+    def piece_ends(self, numbers: frozenset[int]) -> list[int]:
+        """Where any of these numbered pieces ends (the index of its last letter), in order."""
+        return sorted({end for number in numbers for end in self._ends.get(number, ())})
 
     def starts(self, numbers: frozenset[int]) -> list[int]:
         """Where any of these numbered pieces starts, in order."""
@@ -148,11 +190,14 @@ class Pieces:
         self._needed: dict[str, int] = {}
         # A first word is numbered with how it is looked up: after a word boundary or not.
         self._starting: dict[tuple[str, bool], int] = {}
+        anchors: set[str] = set()  # pieces whose places are kept, not only whether they occur
         for scan in scans:
             for piece in sorted({piece for one in scan.needs for piece in one}):
                 self._needed.setdefault(piece, len(self._needed))
             for start in sorted(scan.starts):
                 self._starting.setdefault(start, len(self._starting))
+            if scan.reach[0]:
+                anchors |= scan.needs[0]
         # Two passes (Aho-Corasick). Over the text: whether each needed piece occurs, and
         # where first words that need no word boundary start. Over the text with every other
         # non-letter made a space, and a space in front: where the first words after a word
@@ -161,6 +206,7 @@ class Pieces:
         plain: dict[str, tuple[int | None, list[tuple[int, int]]]] = {
             piece: (number, []) for piece, number in self._needed.items()
         }
+        self._anchors = frozenset(self._needed[piece] for piece in anchors)
         spaced: dict[str, list[tuple[int, int]]] = {}
         for (word, after_boundary), number in self._starting.items():
             if after_boundary:
@@ -168,23 +214,33 @@ class Pieces:
                 spaced.setdefault(key, []).append((number, len(key) - 1))
             else:
                 plain.setdefault(word, (None, []))[1].append((number, len(word) - 1))
-        self._plain = _automaton({key: (need, tuple(at)) for key, (need, at) in plain.items()})
+        self._plain = _automaton(
+            {key: (need, tuple(at), need in self._anchors) for key, (need, at) in plain.items()}
+        )
         self._spaced = _automaton({key: tuple(at) for key, at in spaced.items()})
 
     def numbered(self, scan: Scan) -> Scan:
         """The scan with its needs and first words in this numbering."""
         masks = tuple(sum(1 << self._needed[piece] for piece in one) for one in scan.needs)
         numbers = frozenset(self._starting[start] for start in scan.starts)
-        return dataclasses.replace(scan, masks=masks, start_numbers=numbers)
+        anchors = (
+            frozenset(self._needed[piece] for piece in scan.needs[0]) if scan.reach[0] else None
+        )
+        return dataclasses.replace(
+            scan, masks=masks, start_numbers=numbers, anchor_numbers=anchors or frozenset()
+        )
 
     def find(self, text: str) -> Found:
         """The pieces that occur in `text`, and where the first words start."""
         present: set[int] = set()
         at: dict[int, list[int]] = {}
+        ends: dict[int, list[int]] = {}
         if self._plain is not None:
-            for end, (need, starting) in self._plain.iter(text):
+            for end, (need, starting, anchor) in self._plain.iter(text):
                 if need is not None:
                     present.add(need)
+                    if anchor:
+                        ends.setdefault(need, []).append(end)
                 for number, back in starting:
                     at.setdefault(number, []).append(end - back)
         if self._spaced is not None:
@@ -194,7 +250,7 @@ class Pieces:
                 for number, back in starting:
                     at.setdefault(number, []).append(end - back)
         bits = sum(1 << number for number in present)
-        return Found(bits, at, _ODD_DIGIT.search(text) is not None)
+        return Found(bits, at, _ODD_DIGIT.search(text) is not None, ends)
 
 
 def _automaton(words: dict[str, Any]) -> Any:
@@ -206,6 +262,36 @@ def _automaton(words: dict[str, Any]) -> Any:
         automaton.add_word(word, value)
     automaton.make_automaton()
     return automaton
+
+
+# Windows around anchor pieces pay off for matches up to this long; longer ones are scanned.
+_LONGEST_REACH = 200
+
+
+def _reach(parsed: Any) -> tuple[int, int]:
+    """The longest a match can be and how far past its end the pattern may look (a look-ahead's
+    longest text, or 1 for a \\b or $), or (0, 0) when either is unbounded or too long."""
+    longest = parsed.getwidth()[1]
+    beyond = 1  # \b, $ and the like read one character past the match
+    stack = list(parsed.data)
+    while stack:
+        op, value = stack.pop()
+        name = op.name
+        if name in ("ASSERT", "ASSERT_NOT"):
+            direction, sub = value
+            if direction == 1:
+                beyond = max(beyond, sub.getwidth()[1] + 1)
+            stack += list(sub.data)
+        elif name == "SUBPATTERN":
+            stack += list(value[-1].data)
+        elif name == "BRANCH":
+            for branch in value[1]:
+                stack += list(branch.data)
+        elif name in _REPEATS:
+            stack += list(value[2].data)
+    if longest > _LONGEST_REACH or beyond > _LONGEST_REACH:
+        return (0, 0)
+    return (longest, beyond)
 
 
 def _skips_ahead(item: tuple[Any, Any]) -> bool:
