@@ -223,11 +223,10 @@ class Pieces:
         """The scan with its needs and first words in this numbering."""
         masks = tuple(sum(1 << self._needed[piece] for piece in one) for one in scan.needs)
         numbers = frozenset(self._starting[start] for start in scan.starts)
-        anchors = (
-            frozenset(self._needed[piece] for piece in scan.needs[0]) if scan.reach[0] else None
-        )
+        # Only a scan with a reach is looked for around its pieces (the most telling set).
+        anchors = {self._needed[piece] for piece in scan.needs[0]} if scan.reach[0] else set()
         return dataclasses.replace(
-            scan, masks=masks, start_numbers=numbers, anchor_numbers=anchors or frozenset()
+            scan, masks=masks, start_numbers=numbers, anchor_numbers=frozenset(anchors)
         )
 
     def find(self, text: str) -> Found:
