@@ -136,6 +136,16 @@ def test_typed_words_lead_where_they_should_in_the_console_in_both_languages(
     assert "can't read messages" not in out
 
 
+def test_words_it_could_not_place_keep_the_crisis_lines_one_choice_away(tmp_path: Path) -> None:
+    result = _console(tmp_path / "data", "hello\nTalk to someone now\nUnited Kingdom\n")
+    assert result.returncode == 0 and result.stderr == ""
+    out = result.stdout
+    talked = out.index("I'm glad you reached out")
+    assert out.index("If you feel you can't go on") < talked  # offered under "what I can do"
+    after = out[out.index("Samaritans", talked) :]
+    assert "999" in after  # once the country is known: the crisis line, then emergency
+
+
 def test_the_readme_pipe_example_greets_once_and_keeps_the_note(tmp_path: Path) -> None:
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
     found = re.search(r"^printf '([^']*)' \| \.venv/bin/safetybot console$", readme, re.MULTILINE)

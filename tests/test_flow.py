@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from safetybot.core import menus
 from safetybot.core.events import Attachment, Command, Forwarded, Pressed, Text, Unsupported
 from safetybot.core.events import UnsupportedKind as Kind
 from safetybot.core.flow import Forget, Mode, State, VaultEvent, step
 from safetybot.core.menus import Action, GuideId, guides_menu, main_menu, understood_menu
-from safetybot.core.replies import GuideText, T
+from safetybot.core.replies import Button, Contacts, GuideText, T
 
 
 def _keys(outcome_replies: tuple[object, ...]) -> list[str]:
@@ -73,6 +74,20 @@ def test_unknown_commands_unsupported_messages_and_unplaced_words_get_a_menu() -
         assert _keys(outcome.replies) == [key]
         menu = understood_menu() if isinstance(event, Text) else main_menu()
         assert outcome.replies[0].buttons == menu
+
+
+def test_words_it_could_not_place_keep_the_crisis_lines_one_tap_away() -> None:
+    # Despair in wording no list or model knows gets the "what I can do" reply: the crisis
+    # lines must still be one press from it, and that press leads with them, not a menu.
+    other = step(State(), Text("hello?"))
+    assert (Button(T("button.talk"), Action.TALK.value),) in other.replies[0].buttons
+    for country, first in ((None, "understand.talk"), ("GB", "understand.talk")):
+        talked = step(State(country=country), Pressed(Action.TALK.value))
+        reply = talked.replies[0]
+        assert _keys(talked.replies)[0] == first and reply.in_place
+        lines = [p for p in reply.parts if isinstance(p, Contacts)]
+        assert lines == [Contacts(country or "INT", urgent=True, crisis_first=True)]
+        assert reply.buttons == menus.self_harm_menu(country is not None)
 
 
 def test_a_photo_while_writing_a_note_goes_to_the_vault() -> None:

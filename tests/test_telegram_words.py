@@ -98,6 +98,34 @@ async def test_a_crisis_in_words_shows_the_crisis_line_first_once_the_country_is
     assert "Samaritans" in (harness.last_bot().text or "")  # remembered: no question again
 
 
+@pytest.mark.parametrize(
+    ("words", "language", "lead", "country", "line", "emergency"),
+    [
+        ("hello", "en", "glad you reached out", "cs:GB", "Samaritans", "999"),
+        ("hola", "es", "Me alegra que hayas escrito", "cs:MX", "Línea de la Vida", "911"),
+    ],
+)
+async def test_words_it_could_not_place_keep_the_crisis_lines_one_press_away(
+    harness: Harness,
+    words: str,
+    language: str,
+    lead: str,
+    country: str,
+    line: str,
+    emergency: str,
+) -> None:
+    # Despair in wording nobody wrote down gets the "what I can do" reply; one press on it
+    # leads with the crisis lines, asking the country in the same message.
+    await harness.say(words, language_code=language)
+    assert Action.TALK.value in _buttons(harness, CHAT)
+    await harness.press(Action.TALK.value)
+    assert lead in (harness.last_bot().text or "")
+    assert country in _buttons(harness, CHAT)
+    await harness.press(country)
+    text = harness.last_bot().text or ""
+    assert text.index(line) < text.index(emergency)  # the crisis line before emergency
+
+
 async def test_a_plan_from_words_asks_only_what_it_does_not_know(harness: Harness) -> None:
     await harness.say("/start", language_code="en")
     await harness.say("i already paid my ex boyfriend 200 and he still wants more")

@@ -446,17 +446,19 @@ def _minor_first(buttons: Keyboard, minor: bool) -> Keyboard:
     return ((menus.guide_button(GuideId.UNDER_18),), *buttons) if minor else buttons
 
 
-def _self_harm(state: State, in_place: bool = False, minor: bool = False) -> Outcome:
+def _self_harm(
+    state: State, in_place: bool = False, minor: bool = False, lead: str = "understand.self_harm"
+) -> Outcome:
     """Warm words and the crisis lines first; the country asked in the same message."""
     if state.country is None:
         parts: tuple[Part, ...] = (
-            T("understand.self_harm"),
+            T(lead),
             Contacts("INT", urgent=True, crisis_first=True),
             T("understand.self_harm.where"),
         )
     else:
         parts = (
-            T("understand.self_harm"),
+            T(lead),
             Contacts(state.country, urgent=True, crisis_first=True),
             T("understand.self_harm.after"),
         )
@@ -687,6 +689,8 @@ def _pressed(state: State, data: str, ctx: Context) -> Outcome:
             return _say(idle, "guides.title", menus.guides_menu(), in_place=True)
         case Action.CRISIS:
             return _crisis(idle, in_place=True)
+        case Action.TALK:
+            return _self_harm(idle, in_place=True, lead="understand.talk")
         case Action.HELPLINES:
             return _helplines(idle, in_place=True)
         case Action.CHANGE_COUNTRY:

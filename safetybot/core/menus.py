@@ -95,6 +95,9 @@ class Action(StrEnum):
     TRIAGE_FRESH = "tn"
     # A plan for someone helping another person (a parent, a friend, a partner, an advocate).
     TRIAGE_HELPER = "th"
+    # Under words the bot could not place: the crisis lines for someone in pain, so a cry of
+    # despair in wording nobody wrote down is still one tap from them, never only a menu.
+    TALK = "tk"
 
 
 class Question(StrEnum):
@@ -479,6 +482,7 @@ def understood_menu() -> Keyboard:
     """What the bot can do, for words it could not place: the top choices."""
     return (
         crisis_row(),
+        (_button("button.talk", Action.TALK),),
         (_button("button.triage", Action.TRIAGE), _button("button.check", Action.CHECK)),
         (_button("button.guides", Action.GUIDES), _button("button.helplines", Action.HELPLINES)),
         (Button(T("button.notes"), "v"),),
