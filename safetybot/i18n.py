@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import unicodedata
 from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Final
@@ -47,6 +48,9 @@ __all__ = [
 ]
 
 _PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
+# The catalog key listing a language's most common short words, for `Texts.guess`.
+_COMMON_WORDS: Final = "language.words"
+_WORD = re.compile(r"[^\W\d_]+")
 # Shown text -> the organization's text added below it, when the organization is named.
 ORGANIZATION_TEXTS: Final[Mapping[str, str]] = {
     "start.intro": "org.start",
@@ -73,6 +77,7 @@ class Texts:
         self._guides = guides
         self.default = default
         self._values = dict(values or {})  # filled into every text: the organization's
+        self._common: dict[str, frozenset[str]] = {}  # each locale's `language.words`, folded
 
     @classmethod
     def load(
@@ -101,11 +106,35 @@ class Texts:
 
     def pick(self, language: str | None) -> str:
         """Return the shipped locale for a language tag such as 'es-MX', else the default."""
+        return self.known(language) or self.default
+
+    def known(self, language: str | None) -> str | None:
+        """The shipped locale for a language tag such as 'es-MX', or None if there is none."""
         if language:
             base = language.replace("_", "-").split("-")[0].lower()
             if base in self._messages:
                 return base
-        return self.default
+        return None
+
+    def guess(self, text: str) -> str | None:
+        """The locale whose common words (`language.words`) the text uses most, if one leads.
+
+        For messengers that give no language (Signal, the console): a person who writes in
+        Spanish is answered in Spanish. None when no locale's words lead ("ok", a name, an emoji).
+        """
+        words = set(_WORD.findall(_plain(text)))
+        counts = {code: len(words & self._common_words(code)) for code in self._messages}
+        best = max(counts.values(), default=0)
+        leaders = [code for code, count in counts.items() if count == best]
+        return leaders[0] if best > 0 and len(leaders) == 1 else None
+
+    def _common_words(self, locale: str) -> frozenset[str]:
+        cached = self._common.get(locale)
+        if cached is None:
+            listed = self._messages[locale].get(_COMMON_WORDS, "")
+            cached = frozenset(_plain(word).strip() for word in listed.split(",")) - {""}
+            self._common[locale] = cached
+        return cached
 
     def text(self, locale: str, key: str, params: Mapping[str, object] | None = None) -> str:
         """Return the Markdown text for `key`, with escaped parameters filled in."""
@@ -194,3 +223,9 @@ def _shown(value: object, locale: str) -> str:
         # Stored times are UTC, and the person's own time zone is unknown: say which it is.
         return f"{format_datetime(moment, 'medium', tzinfo=dt.UTC, locale=where)} UTC"
     return format_date(value, "long", locale=where)
+
+
+def _plain(text: str) -> str:
+    """Lower case without accents, so "Qué" and "que" are one word."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))

@@ -146,6 +146,18 @@ def test_words_it_could_not_place_keep_the_crisis_lines_one_choice_away(tmp_path
     assert "999" in after  # once the country is known: the crisis line, then emergency
 
 
+def test_a_person_writing_in_spanish_is_answered_in_spanish_in_the_console(
+    tmp_path: Path,
+) -> None:
+    # The console gives no language: the welcome is in the default one, and the first words
+    # that tell the person's language decide from then on.
+    result = _console(tmp_path / "data", "me quiero morir\nI want to die\n")
+    assert result.returncode == 0 and result.stderr == ""
+    welcome, _, after = result.stdout.partition("Me alegra mucho que hayas escrito")
+    assert "not your fault" in welcome and after  # the welcome in English, then Spanish
+    assert "really glad you wrote" not in after and "Me alegra mucho" in after
+
+
 def test_the_readme_pipe_example_greets_once_and_keeps_the_note(tmp_path: Path) -> None:
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
     found = re.search(r"^printf '([^']*)' \| \.venv/bin/safetybot console$", readme, re.MULTILINE)

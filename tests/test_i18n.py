@@ -116,6 +116,41 @@ def test_language_tags_pick_a_shipped_locale(texts: Texts) -> None:
     assert texts.pick(None) == texts.default
 
 
+def test_a_known_language_is_only_a_shipped_one(texts: Texts) -> None:
+    assert texts.known("es-MX") == "es"
+    assert texts.known("pt-BR") is None and texts.known(None) is None
+
+
+@pytest.mark.parametrize(
+    ("words", "language"),
+    [
+        ("me quiero morir", "es"),
+        ("Hola, necesito ayuda", "es"),
+        ("q hago, tengo miedo", "es"),
+        ("un tipo me está extorsionando con unas fotos", "es"),
+        ("I want to die", "en"),
+        ("hi", "en"),
+        ("someone is blackmailing me with my pics", "en"),
+        ("plz help me", "en"),
+        ("ok", None),  # no language's words: the default stays
+        ("Kim", None),
+        ("🙏", None),
+    ],
+)
+def test_the_language_a_person_writes_in_is_read_from_their_words(
+    texts: Texts, words: str, language: str | None
+) -> None:
+    assert texts.guess(words) == language
+
+
+def test_the_common_words_of_two_languages_never_overlap(texts: Texts) -> None:
+    # A word both lists hold would count for both and decide nothing; "no" and "me" are
+    # left out on purpose.
+    english, spanish = (set(texts.raw(code, "language.words").split(", ")) for code in ("en", "es"))  # type: ignore[union-attr]
+    assert len(english) > 50 and len(spanish) > 50
+    assert english & spanish == set()
+
+
 def test_a_guide_without_sources_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "g.md"
     path.write_text('+++\ntitle = "T"\nreviewed = 2026-01-01\nsources = []\n+++\nBody\n')

@@ -533,3 +533,13 @@ async def test_attachments_of_ignored_envelopes_leave_signal_clis_folder_too(
         await fake.wait_for(lambda: not any(h.attachments.iterdir()), timeout=10)
         assert list(h.attachments.iterdir()) == []
         assert await h.store.count_people() == 1  # none of them was read as a message
+
+
+async def test_a_person_writing_in_spanish_is_answered_in_spanish(harness: Harness) -> None:
+    # Signal gives no language: the first words that tell it decide, and it is kept.
+    await harness.say("ok")
+    assert "I'm a bot" in harness.reply()  # no language's words yet: the default
+    await harness.say("me quiero morir")
+    assert "Me alegra mucho que hayas escrito" in harness.reply()
+    await harness.say("I want to die")
+    assert "Me alegra mucho que hayas escrito" in harness.reply()  # kept, not re-guessed

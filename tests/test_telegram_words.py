@@ -156,3 +156,15 @@ async def test_erase_words_never_erase_without_the_confirm_press(harness: Harnes
     assert Action.FORGET_YES.value in _buttons(harness, CHAT)
     await harness.press(Action.FORGET_YES.value)
     assert (harness.last_bot().text or "").startswith("Done.")
+
+
+@pytest.mark.parametrize(
+    ("language", "expected"), [("en", "really glad you wrote"), ("pt", "Me alegra")]
+)
+async def test_the_messengers_language_wins_and_an_unknown_one_yields_to_the_words(
+    harness: Harness, language: str, expected: str
+) -> None:
+    # Telegram's language is the person's app language: kept when it is one this bot speaks;
+    # otherwise the language of their words decides.
+    await harness.say("me quiero morir", language_code=language)
+    assert expected in (harness.last_bot().text or "")

@@ -326,7 +326,11 @@ class Service(Erasing, Timers):
         stranger = person is None
         if person is None:
             data_key = new_data_key()
-            state = State(locale=self._texts.pick(incoming.language), country=self._default_country)
+            # No locale when the messenger gives none it knows (Signal, the console): the
+            # default is shown until the person's words tell their language (below).
+            state = State(
+                locale=self._texts.known(incoming.language), country=self._default_country
+            )
             person = Person(
                 pseudonym, self._keyring.wrap(data_key, pseudonym), None, None, int(now // _DAY)
             )
@@ -372,6 +376,10 @@ class Service(Erasing, Timers):
             await self._delete_now(ctx, front, [incoming.message_id], forget=False)
             event = Pressed("v")
         elif isinstance(event, Text) and state.mode not in VAULT_MODES:
+            if state.locale is None and (written_in := self._texts.guess(event.text)):
+                # Answered in the language the person writes in, once their words tell it;
+                # kept from then on, as if chosen (the Language button still changes it).
+                state = ctx.state = replace(state, locale=written_in)
             meaning = self._signals.understand(event.text)
             log.info("text_understood intent=%s", meaning.intent.value)
             event = replace(event, hints=self._signals.hints(event.text), meaning=meaning)
