@@ -130,6 +130,12 @@ def test_warning_signs_in_other_words_are_read_as_self_harm(signals: Signals) ->
         "maybe i should make it look like an accident so my parents dont know",
         "quiero que parezca un accidente para que mi familia no sepa",
         "si sube el video así termino yo",
+        # A plan with a date or a method chosen, or one's own funeral planned.
+        "i already picked the date, nobody needs to know",
+        "i planned out how to do it if he posts them",
+        "ya planeé cómo hacerlo si publica el video",
+        "ya elegí la fecha y no voy a cambiar de idea",
+        "estoy planeando mi funeral, en serio",
     ):
         assert signals.is_crisis_word(words), words
         assert signals.understand(words).intent is Intent.SELF_HARM, words
