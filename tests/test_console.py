@@ -158,6 +158,13 @@ def test_a_person_writing_in_spanish_is_answered_in_spanish_in_the_console(
     assert "really glad you wrote" not in after and "Me alegra mucho" in after
 
 
+def test_a_feature_asked_for_in_words_opens_it_in_the_console(tmp_path: Path) -> None:
+    result = _console(tmp_path / "data", "ok make me a plan\n")
+    assert result.returncode == 0 and result.stderr == ""
+    assert "A few quick questions" in result.stdout
+    assert "really glad you wrote" not in result.stdout  # "plan" is not read as a crisis
+
+
 def test_the_readme_pipe_example_greets_once_and_keeps_the_note(tmp_path: Path) -> None:
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
     found = re.search(r"^printf '([^']*)' \| \.venv/bin/safetybot console$", readme, re.MULTILINE)

@@ -8,6 +8,7 @@ from safetybot.core.events import UnsupportedKind as Kind
 from safetybot.core.flow import Forget, Mode, State, VaultEvent, step
 from safetybot.core.menus import Action, GuideId, guides_menu, main_menu, understood_menu
 from safetybot.core.replies import Button, Contacts, GuideText, T
+from safetybot.core.understanding import Intent, Understanding
 
 
 def _keys(outcome_replies: tuple[object, ...]) -> list[str]:
@@ -88,6 +89,16 @@ def test_words_it_could_not_place_keep_the_crisis_lines_one_tap_away() -> None:
         lines = [p for p in reply.parts if isinstance(p, Contacts)]
         assert lines == [Contacts(country or "INT", urgent=True, crisis_first=True)]
         assert reply.buttons == menus.self_harm_menu(country is not None)
+
+
+def test_a_feature_asked_for_in_words_opens_as_its_command_would() -> None:
+    for feature in ("triage", "check", "guides", "helplines"):
+        asked = Text(
+            "…", meaning=Understanding(Intent.OTHER, evidence=(f"words:feature:{feature}",))
+        )
+        assert step(State(), asked).replies == step(State(), Command(feature)).replies, feature
+    note = Text("…", meaning=Understanding(Intent.OTHER, evidence=("words:feature:note",)))
+    assert step(State(), note).effects == (VaultEvent(Command("note")),)
 
 
 def test_a_photo_while_writing_a_note_goes_to_the_vault() -> None:

@@ -168,3 +168,22 @@ async def test_the_messengers_language_wins_and_an_unknown_one_yields_to_the_wor
     # otherwise the language of their words decides.
     await harness.say("me quiero morir", language_code=language)
     assert expected in (harness.last_bot().text or "")
+
+
+@pytest.mark.parametrize(
+    ("words", "language", "expected"),
+    [
+        ("ok make me a plan", "en", "A few quick questions"),
+        ("quiero hacer mi plan", "es", "Unas preguntas rápidas"),
+        ("i want to write a note", "en", "keep a record of what is happening"),
+        ("quiero escribir una nota", "es", "puedes guardar un registro"),
+    ],
+)
+async def test_a_feature_asked_for_in_words_opens_it_over_telegram(
+    harness: Harness, words: str, language: str, expected: str
+) -> None:
+    # "plan" and "note" lean to self-harm in the model; asked for by name, the feature opens.
+    await harness.say(words, language_code=language)
+    reply = harness.last_bot().text or ""
+    assert expected in reply
+    assert "glad you wrote" not in reply and "alegra mucho" not in reply

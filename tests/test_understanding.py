@@ -141,6 +141,36 @@ def test_warning_signs_in_other_words_are_read_as_self_harm(signals: Signals) ->
         assert signals.understand(words).intent is Intent.SELF_HARM, words
 
 
+def test_a_short_request_for_a_feature_by_name_opens_it_never_the_crisis_path(
+    signals: Signals,
+) -> None:
+    # The bot's own words ("plan", "note") lean to self-harm in the model: asked for by name,
+    # they are requests (the lines are written for this test).
+    for words, feature in (
+        ("Sí, hacer mi plan", "triage"),
+        ("ok make me a plan", "triage"),
+        ("i want to write a note", "note"),
+        ("quiero escribir una nota", "note"),
+        ("can you check this message", "check"),
+        ("revisame un mensaje porfa", "check"),
+        ("i want to read the guides", "guides"),
+        ("lineas de ayuda de chile", "helplines"),
+    ):
+        meaning = signals.understand(words)
+        assert meaning.intent is Intent.OTHER, words
+        assert f"words:feature:{feature}" in meaning.evidence, words
+    # Self-harm in the same words stays self-harm; a refusal, a deadline or a story is not a
+    # request.
+    for words in ("quiero escribir una nota de despedida", "i have a plan to kill myself"):
+        assert signals.understand(words).intent is Intent.SELF_HARM, words
+    for words in (
+        "no quiero ningún plan",
+        "need a plan, he posts them tonight",
+        "i want to write a note about what he did to me last week at the party",
+    ):
+        assert not any(e.startswith("words:feature") for e in signals.understand(words).evidence)
+
+
 def test_a_threat_with_a_deadline_in_hours_or_days_or_number_words_is_urgent(
     signals: Signals,
 ) -> None:

@@ -353,9 +353,21 @@ def step(state: State, event: Event, context: Context | None = None) -> Outcome:
         return _pressed(state, event.data, ctx)
     if isinstance(event, Unsupported):
         return _say(idle, "unsupported", menus.main_menu())
+    if isinstance(event, Text) and (feature := _feature(event)) is not None:
+        # "make my plan", "quiero escribir una nota": what the command of that name opens.
+        return step(idle, Command(feature), ctx)
     if isinstance(event, Text):
         return _understood(state, event)
     return _say(idle, "understand.other", menus.understood_menu())
+
+
+_FEATURE = "words:feature:"
+
+
+def _feature(event: Text) -> str | None:
+    """The command whose feature the words ask for by name (`match.feature.*`), if any."""
+    evidence = event.meaning.evidence if event.meaning is not None else ()
+    return next((e.removeprefix(_FEATURE) for e in evidence if e.startswith(_FEATURE)), None)
 
 
 def _intent(event: Text) -> Intent:

@@ -3,10 +3,10 @@
 The words are data in every locale's catalog, so translators and organizations can extend them:
 `match.minor`, `match.minor_age` and `match.not_age` (unit words after a number that make it not
 an age) for the under-18 hint; `match.self_harm`, `match.cry`, `match.deadline`, `match.erase`,
-`match.paid`, `match.known` and `match.stranger` for the understanding step
-(core/understanding.py), which also reads the shipped model. Every locale's words are matched
-whatever the person's language, since people mix languages. Nothing is stored or logged: a match
-only adds a hint or a meaning to the event.
+`match.paid`, `match.known`, `match.stranger`, `match.feature.*` and `match.negations` for the
+understanding step (core/understanding.py), which also reads the shipped model. Every locale's
+words are matched whatever the person's language, since people mix languages. Nothing is stored
+or logged: a match only adds a hint or a meaning to the event.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from safetybot.core.flow import HINT_MINOR
-from safetybot.core.understanding import Understander, Understanding, WordLists
+from safetybot.core.understanding import FEATURES, Understander, Understanding, WordLists
 from safetybot.guidance.lookalikes import translation as lookalike_letters
 from safetybot.guidance.textmodel import LinearModel
 from safetybot.i18n import Texts
@@ -107,8 +107,10 @@ class Signals:
                     "numbers",
                     "someone_else",
                     "mine",
+                    "negations",
                 )
-            }
+            },
+            features={name: tuple(_phrases(texts, f"match.feature.{name}")) for name in FEATURES},
         )
         understander = Understander(words, model or load_model())
         return cls(

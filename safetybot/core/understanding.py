@@ -7,11 +7,12 @@ secret). Two layers, because each fails where the other holds:
     "a stranger" add what triage would ask;
   - a small learned model over letter pieces and words (guidance/textmodel.py), for wording
     nobody wrote down: typos, missing accents, slang, voseo, look-alike letters.
-Self-harm wins over everything (a miss is worse than a false alarm), then a bare cry or danger to
-the body now, then a situation that happens to someone else (the helper path), then a near
-deadline, then the model's best guess, if it is sure enough; otherwise
-`other`, whose reply says what the bot can do. Nothing is kept or logged: the evidence names cues
-and scores, never the words.
+Self-harm wins over everything (a miss is worse than a false alarm), then danger to the body
+now, then a short request for one of the bot's features by name ("make my plan": the model reads
+the bot's own "plan" and "note" as self-harm), then the model's self-harm score, then a bare
+cry, then a situation that happens to someone else (the helper path), then a near deadline, then
+the model's best guess, if it is sure enough; otherwise `other`, whose reply says what the bot
+can do. Nothing is kept or logged: the evidence names cues and scores, never the words.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from types import MappingProxyType
 
 from safetybot.guidance.textmodel import LinearModel, fold
 
-__all__ = ["Intent", "Understander", "Understanding", "WordLists"]
+__all__ = ["FEATURES", "Intent", "Understander", "Understanding", "WordLists"]
 
 
 class Intent(StrEnum):
@@ -78,6 +79,17 @@ class WordLists:
     # writer's own ("my pics", "me amenaza"): a situation becomes the helper path.
     someone_else: tuple[str, ...] = ()
     mine: tuple[str, ...] = ()
+    # A short request for one of the bot's own features, by the command that opens it
+    # ("triage": "make my plan", "note": "quiero escribir una nota").
+    features: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}))
+    # Words that turn a request around ("no quiero ningún plan", "dont need the guides").
+    negations: tuple[str, ...] = ()
+
+
+# The bot's features a typed request may name (`match.feature.<command>`), and the longest such
+# request, in words: a longer message tells more than a request, and is read as such.
+FEATURES: tuple[str, ...] = ("triage", "check", "guides", "helplines", "note")
+_FEATURE_WORDS = 8
 
 
 def _piece(word: str, numbers: str) -> str:
@@ -143,6 +155,8 @@ class Understander:
         self._stranger = _phrases(words.stranger)
         self._someone_else = _phrases(words.someone_else, words.numbers)
         self._mine = _phrases(words.mine)
+        self._features = {name: _phrases(words.features.get(name, ())) for name in FEATURES}
+        self._negations = _phrases(words.negations)
         # A bare cry ("help!!", "AYUDAAA", "please help me") is the whole message.
         self._cries = frozenset(_squeeze(" ".join(fold(cry))) for cry in words.cry)
         self._model = model
@@ -171,6 +185,11 @@ class Understander:
             # is hurting the person now. The danger screen lists the crisis lines too.
             evidence.append("words:danger")
             intent, confidence = Intent.URGENT, 1.0
+        elif feature := self._feature(words, plain):
+            # "make my plan", "quiero escribir una nota": the bot's own words, which the model
+            # reads as self-harm ("plan", "note"); after the self-harm lists and danger.
+            evidence.append(f"words:feature:{feature}")
+            intent, confidence = Intent.OTHER, 1.0
         elif harm >= self._self_harm_min:
             intent, confidence = Intent.SELF_HARM, harm
         elif crisis == "cry":
@@ -206,6 +225,15 @@ class Understander:
     def _spelled_out(self, words: list[str]) -> bool:
         """Whether letters typed one by one spell a self-harm phrase."""
         return any(phrase in run for run in _spelled(words) for phrase in self._self_harm_tight)
+
+    def _feature(self, words: list[str], plain: str) -> str | None:
+        """The feature a short message asks for by name, if any: not when it refuses it, nor
+        when it holds a deadline (then it is a threat with little time, not a request)."""
+        if len(words) > _FEATURE_WORDS or any(
+            self._found(p, plain) for p in (self._negations, self._deadline)
+        ):
+            return None
+        return next((n for n, p in self._features.items() if self._found(p, plain)), None)
 
     def _about_someone_else(self, plain: str) -> bool:
         return self._found(self._someone_else, plain) and not self._found(self._mine, plain)
