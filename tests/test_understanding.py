@@ -212,6 +212,9 @@ def test_a_situation_that_happens_to_someone_else_leads_to_the_helper_path(
     for words in (
         "someone made fake nudes of my daughter and posted them",
         "alguien subió fotos íntimas de mi alumna a un grupo",
+        # A possessive, its apostrophe dropped by folding: "my sister's" reads "my sisters".
+        "my sister's nudes got posted on reddit",
+        "my best friend's nudes are on reddit now",
     ):
         meaning = signals.understand(words)
         assert meaning.intent is Intent.HELPER and "words:someone_else" in meaning.evidence, words
@@ -219,6 +222,7 @@ def test_a_situation_that_happens_to_someone_else_leads_to_the_helper_path(
     for words in (
         "he sent my pics to my friend",
         "mi primo tiene fotos mías y dice que las va a enseñar",
+        "the pictures are out and my friends saw them",
     ):
         assert signals.understand(words).intent is not Intent.HELPER, words
 
