@@ -101,10 +101,18 @@ def test_danger_to_the_body_now_leads_to_the_danger_screen_but_a_figure_of_speec
         "my ex is outside my house right now and he has a knife",
         "mi pareja me está pegando",
         "nos quieren matar, se metieron a la casa",
+        # Someone at home being hurt, or just taken.
+        "my stepdad is beating my mom right now",
+        "mi padrastro le está pegando a mi mamá",
+        "se lo acaban de llevar en una camioneta",
     ):
         meaning = signals.understand(words)
         assert meaning.intent is Intent.URGENT and "words:danger" in meaning.evidence, words
-    for words in ("my parents will kill me if they see the pics", "he keeps hitting me up on snap"):
+    for words in (
+        "my parents will kill me if they see the pics",
+        "he keeps hitting me up on snap",
+        "he keeps hitting my mom up on facebook",
+    ):
         assert "words:danger" not in signals.understand(words).evidence, words
     # A method of self-harm is never read as someone else's danger.
     alone = signals.understand("estoy sola en casa con un cuchillo y ganas de terminar con esto")
