@@ -144,9 +144,23 @@ def test_warning_signs_in_other_words_are_read_as_self_harm(signals: Signals) ->
         "ya planeé cómo hacerlo si publica el video",
         "ya elegí la fecha y no voy a cambiar de idea",
         "estoy planeando mi funeral, en serio",
+        # Each language's list has the other's classes: the pain made to stop, a quick or
+        # painless death asked about, a life without meaning, leaving this world, poison.
+        "i just want to make the pain stop",
+        "honestly my life has no meaning since he posted it",
+        "i want to leave this world",
+        "thinking about drinking bleach tonight",
+        "solo quiero que pare el dolor",
+        "cuál es la forma más rápida de morir",
+        "perdí las ganas de vivir desde que subió el video",
+        "cuando ya no esté nadie va a extrañar nada",
+        "dice mi amiga que se va a tirar de la azotea",
     ):
         assert signals.is_crisis_word(words), words
         assert signals.understand(words).intent is Intent.SELF_HARM, words
+    # Privacy words and throwing things away are not self-harm.
+    for words in ("how do i erase myself from the internet", "se va a tirar mis cosas a la basura"):
+        assert not signals.is_crisis_word(words), words
 
 
 def test_a_short_request_for_a_feature_by_name_opens_it_never_the_crisis_path(
