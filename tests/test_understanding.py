@@ -61,6 +61,9 @@ EXAMPLES = [
     ("nunca", Intent.OTHER),
     ("dlt all pls", Intent.ERASE),
     ("quiero que no quede rastro de esta conversación", Intent.ERASE),
+    ("can you delete what i said about my ex", Intent.ERASE),
+    ("elimina la conversación porfa", Intent.ERASE),
+    ("borra lo que te dije ayer", Intent.ERASE),
 ]
 
 
@@ -105,6 +108,13 @@ def test_danger_to_the_body_now_leads_to_the_danger_screen_but_a_figure_of_speec
         "my stepdad is beating my mom right now",
         "mi padrastro le está pegando a mi mamá",
         "se lo acaban de llevar en una camioneta",
+        # Each language's list has the other's classes (7 December, night).
+        "he wants to kill me and he knows where i live",
+        "my boyfriend hits me when he finds out",
+        "they took my daughter from school just now",
+        "me está apuntando con una pistola",
+        "rompió la puerta y está dentro de mi casa",
+        "mi ex me tiene encerrada en el cuarto",
     ):
         meaning = signals.understand(words)
         assert meaning.intent is Intent.URGENT and "words:danger" in meaning.evidence, words
@@ -112,6 +122,7 @@ def test_danger_to_the_body_now_leads_to_the_danger_screen_but_a_figure_of_speec
         "my parents will kill me if they see the pics",
         "he keeps hitting me up on snap",
         "he keeps hitting my mom up on facebook",
+        "mi jefe me apunta con el dedo por todo",
     ):
         assert "words:danger" not in signals.understand(words).evidence, words
     # A method of self-harm is never read as someone else's danger.
