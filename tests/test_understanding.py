@@ -166,6 +166,12 @@ def test_warning_signs_in_other_words_are_read_as_self_harm(signals: Signals) ->
         "perdí las ganas de vivir desde que subió el video",
         "cuando ya no esté nadie va a extrañar nada",
         "dice mi amiga que se va a tirar de la azotea",
+        # Said of someone else in Spanish's third person, and a few words between.
+        "mi primo dejó un mensaje, dice que ya no aguanta más",
+        "my brother gave away all of his games this week",
+        "mi hija regaló casi todas sus cosas",
+        "me mandó un audio despidiéndose",
+        "no me quedan fuerzas para nada",
     ):
         assert signals.is_crisis_word(words), words
         assert signals.understand(words).intent is Intent.SELF_HARM, words
