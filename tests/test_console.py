@@ -146,6 +146,18 @@ def test_words_it_could_not_place_keep_the_crisis_lines_one_choice_away(tmp_path
     assert "999" in after  # once the country is known: the crisis line, then emergency
 
 
+def test_a_saved_note_that_says_self_harm_offers_talk_to_someone_in_the_console(
+    tmp_path: Path,
+) -> None:
+    note = "he keeps saying i should kill myself"
+    script = f"/notes\nTurn on private notes\n{PASS}\n{PASS}\n/note {note}\nTalk to someone now\n"
+    result = _console(tmp_path / "data", script)
+    assert result.returncode == 0 and result.stderr == ""
+    out = result.stdout
+    saved = out.index("Saved as note 1")
+    assert out.index("sounds very heavy", saved) < out.index("I'm glad you reached out", saved)
+
+
 def test_a_person_writing_in_spanish_is_answered_in_spanish_in_the_console(
     tmp_path: Path,
 ) -> None:

@@ -187,3 +187,23 @@ async def test_a_feature_asked_for_in_words_opens_it_over_telegram(
     reply = harness.last_bot().text or ""
     assert expected in reply
     assert "glad you wrote" not in reply and "alegra mucho" not in reply
+
+
+@pytest.mark.parametrize(
+    ("note", "language", "warm", "lead"),
+    [
+        ("he said i should kill myself if i dont pay", "en", "sounds very heavy", "glad"),
+        ("ya no quiero vivir, me dijo que lo va a subir", "es", "suena muy pesado", "Me alegra"),
+    ],
+)
+async def test_a_saved_note_that_says_self_harm_offers_talk_to_someone_over_telegram(
+    harness: Harness, note: str, language: str, warm: str, lead: str
+) -> None:
+    await harness.say("/start", language_code=language)
+    await harness.turn_on_vault()
+    await harness.say(f"/note {note}")
+    saved = harness.last_bot().text or ""
+    assert note in saved and warm in saved  # saved as written, with one warm line
+    assert Action.TALK.value in _buttons(harness, CHAT)
+    await harness.press(Action.TALK.value)
+    assert lead in (harness.last_bot().text or "")  # the crisis lines, in place of the note

@@ -144,6 +144,25 @@ async def test_a_note_in_one_message(chat: Chat) -> None:
     assert "Saved as note 1" in shown and NOTE in shown
 
 
+async def test_a_saved_note_that_says_self_harm_gets_a_warm_line_and_talk_to_someone(
+    chat: Chat,
+) -> None:
+    await chat.turn_on_vault(PASS)
+    # A note is the person's record, never answered as a message: it is saved as written...
+    shown = await write_note(chat, "he told me to kill myself if i dont pay, i cant go on")
+    assert "Saved as note 1" in shown and "kill myself" in shown
+    # ...and the words get one warm line and Talk to someone now beside it.
+    assert "sounds very heavy" in shown and "tk" in chat.button_data()
+    # One press leads with the crisis lines, as the same words typed outside a note would.
+    assert "Find A Helpline" in await chat.press("tk")
+    # An ordinary note gets neither, in either language.
+    plain = await chat.command("note", "me pidió 300 dólares por whatsapp")
+    assert "Saved as note 2" in plain or "Guardada como nota 2" in plain
+    assert "heavy" not in plain and "pesado" not in plain and "tk" not in chat.button_data()
+    spanish = await chat.command("note", "me dijo que me matara, ya no quiero vivir")
+    assert "tk" in chat.button_data() and ("heavy" in spanish or "pesado" in spanish)
+
+
 async def test_skip_back_and_cancel_while_writing(chat: Chat) -> None:
     await chat.turn_on_vault(PASS)
     await chat.press("v:new")

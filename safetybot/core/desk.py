@@ -22,7 +22,7 @@ from typing import Any
 from safetybot.core import passphrases
 from safetybot.core.events import Attachment, Command, Event, Forwarded, Pressed, Text
 from safetybot.core.flow import MAX_TEXT, Mode, State
-from safetybot.core.menus import Question, crisis_row, menu_row
+from safetybot.core.menus import Question, crisis_row, menu_row, talk_row
 from safetybot.core.notebook import Draft, Notebook
 from safetybot.core.replies import Button, Document, Keyboard, Part, Reply, T
 from safetybot.core.signals import normalize
@@ -158,10 +158,15 @@ class Desk:
         notebook: Notebook,
         menu_words: frozenset[str] = frozenset(),
         platforms: Platforms | None = None,
+        crisis_words: Callable[[str], bool] | None = None,
     ) -> None:
         self.vaults = vaults
         self.notebook = notebook
         self.platforms = platforms or Platforms([])
+        # Whether words say self-harm (the catalogs' lists only, never the model): a note is
+        # the person's own record and is never answered as a message, but a note just saved
+        # that says so gets one warm line and "Talk to someone now" beside it.
+        self._crisis_words = crisis_words
         # Removal requests being made: the typed name and e-mail live here, in memory only.
         self._notices: dict[bytes, _Notice] = {}
         # A new passphrase must not be a menu word: typed "Cancel" would become the passphrase.
@@ -726,6 +731,10 @@ class Desk:
             sensitive=True,
         )
 
+    def _says_self_harm(self, note: Mapping[str, Any]) -> bool:
+        """Whether a note's words hold the catalogs' self-harm phrases."""
+        return self._crisis_words is not None and self._crisis_words(_note_words(note))
+
     async def _show_note(
         self,
         ctx: VaultContext,
@@ -738,6 +747,9 @@ class Desk:
         if note is None:
             return await self._home(ctx, state, session)
         parts: list[Part] = [T(notice, {"number": number})] if notice else []
+        talk = notice is not None and self._says_self_harm(note)
+        if talk:
+            parts.append(T("vault.saved.talk"))
         recorded = _shown(str(note["recorded_at"]))
         parts.append(T("vault.note.header", {"number": number, "recorded": recorded}))
         for name in FIELDS:
@@ -763,6 +775,7 @@ class Desk:
         buttons: Keyboard = (
             (_b("button.edit", f"v:e:{number}"), _b("button.delete", f"v:d:{number}")),
             (_b("button.vault_home", "v:home"), _b("button.lock", "v:lock")),
+            *((talk_row(),) if talk else ()),
             crisis_row(),
         )
         reply = Reply(tuple(parts), buttons, in_place=notice is None)
@@ -1050,6 +1063,12 @@ class _Refused(Exception):
         super().__init__(key)
         self.key = key
         self.params = dict(params or {})
+
+
+def _note_words(note: Mapping[str, Any]) -> str:
+    """Every typed word of a note (its fields), for the self-harm lists; held in memory only."""
+    fields = note.get("fields", {})
+    return "\n".join(str(value) for value in fields.values() if isinstance(value, str))
 
 
 def _answer(ctx: VaultContext, name: str, value: str) -> str:

@@ -272,6 +272,11 @@ def crisis_row() -> tuple[Button, ...]:
     return (_button("button.crisis", Action.CRISIS),)
 
 
+def talk_row() -> tuple[Button, ...]:
+    """The "Talk to someone now" row: the crisis lines first, for despair nothing else placed."""
+    return (_button("button.talk", Action.TALK),)
+
+
 def menu_row() -> tuple[Button, ...]:
     """Back to the main menu."""
     return (_button("button.menu", Action.MENU),)
@@ -482,7 +487,7 @@ def understood_menu() -> Keyboard:
     """What the bot can do, for words it could not place: the top choices."""
     return (
         crisis_row(),
-        (_button("button.talk", Action.TALK),),
+        talk_row(),
         (_button("button.triage", Action.TRIAGE), _button("button.check", Action.CHECK)),
         (_button("button.guides", Action.GUIDES), _button("button.helplines", Action.HELPLINES)),
         (Button(T("button.notes"), "v"),),

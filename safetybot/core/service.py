@@ -172,7 +172,11 @@ class Service(Erasing, Timers):
         self.vaults = Vaults(records, vault or VaultSettings(), clock)
         self._menu_words = _menu_words(texts)
         self._desk = Desk(
-            self.vaults, Notebook(records), self._menu_words, platforms or _shipped_platforms(texts)
+            self.vaults,
+            Notebook(records),
+            self._menu_words,
+            platforms or _shipped_platforms(texts),
+            crisis_words=self._signals.says_self_harm,
         )
         # Locks live only while someone holds or awaits them, so memory does not grow.
         self._locks: weakref.WeakValueDictionary[bytes, asyncio.Lock] = (

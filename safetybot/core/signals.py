@@ -133,6 +133,10 @@ class Signals:
         """What a typed text is about (core/understanding.py)."""
         return self._understander.understand(text)
 
+    def says_self_harm(self, text: str) -> bool:
+        """Whether the catalogs' self-harm phrases are in a text (never the model's guess)."""
+        return self._understander.self_harm_words(text)
+
     def is_crisis_word(self, text: str) -> bool:
         """Whether the catalogs' own crisis words decide this text (never the model's guess)."""
         return self._understander.crisis_words(text)

@@ -216,6 +216,11 @@ class Understander:
         words = fold(text)
         return self._crisis(words, " " + " ".join(words) + " ") is not None
 
+    def self_harm_words(self, text: str) -> bool:
+        """Whether the self-harm word list alone reads self-harm in a text."""
+        words = fold(text, len(text))
+        return self._crisis(words, " " + " ".join(words) + " ") == "self_harm"
+
     def _crisis(self, words: list[str], plain: str) -> str | None:
         """What the word lists alone decide: "self_harm", a bare "cry" for help, or nothing."""
         if self._found(self._self_harm, plain) or self._spelled_out(words):
