@@ -91,6 +91,33 @@ async def test_the_questionnaire_adds_up_the_answers_without_pasting_anything(ch
     assert "did not find the usual warning signs" in shown
 
 
+@pytest.mark.parametrize(
+    ("words", "warm"),
+    [
+        (SCAM + " You might as well kill yourself.", "Nobody has the right to say that"),
+        # A Spanish message, checked for someone whose bot speaks English.
+        ("mándame los 300 o subo tu video. mejor mátate", "Nobody has the right to say that"),
+        ("nobody would miss you", "Nobody has the right to say that"),
+    ],
+)
+async def test_a_message_that_urges_self_harm_gets_a_warm_line_and_talk_to_someone(
+    chat: Chat, words: str, warm: str
+) -> None:
+    await chat.command("check")
+    shown = await chat.say(words)
+    # Still checked as the message it is (its red flags, when it has them)...
+    assert "I read it" in shown
+    # ...with one warm line, and "Talk to someone now" first under it.
+    assert warm in shown and chat.button_data()[0] == "tk"
+    assert "Find A Helpline" in await chat.press("tk")
+
+
+async def test_a_threat_that_does_not_urge_self_harm_gets_no_such_line(chat: Chat) -> None:
+    await chat.command("check")
+    shown = await chat.say(SCAM)
+    assert "Nobody has the right" not in shown and "tk" not in chat.button_data()
+
+
 async def test_help_typed_while_checking_still_opens_the_crisis_path(chat: Chat) -> None:
     await chat.command("check")
     assert "next ten minutes" in await chat.say("help")
@@ -140,7 +167,7 @@ async def test_a_threat_in_wording_the_rules_miss_is_still_raised(chat: Chat, wo
     shown = await chat.say(words)
     assert "sextortion" in shown or "sextorsión" in shown
     assert "don't pay" in shown or "no pagues" in shown.lower()
-    assert "I read it" in shown or "Lo leí" in shown
+    assert "I read it" in shown
 
 
 async def test_an_ordinary_bill_with_a_deadline_is_not_raised(chat: Chat) -> None:

@@ -207,3 +207,28 @@ async def test_a_saved_note_that_says_self_harm_offers_talk_to_someone_over_tele
     assert Action.TALK.value in _buttons(harness, CHAT)
     await harness.press(Action.TALK.value)
     assert lead in (harness.last_bot().text or "")  # the crisis lines, in place of the note
+
+
+@pytest.mark.parametrize(
+    ("words", "language", "warm"),
+    [
+        (
+            "Send $300 in gift cards or your video goes to everyone. Just kill yourself",
+            "en",
+            "Nobody has the right to say that",
+        ),
+        (
+            "Mándame 300 o tu video le llega a todos. Mejor mátate",
+            "es",
+            "Nadie tiene derecho a decirte eso",
+        ),
+    ],
+)
+async def test_a_checked_message_that_urges_self_harm_offers_talk_to_someone_over_telegram(
+    harness: Harness, words: str, language: str, warm: str
+) -> None:
+    await harness.say("/check", language_code=language)
+    await harness.say(words)
+    result = harness.last_bot().text or ""
+    assert warm in result
+    assert _buttons(harness, CHAT)[0] == Action.TALK.value

@@ -487,3 +487,12 @@ async def test_held_texts_leave_memory_when_their_time_is_up_even_if_nobody_retu
     service._clock = lambda: later  # type: ignore[method-assign]
     await service.tick(front)
     assert not service._typed and not service._desk._held_notes
+
+
+def test_words_that_urge_the_reader_to_self_harm_are_told_from_a_boast_or_a_laugh(
+    signals: Signals,
+) -> None:
+    for words in ("pay or kys", "KILL URSELF", "nadie te va a extrañar", "ojalá te mueras"):
+        assert signals.pushes_self_harm(words), words
+    for words in ("i just died laughing", "muérete de envidia, tengo coche", "i want to die"):
+        assert not signals.pushes_self_harm(words), words

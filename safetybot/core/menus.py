@@ -303,9 +303,10 @@ def check_menu() -> Keyboard:
     )
 
 
-def check_result_menu(can_save: bool, guides: tuple[GuideId, ...]) -> Keyboard:
-    """Under a check: save the message as a note, guides that fit, check another."""
-    rows: list[tuple[Button, ...]] = []
+def check_result_menu(can_save: bool, guides: tuple[GuideId, ...], talk: bool = False) -> Keyboard:
+    """Under a check: save the message as a note, guides that fit, check another (and "Talk
+    to someone now" first when the message urges the reader to hurt themselves)."""
+    rows: list[tuple[Button, ...]] = [talk_row()] if talk else []
     if can_save:
         rows.append((Button(T("button.check_save"), Action.CHECK_SAVE.value),))
     rows += [(guide_button(guide),) for guide in guides]

@@ -480,7 +480,12 @@ class Service(Erasing, Timers):
         held = {"text": effect.text[:MAX_TEXT], "origin": effect.origin, "date": effect.date}
         self._held[ctx.pseudonym] = (held, now + _HOLD_SECONDS)
         parts = self._renderer.finding_parts(finding)
-        return Reply(tuple(parts), menus.check_result_menu(True, _check_guides(finding)))
+        # "kill yourself" in a message someone sent: never only a list of red flags, or none.
+        talk = self._signals.pushes_self_harm(effect.text)
+        if talk:
+            parts = [*parts, T("check.push_self_harm")]
+        menu = menus.check_result_menu(True, _check_guides(finding), talk=talk)
+        return Reply(tuple(parts), menu)
 
     def held_check(self, pseudonym: bytes) -> dict[str, str] | None:
         """The message last checked, if still held (for saving it as a note)."""

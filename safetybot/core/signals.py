@@ -108,6 +108,7 @@ class Signals:
                     "someone_else",
                     "mine",
                     "negations",
+                    "push_self_harm",
                 )
             },
             features={name: tuple(_phrases(texts, f"match.feature.{name}")) for name in FEATURES},
@@ -136,6 +137,10 @@ class Signals:
     def says_self_harm(self, text: str) -> bool:
         """Whether the catalogs' self-harm phrases are in a text (never the model's guess)."""
         return self._understander.self_harm_words(text)
+
+    def pushes_self_harm(self, text: str) -> bool:
+        """Whether someone's message urges its reader to hurt themselves ("kill yourself")."""
+        return self._understander.pushes_self_harm(text)
 
     def is_crisis_word(self, text: str) -> bool:
         """Whether the catalogs' own crisis words decide this text (never the model's guess)."""

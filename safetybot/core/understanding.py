@@ -84,6 +84,9 @@ class WordLists:
     features: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}))
     # Words that turn a request around ("no quiero ningún plan", "dont need the guides").
     negations: tuple[str, ...] = ()
+    # Someone else's words urging the reader to hurt themselves ("kill yourself", "mátate"):
+    # in a checked message, they add a warm line and "Talk to someone now".
+    push_self_harm: tuple[str, ...] = ()
 
 
 # The bot's features a typed request may name (`match.feature.<command>`), and the longest such
@@ -157,6 +160,7 @@ class Understander:
         self._mine = _phrases(words.mine)
         self._features = {name: _phrases(words.features.get(name, ())) for name in FEATURES}
         self._negations = _phrases(words.negations)
+        self._push_self_harm = _phrases(words.push_self_harm)
         # A bare cry ("help!!", "AYUDAAA", "please help me") is the whole message.
         self._cries = frozenset(_squeeze(" ".join(fold(cry))) for cry in words.cry)
         self._model = model
@@ -220,6 +224,11 @@ class Understander:
         """Whether the self-harm word list alone reads self-harm in a text."""
         words = fold(text, len(text))
         return self._crisis(words, " " + " ".join(words) + " ") == "self_harm"
+
+    def pushes_self_harm(self, text: str) -> bool:
+        """Whether a text urges its reader to hurt themselves (the word list alone)."""
+        words = fold(text, len(text))
+        return self._found(self._push_self_harm, " " + " ".join(words) + " ")
 
     def _crisis(self, words: list[str], plain: str) -> str | None:
         """What the word lists alone decide: "self_harm", a bare "cry" for help, or nothing."""
