@@ -89,6 +89,34 @@ def test_every_flag_is_shown_with_the_words_that_triggered_it(
     assert all(quote in text and 0 < len(quote) <= MAX_QUOTE for quote in quotes)
 
 
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        # A sexual request from someone new, in the many ways it is put (written for this test).
+        ("saw u on my explore page 😊 send me a pic in ur underwear", "in ur underwear"),
+        ("hey cutie, lets move to telegram. send me something naughty", "something naughty"),
+        ("we matched! wanna see you naked on cam tonight", "see you naked"),
+        ("te vi en free fire, pasame una foto sin nada", "una foto sin nada"),
+        ("hola preciosa, ¿tienes fotos más atrevidas?", "fotos más atrevidas"),
+        ("llevamos dos días hablando, quiero verte sin ropa", "verte sin ropa"),
+    ],
+)
+def test_a_sexual_request_from_someone_new_is_found_in_other_words(
+    rules: Rules, text: str, words: str
+) -> None:
+    quotes = _quotes(rules, text, Flag.SEXUAL_REQUEST_NEW_CONTACT)
+    assert any(words in quote for quote in quotes), quotes
+
+
+def test_a_partners_flirting_is_not_a_request_from_someone_new(rules: Rules) -> None:
+    for text in (
+        "Miss you babe 😘 send me a pic of that red dress before the party tonight?",
+        "mi amor, mándame una foto del vestido para ver si me gusta",
+        "send me the photos from the trip when you can",
+    ):
+        assert not _quotes(rules, text, Flag.SEXUAL_REQUEST_NEW_CONTACT), text
+
+
 def test_every_flag_has_an_example_in_english_and_in_spanish() -> None:
     for flag in Flag:
         assert sum(f == flag for f, _, _ in SHOWN) >= 2, flag
