@@ -148,6 +148,18 @@ async def test_a_pasted_message_is_checked_then_deleted_over_telegram(harness: H
     assert harness.fake.message(CHAT, pasted.message_id).deleted
 
 
+async def test_words_that_may_be_someone_elses_message_can_be_checked_as_they_are(
+    harness: Harness,
+) -> None:
+    # Read as `other`, unsure: the "what I can do" reply offers to check the words as typed.
+    typed = await harness.say("i see you read my message", language_code="en")
+    assert "I'm a bot" in (harness.last_bot().text or "")
+    assert Action.CHECK_TYPED.value in _buttons(harness, CHAT)
+    await harness.press(Action.CHECK_TYPED.value)
+    assert "I read it" in (harness.last_bot().text or "")
+    assert harness.fake.message(CHAT, typed.message_id).deleted  # gone once checked
+
+
 async def test_erase_words_never_erase_without_the_confirm_press(harness: Harness) -> None:
     await harness.say("/start")
     await harness.say("delete everything you have on me")

@@ -359,6 +359,27 @@ def test_someone_elses_message_is_held_and_a_check_offered() -> None:
     assert Action.CHECK_TYPED.value in offered
 
 
+def test_words_that_may_be_someone_elses_message_get_check_this_message(
+    signals: Signals,
+) -> None:
+    # Read as `other`, but with some chance of being a pasted message: the "what I can do"
+    # reply holds them and offers to check them as they are (written for this test).
+    meaning = signals.understand("i see you read my message")
+    assert meaning.intent is Intent.OTHER and "model:maybe_pasted" in meaning.evidence
+    outcome = step(State(), Text("i see you read my message", meaning=meaning))
+    assert outcome.effects == (OfferCheck("i see you read my message"),)
+    offered = [button.data for row in outcome.replies[0].buttons for button in row]
+    assert Action.CHECK_TYPED.value in offered and Action.CHECK.value not in offered
+    assert Action.TALK.value in offered
+    # Plain chatter is not held, and keeps "Check a message".
+    hello = signals.understand("hello")
+    assert "model:maybe_pasted" not in hello.evidence
+    plain = step(State(), Text("hello", meaning=hello))
+    assert plain.effects == ()
+    offered = [button.data for row in plain.replies[0].buttons for button in row]
+    assert Action.CHECK.value in offered and Action.CHECK_TYPED.value not in offered
+
+
 def test_a_forged_proposal_is_dropped_when_the_state_is_read_back() -> None:
     raw = State(proposed={"s": "threat"}).to_bytes().replace(b'"threat"', b'"<script>"')
     assert dict(State.from_bytes(raw).proposed) == {}

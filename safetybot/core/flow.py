@@ -402,10 +402,15 @@ def _understood(state: State, event: Text) -> Outcome:
         case Intent.PASTED:
             reply = Reply((T("understand.pasted"),), menus.pasted_menu())
             return Outcome(state, (reply,), (OfferCheck(event.text),))
-        case Intent.OTHER if minor:
-            buttons = ((menus.guide_button(GuideId.UNDER_18),), *menus.understood_menu())
-            return _say(state, "minor.noticed", buttons)
-    return _say(state, "understand.other", menus.understood_menu())
+    # Maybe someone else's message, read as `other`: "Check this message" checks these words
+    # as they are (held in memory, as a pasted message is), instead of asking for them again.
+    maybe_pasted = "model:maybe_pasted" in meaning.evidence
+    buttons = menus.understood_menu(check_typed=maybe_pasted)
+    effects: tuple[Effect, ...] = (OfferCheck(event.text),) if maybe_pasted else ()
+    if minor:
+        buttons = ((menus.guide_button(GuideId.UNDER_18),), *buttons)
+        return Outcome(state, (Reply((T("minor.noticed"),), buttons),), effects)
+    return Outcome(state, (Reply((T("understand.other"),), buttons),), effects)
 
 
 def _propose(state: State, meaning: Understanding, minor: bool) -> Outcome:

@@ -484,12 +484,18 @@ def plan_menu(guides: tuple[GuideId, ...]) -> Keyboard:
     return tuple(rows)
 
 
-def understood_menu() -> Keyboard:
-    """What the bot can do, for words it could not place: the top choices."""
+def understood_menu(check_typed: bool = False) -> Keyboard:
+    """What the bot can do, for words it could not place: the top choices (with `check_typed`,
+    "Check this message" for the words just typed instead of "Check a message")."""
+    check = (
+        _button("button.check_typed", Action.CHECK_TYPED)
+        if check_typed
+        else _button("button.check", Action.CHECK)
+    )
     return (
         crisis_row(),
         talk_row(),
-        (_button("button.triage", Action.TRIAGE), _button("button.check", Action.CHECK)),
+        (_button("button.triage", Action.TRIAGE), check),
         (_button("button.guides", Action.GUIDES), _button("button.helplines", Action.HELPLINES)),
         (Button(T("button.notes"), "v"),),
     )
