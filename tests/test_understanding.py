@@ -172,6 +172,13 @@ def test_warning_signs_in_other_words_are_read_as_self_harm(signals: Signals) ->
         "mi hija regaló casi todas sus cosas",
         "me mandó un audio despidiéndose",
         "no me quedan fuerzas para nada",
+        # Common ways of saying it that the model reads today, held by the lists from now on.
+        "creo que me voy a quitar la vida",
+        "me quiero tirar de la azotea",
+        "siento que soy un estorbo para todos",
+        "ya nada importa desde que lo subió",
+        "honestly i want it all to end",
+        "i dont want to be here anymore tbh",
     ):
         assert signals.is_crisis_word(words), words
         assert signals.understand(words).intent is Intent.SELF_HARM, words
