@@ -158,6 +158,20 @@ def test_a_saved_note_that_says_self_harm_offers_talk_to_someone_in_the_console(
     assert out.index("sounds very heavy", saved) < out.index("I'm glad you reached out", saved)
 
 
+def test_help_typed_in_the_console_is_a_cry_for_help_not_the_list_of_commands(
+    tmp_path: Path,
+) -> None:
+    # Typed labels press their buttons here (and on Signal): none may be a cry for help.
+    for typed, checklist, commands in (
+        ("help", "next ten minutes", "/forget: erase everything"),
+        ("ayuda", "próximos diez minutos", "/forget: borra todo"),
+    ):
+        result = _console(tmp_path / typed, f"{typed}\n")
+        assert result.returncode == 0 and result.stderr == ""
+        assert checklist in result.stdout
+        assert commands not in result.stdout  # not the list of commands
+
+
 def test_a_person_writing_in_spanish_is_answered_in_spanish_in_the_console(
     tmp_path: Path,
 ) -> None:

@@ -524,3 +524,14 @@ def test_words_that_urge_the_reader_to_self_harm_are_told_from_a_boast_or_a_laug
         assert signals.pushes_self_harm(words), words
     for words in ("i just died laughing", "muérete de envidia, tengo coche", "i want to die"):
         assert not signals.pushes_self_harm(words), words
+
+
+def test_no_button_label_is_a_cry_for_help_or_words_of_self_harm(texts: Texts) -> None:
+    # In the console and on Signal a typed label presses its button: a label that was a cry
+    # ("Help", "Ayuda") would turn "help" typed in a crisis into a press of that button.
+    signals = Signals.from_texts(texts)
+    for locale in texts.locales:
+        for key in texts.keys(locale):
+            label = texts.raw(locale, key) or ""
+            if key.startswith("button.") and "{" not in label:
+                assert not signals.is_crisis_word(label), (locale, key, label)
