@@ -89,6 +89,12 @@ def test_lines_become_events_by_number_label_or_command() -> None:
     assert parse_line("/Note buy milk\n", choices) == Command("note", "buy milk")
     assert parse_line("3\n", choices) == Text("3")
     assert parse_line("/\n", choices) == Text("/")
+    # A label typed without its accents, or with a look-alike letter, still presses it.
+    spanish = [("Guías", "gl"), ("Sí, haz mi plan", "tp"), ("Menú", "m")]
+    assert parse_line("guias\n", spanish) == Pressed("gl")
+    assert parse_line("SI, HAZ MI PLAN\n", spanish) == Pressed("tp")
+    assert parse_line("mеnu\n", spanish) == Pressed("m")  # a Cyrillic "е"
+    assert parse_line("guias por favor\n", spanish) == Text("guias por favor")
 
 
 def test_a_message_can_be_checked_in_the_console(tmp_path: Path) -> None:

@@ -1,7 +1,7 @@
 """Menus for front ends without buttons (console, Signal): numbered choices, answered by typing.
 
-A reply of a choice's number or its label (any case) presses it; "/name args" is a command;
-anything else is text.
+A reply of a choice's number or its label (any case, with or without accents) presses it;
+"/name args" is a command; anything else is text.
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from safetybot.core.events import Command, Event, Pressed, Text
+from safetybot.core.signals import normalize
 
 __all__ = ["Choice", "flatten", "numbered", "parse_line"]
 
@@ -31,8 +32,11 @@ def parse_line(line: str, choices: Sequence[Choice]) -> Event:
     # isdecimal, not isdigit: "²" is a digit that int() refuses; the length keeps int() cheap.
     if stripped.isdecimal() and len(stripped) <= 4 and 1 <= int(stripped) <= len(choices):
         return Pressed(choices[int(stripped) - 1][1])
+    # Folded as the service folds the labels a passphrase or a panic word may not be ("menú" is
+    # "Menu", "guias" is "Guías"), so a word refused there is the only kind pressed here.
+    typed = normalize(stripped) if stripped else ""
     for label, data in choices:
-        if stripped and stripped.casefold() == label.casefold():
+        if typed and typed == normalize(label):
             return Pressed(data)
     if stripped.startswith("/") and len(stripped) > 1:
         head, _, args = stripped.partition(" ")
