@@ -29,8 +29,8 @@ from tests.fuzzing import FUZZ
 
 SIGNALS = Signals.from_texts(Texts.load(LOCALES))
 _EVIDENCE = re.compile(
-    r"^(?:model:(?:" + "|".join(i.value for i in Intent) + r"):\d\.\d\d"
-    r"|words:(?:self_harm|cry|deadline|erase))$"
+    r"^(?:model:(?:" + "|".join(i.value for i in Intent) + r"):\d\.\d\d|model:maybe_pasted"
+    r"|words:(?:self_harm|cry|deadline|erase|danger|someone_else|feature:[a-z]+))$"
 )
 # Letters people use, look-alikes, marks, digits, signs, spaces and emoji.
 typed = st.text(
