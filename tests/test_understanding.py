@@ -535,3 +535,22 @@ def test_no_button_label_is_a_cry_for_help_or_words_of_self_harm(texts: Texts) -
             label = texts.raw(locale, key) or ""
             if key.startswith("button.") and "{" not in label:
                 assert not signals.is_crisis_word(label), (locale, key, label)
+
+
+def test_each_languages_lists_hold_the_others_deadlines_relations_and_payments(
+    signals: Signals,
+) -> None:
+    # Deadlines, someone else's images and a payment made, as the other language had them.
+    for words in (
+        "he wants the money as soon as possible or he sends the video",
+        "dice que tengo que pagar a más tardar el viernes o lo publica",
+    ):
+        meaning = signals.understand(words)
+        assert meaning.intent is Intent.URGENT and "words:deadline" in meaning.evidence, words
+    for words in (
+        "publicaron el video de mi novia en una página",
+        "my stepson is being blackmailed with a video",
+    ):
+        assert signals.understand(words).intent is Intent.HELPER, words
+    for words in ("le hice una transferencia y ahora quiere más", "i sent him 200 last night"):
+        assert signals.understand(words).answers.get("p") == "yes", words
