@@ -108,6 +108,33 @@ def test_a_sexual_request_from_someone_new_is_found_in_other_words(
     assert any(words in quote for quote in quotes), quotes
 
 
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        # Someone under 18 named in the ways extortion and fake-police scripts put it.
+        ("Your chat with a 16-year-old has been recorded. Pay the fine.", "16-year-old"),
+        ("ur like 13 lol, send it or i post it", "ur like 13"),
+        ("I KNOW UR IN GRADE 9", "GRADE 9"),
+        ("tengo las fotos de cuando tenías 16", "tenías 16"),
+        ("intercambió mensajes con una adolescente de 16", "adolescente de 16"),
+        ("lo subo a los grupos de 2º de bachillerato", "bachillerato"),
+    ],
+)
+def test_someone_under_18_is_found_in_other_words(rules: Rules, text: str, words: str) -> None:
+    quotes = _quotes(rules, text, Flag.MENTIONS_MINOR)
+    assert any(words in quote for quote in quotes), quotes
+
+
+def test_times_and_amounts_are_not_ages(rules: Rules) -> None:
+    for text in (
+        "hace 1 año que no hablamos",
+        "tenía 15 minutos para pagar",
+        "the bill is 16 dollars",
+        "my sister is 15 minutes away",
+    ):
+        assert not _quotes(rules, text, Flag.MENTIONS_MINOR), text
+
+
 def test_a_partners_flirting_is_not_a_request_from_someone_new(rules: Rules) -> None:
     for text in (
         "Miss you babe 😘 send me a pic of that red dress before the party tonight?",
