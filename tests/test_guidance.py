@@ -9,12 +9,14 @@ from pathlib import Path
 import pytest
 
 from safetybot.core.events import Command, Incoming, Pressed, Text
-from safetybot.core.flow import Context, Mode, State, step
+from safetybot.core.flow import HINT_MINOR, Context, Mode, State, step
 from safetybot.core.menus import ANSWERS, GuideId, Question
 from safetybot.core.plan import Route, make_plan
 from safetybot.core.replies import Contacts, GuideText, PlanText, Reply, T
 from safetybot.core.service import Service
+from safetybot.core.signals import Signals
 from safetybot.guidance.resources import Ages, Country, Directory, Kind
+from safetybot.i18n import Texts
 from safetybot.markup import Format, render, split, visible_length
 from tests.conftest import Chat, RecordingFrontEnd
 from tests.fakebotapi import parse_html
@@ -202,7 +204,21 @@ async def test_helpful_is_not_help_and_a_note_saying_help_is_kept(
     assert "When did it happen" in await chat.say("he said nobody will help me")
 
 
-@pytest.mark.parametrize("words", ["im 15 and scared", "I’m 16", "tengo 14 años", "high school"])
+@pytest.mark.parametrize(
+    "words",
+    [
+        "im 15 and scared",
+        "I’m 16",
+        "tengo 14 años",
+        "high school",
+        # Each language's ways, as the other had them (7 December).
+        "tengo 15 y me está amenazando",
+        "im only 14 pls",
+        "i just turned 16",
+        "estoy en 2º de ESO",
+        "im in year 9",
+    ],
+)
 async def test_words_that_show_someone_is_under_18_bring_that_guide_forward(
     service: Service, front: RecordingFrontEnd, words: str
 ) -> None:
@@ -265,6 +281,13 @@ async def test_ordinary_phrases_are_not_taken_for_crisis_or_age(
     await service.handle(_said(words, "es"), front)
     assert "diez minutos" not in front.texts[-1] and "next ten minutes" not in front.texts[-1]
     assert all(b[1] != f"g:{GuideId.UNDER_18.value}" for row in front.last.buttons for b in row)
+
+
+def test_a_number_of_minutes_or_money_after_tengo_is_not_an_age(texts: Texts) -> None:
+    signals = Signals.from_texts(texts)
+    assert signals.hints("tengo 15 y me amenaza") == frozenset({HINT_MINOR})
+    for words in ("tengo 15 minutos", "tengo 15 dólares", "tengo 20", "i turned 30"):
+        assert not signals.hints(words), words
 
 
 async def test_the_organizations_default_country_is_assumed_until_the_person_says(
