@@ -543,3 +543,11 @@ async def test_a_person_writing_in_spanish_is_answered_in_spanish(harness: Harne
     assert "Me alegra mucho que hayas escrito" in harness.reply()
     await harness.say("I want to die")
     assert "Me alegra mucho que hayas escrito" in harness.reply()  # kept, not re-guessed
+
+
+async def test_help_typed_on_signal_is_a_cry_for_help_not_a_menu_choice(harness: Harness) -> None:
+    # On Signal a typed label presses its choice: "help" once pressed the commands' list.
+    await harness.say("/start")
+    await harness.say("HELP")
+    reply = harness.reply()
+    assert "next ten minutes" in reply and "/triage" not in reply
