@@ -158,7 +158,7 @@ class Desk:
         notebook: Notebook,
         menu_words: frozenset[str] = frozenset(),
         platforms: Platforms | None = None,
-        crisis_words: Callable[[str], bool] | None = None,
+        self_harm_words: Callable[[str], bool] | None = None,
     ) -> None:
         self.vaults = vaults
         self.notebook = notebook
@@ -166,7 +166,7 @@ class Desk:
         # Whether words say self-harm (the catalogs' lists only, never the model): a note is
         # the person's own record and is never answered as a message, but a note just saved
         # that says so gets one warm line and "Talk to someone now" beside it.
-        self._crisis_words = crisis_words
+        self._self_harm_words = self_harm_words
         # Removal requests being made: the typed name and e-mail live here, in memory only.
         self._notices: dict[bytes, _Notice] = {}
         # A new passphrase must not be a menu word: typed "Cancel" would become the passphrase.
@@ -733,7 +733,7 @@ class Desk:
 
     def _says_self_harm(self, note: Mapping[str, Any]) -> bool:
         """Whether a note's words hold the catalogs' self-harm phrases."""
-        return self._crisis_words is not None and self._crisis_words(_note_words(note))
+        return self._self_harm_words is not None and self._self_harm_words(_note_words(note))
 
     async def _show_note(
         self,

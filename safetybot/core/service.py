@@ -176,7 +176,7 @@ class Service(Erasing, Timers):
             Notebook(records),
             self._menu_words,
             platforms or _shipped_platforms(texts),
-            crisis_words=self._signals.says_self_harm,
+            self_harm_words=self._signals.says_self_harm,
         )
         # Locks live only while someone holds or awaits them, so memory does not grow.
         self._locks: weakref.WeakValueDictionary[bytes, asyncio.Lock] = (
@@ -462,9 +462,9 @@ class Service(Erasing, Timers):
         """Red flags in a pasted or forwarded message; the text is held in memory only."""
         if len(effect.text) > _CHECK_ON_LOOP:
             # Every rule scans the whole text: a long one is read off the event loop.
-            finding = await asyncio.to_thread(self._checker.check, effect.text)
+            finding, talk = await asyncio.to_thread(self._read_checked, effect.text)
         else:
-            finding = self._checker.check(effect.text)
+            finding, talk = self._read_checked(effect.text)
         log.info(
             "message_checked level=%s flags=%d report=%s",
             finding.level.value,
@@ -480,12 +480,15 @@ class Service(Erasing, Timers):
         held = {"text": effect.text[:MAX_TEXT], "origin": effect.origin, "date": effect.date}
         self._held[ctx.pseudonym] = (held, now + _HOLD_SECONDS)
         parts = self._renderer.finding_parts(finding)
-        # "kill yourself" in a message someone sent: never only a list of red flags, or none.
-        talk = self._signals.pushes_self_harm(effect.text)
         if talk:
             parts = [*parts, T("check.push_self_harm")]
         menu = menus.check_result_menu(True, _check_guides(finding), talk=talk)
         return Reply(tuple(parts), menu)
+
+    def _read_checked(self, text: str) -> tuple[Finding, bool]:
+        """A checked message's red flags, and whether it urges the reader to hurt themselves
+        ("kill yourself": its answer is then never only a list of red flags, or none)."""
+        return self._checker.check(text), self._signals.pushes_self_harm(text)
 
     def held_check(self, pseudonym: bytes) -> dict[str, str] | None:
         """The message last checked, if still held (for saving it as a note)."""

@@ -144,6 +144,12 @@ def _spelled(words: list[str]) -> list[str]:
     return joined
 
 
+def _spaced(words: list[str]) -> str:
+    """Folded words joined by single spaces, with one before and after: the lists match whole
+    words."""
+    return " " + " ".join(words) + " "
+
+
 def _squeeze(text: str) -> str:
     return re.sub(r"(.)\1+", r"\1", text)
 
@@ -178,7 +184,7 @@ class Understander:
     def understand(self, text: str) -> Understanding:
         """The intent of one typed message, with its evidence and the triage answers it gives."""
         words = fold(text)
-        plain = " " + " ".join(words) + " "
+        plain = _spaced(words)
         evidence: list[str] = []
         scores = self._model.probabilities(text) if self._model is not None else {}
         best = max(scores, key=scores.__getitem__, default=Intent.OTHER.value)
@@ -232,17 +238,16 @@ class Understander:
         """Whether the word lists alone say self-harm or a bare cry for help (no model: cheap
         enough for every message of a flood)."""
         words = fold(text)
-        return self._crisis(words, " " + " ".join(words) + " ") is not None
+        return self._crisis(words, _spaced(words)) is not None
 
     def self_harm_words(self, text: str) -> bool:
-        """Whether the self-harm word list alone reads self-harm in a text."""
+        """Whether the self-harm word list alone reads self-harm in a text (all of it: a note)."""
         words = fold(text, len(text))
-        return self._crisis(words, " " + " ".join(words) + " ") == "self_harm"
+        return self._crisis(words, _spaced(words)) == "self_harm"
 
     def pushes_self_harm(self, text: str) -> bool:
-        """Whether a text urges its reader to hurt themselves (the word list alone)."""
-        words = fold(text, len(text))
-        return self._found(self._push_self_harm, " " + " ".join(words) + " ")
+        """Whether a text urges its reader to hurt themselves (the word list alone, all of it)."""
+        return self._found(self._push_self_harm, _spaced(fold(text, len(text))))
 
     def _crisis(self, words: list[str], plain: str) -> str | None:
         """What the word lists alone decide: "self_harm", a bare "cry" for help, or nothing."""
