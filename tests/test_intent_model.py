@@ -74,6 +74,7 @@ def test_the_shipped_weights_are_what_the_training_command_makes(tmp_path: Path)
     assert np.array_equal(rebuilt.rows >= 0, shipped.rows >= 0)
     assert np.allclose(rebuilt.weights, shipped.weights, atol=2e-3)
     assert np.allclose(rebuilt.bias, shipped.bias, atol=1e-3)
+    assert rebuilt.vocabulary == shipped.vocabulary  # the speller's words
 
 
 def test_a_damaged_weights_file_is_refused(tmp_path: Path) -> None:

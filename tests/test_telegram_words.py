@@ -26,6 +26,9 @@ CASES = [
     # (words, language, words the reply must hold, a button it must offer)
     ("I want to die", "en", "really glad you wrote", "cs:GB"),
     ("me quiero morir", "es", "Me alegra mucho", "cs:GB"),
+    # Typed fast, with slips of the finger (guidance/speller.py).
+    ("all i can thnik about is endng it", "en", "really glad you wrote", "cs:GB"),
+    ("mjeor me muero", "es", "Me alegra mucho", "cs:GB"),
     ("he says he'll post it in 10 minutes", "en", "next ten minutes", "cc:US"),
     ("dice que las publica esta noche si no le pago", "es", "próximos diez minutos", "cc:US"),
     ("someone wants 500 dollars or he will send my pics to my family", "en", "threatening", "tp"),

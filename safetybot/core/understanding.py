@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
 
-from safetybot.guidance.textmodel import LinearModel, fold
+from safetybot.guidance.speller import Speller
+from safetybot.guidance.textmodel import MAX_CHARS, LinearModel, fold, hashed_words
 
 __all__ = ["FEATURES", "MAYBE_PASTED", "Intent", "Understander", "Understanding", "WordLists"]
 
@@ -129,6 +130,17 @@ def _phrases(phrases: Iterable[str], numbers: Iterable[str] = ()) -> re.Pattern[
     return re.compile(" (?:" + "|".join(sorted(set(compiled), key=len, reverse=True)) + ")")
 
 
+def _listed(words: WordLists) -> set[str]:
+    """Every word of every list, folded (what the speller mends towards)."""
+    phrases = [
+        *words.self_harm, *words.cry, *words.deadline, *words.erase, *words.paid, *words.known,
+        *words.stranger, *words.danger, *words.numbers, *words.someone_else, *words.mine,
+        *words.negations, *words.push_self_harm,
+        *(phrase for listed in words.features.values() for phrase in listed),
+    ]  # fmt: skip
+    return {word for phrase in phrases for word in fold(phrase, len(phrase)) if word.isalpha()}
+
+
 def _spelled(words: list[str]) -> list[str]:
     """Words typed letter by letter ("y a n o p u e d o"), each run of four or more single
     letters joined into one string ("yanopuedo"): the word lists are matched inside them."""
@@ -177,16 +189,21 @@ class Understander:
         # A bare cry ("help!!", "AYUDAAA", "please help me") is the whole message.
         self._cries = frozenset(_squeeze(" ".join(fold(cry))) for cry in words.cry)
         self._model = model
+        # Slips mended towards the lists' own words and the training lines' common ones.
+        self._speller = (
+            Speller(model.vocabulary, _listed(words)) if model and model.vocabulary else None
+        )
         meta = model.meta if model is not None else {}
         self._self_harm_min = float(meta.get("self_harm_min", 0.5))
         self._floor = float(meta.get("floor", 0.0))
 
     def understand(self, text: str) -> Understanding:
         """The intent of one typed message, with its evidence and the triage answers it gives."""
-        words = fold(text)
+        words = self._read(text)
         plain = _spaced(words)
         evidence: list[str] = []
-        scores = self._model.probabilities(text) if self._model is not None else {}
+        model = self._model
+        scores = model.probabilities_of(hashed_words(words)) if model is not None else {}
         best = max(scores, key=scores.__getitem__, default=Intent.OTHER.value)
         confidence = scores.get(best, 0.0)
         intent = Intent(best) if confidence >= self._floor else Intent.OTHER
@@ -237,17 +254,22 @@ class Understander:
     def crisis_words(self, text: str) -> bool:
         """Whether the word lists alone say self-harm or a bare cry for help (no model: cheap
         enough for every message of a flood)."""
-        words = fold(text)
+        words = self._read(text)
         return self._crisis(words, _spaced(words)) is not None
 
     def self_harm_words(self, text: str) -> bool:
         """Whether the self-harm word list alone reads self-harm in a text (all of it: a note)."""
-        words = fold(text, len(text))
+        words = self._read(text, len(text))
         return self._crisis(words, _spaced(words)) == "self_harm"
 
     def pushes_self_harm(self, text: str) -> bool:
         """Whether a text urges its reader to hurt themselves (the word list alone, all of it)."""
         return self._found(self._push_self_harm, _spaced(fold(text, len(text))))
+
+    def _read(self, text: str, limit: int = MAX_CHARS) -> list[str]:
+        """The words of a text, folded, with slips mended (guidance/speller.py)."""
+        words = fold(text, limit)
+        return self._speller.mend(words) if self._speller is not None else words
 
     def _crisis(self, words: list[str], plain: str) -> str | None:
         """What the word lists alone decide: "self_harm", a bare "cry" for help, or nothing."""

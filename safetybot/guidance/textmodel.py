@@ -23,8 +23,8 @@ import math
 import re
 import sys
 import unicodedata
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,7 @@ __all__ = [
     "features",
     "fold",
     "hashed",
+    "hashed_words",
     "sigmoid",
     "softmax",
 ]
@@ -141,7 +142,11 @@ def hashed(text: str, limit: int = MAX_CHARS) -> Hashed:
     The same features as `features`, each hashed as `bucket_of` does, but all at once with
     NumPy rather than one string at a time (a text has about three features per letter).
     """
-    words = fold(text, limit)
+    return hashed_words(fold(text, limit))
+
+
+def hashed_words(words: Sequence[str]) -> Hashed:
+    """`hashed` of words already folded (the understanding step mends slips first)."""
     if not words:
         return np.zeros(0, np.int64), np.zeros(0, np.float32)
     plain = " " + " ".join(words) + " "
@@ -225,6 +230,9 @@ class LinearModel:
     weights: npt.NDArray[np.float16]
     bias: npt.NDArray[np.float32]
     meta: dict[str, Any]
+    # The words of the lines it was trained on, folded, and how often (the speller's; empty
+    # for a model saved without them).
+    vocabulary: Mapping[str, int] = field(default_factory=dict)
 
     @classmethod
     def load(cls, path: Path) -> LinearModel:
@@ -234,6 +242,12 @@ class LinearModel:
             weights = data["weights"].astype(np.float16)
             bias = data["bias"].astype(np.float32)
             meta = json.loads(str(data["meta"]))
+            vocabulary: dict[str, int] = {}
+            if "words" in data.files:
+                words, counts = str(data["words"]).split("\n"), data["word_counts"]
+                if len(words) != len(counts):
+                    raise ValueError("weights file's words do not match their counts")
+                vocabulary = dict(zip(words, map(int, counts), strict=True))
         classes = tuple(str(name) for name in meta["classes"])
         if weights.shape != (len(buckets), len(classes)) or bias.shape != (len(classes),):
             raise ValueError("weights file does not match its classes")
@@ -241,7 +255,7 @@ class LinearModel:
             raise ValueError("weights file has buckets out of range")
         rows = np.full(BUCKETS, -1, np.int32)
         rows[buckets] = np.arange(len(buckets), dtype=np.int32)
-        return cls(classes, rows, weights, bias, meta)
+        return cls(classes, rows, weights, bias, meta, vocabulary)
 
     @staticmethod
     def save(
@@ -250,17 +264,24 @@ class LinearModel:
         dense: npt.NDArray[np.float64],
         bias: npt.NDArray[np.float64],
         meta: dict[str, Any],
+        vocabulary: Mapping[str, int] | None = None,
     ) -> None:
-        """Write weights (buckets x classes): only buckets with a weight, as float16."""
+        """Write weights (buckets x classes): only buckets with a weight, as float16; and the
+        training lines' words with their counts, if given."""
         kept = np.flatnonzero(np.abs(dense).max(axis=1) >= 1e-4)
+        arrays: dict[str, npt.NDArray[Any]] = {
+            "buckets": kept.astype(np.int32),
+            "weights": dense[kept].astype(np.float16),
+            "bias": bias.astype(np.float32),
+            "meta": np.array(json.dumps({**meta, "classes": list(classes)}, sort_keys=True)),
+        }
+        if vocabulary:
+            words = sorted(vocabulary)
+            arrays["words"] = np.array("\n".join(words))
+            arrays["word_counts"] = np.array([vocabulary[w] for w in words], np.int32)
+        savez: Any = np.savez_compressed  # its stubs type every keyword as allow_pickle's bool
         with path.open("wb") as out:
-            np.savez_compressed(
-                out,
-                buckets=kept.astype(np.int32),
-                weights=dense[kept].astype(np.float16),
-                bias=bias.astype(np.float32),
-                meta=np.array(json.dumps({**meta, "classes": list(classes)}, sort_keys=True)),
-            )
+            savez(out, **arrays)
 
     def probabilities(self, text: str) -> dict[str, float]:
         """Each class's probability for a text (softmax of the scores)."""

@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
@@ -36,7 +37,7 @@ from safetybot.guidance import checker
 from safetybot.guidance.evaluation import Example
 from safetybot.guidance.intentdata import Line
 from safetybot.guidance.redflags import Flag, Rules
-from safetybot.guidance.textmodel import BUCKETS, LinearModel, hashed
+from safetybot.guidance.textmodel import BUCKETS, LinearModel, fold, hashed
 
 __all__ = [
     "CHECK_MODEL_FILE",
@@ -212,8 +213,17 @@ def train(lines: Sequence[Line], out: Path) -> dict[str, Any]:
     out.parent.mkdir(parents=True, exist_ok=True)
     dense = np.zeros((BUCKETS, len(classes)))
     dense[used, :] = model.coef_.T
-    LinearModel.save(out, classes, dense, model.intercept_, meta)
+    LinearModel.save(out, classes, dense, model.intercept_, meta, vocabulary(chosen))
     return meta
+
+
+def vocabulary(lines: Sequence[Line]) -> dict[str, int]:
+    """Each word of the lines (folded, letters only, all of each line) and how often: what
+    the speller never changes and mends towards (guidance/speller.py)."""
+    counts: Counter[str] = Counter()
+    for line in lines:
+        counts.update(word for word in fold(line.text, len(line.text)) if word.isalpha())
+    return dict(counts)
 
 
 def run(lines: Sequence[Line], out: Path, stdout: TextIO) -> int:
