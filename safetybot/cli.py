@@ -124,6 +124,11 @@ def _parser() -> argparse.ArgumentParser:
         "--data", type=Path, default=None, help="folder of train.jsonl and heldout.jsonl"
     )
     intents.add_argument("--split", choices=["heldout", "train", "all"], default="heldout")
+    intents.add_argument(
+        "--variants",
+        action="store_true",
+        help="also read every line with slips, held letters, shorthand, look-alike letters...",
+    )
     lookalike = commands.add_parser(
         "build-lookalikes",
         help="rebuild the look-alike letters table from Unicode's confusables (dev extra)",
@@ -187,7 +192,7 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
             data = args.data or DEFAULT_DATA
             return run(data, config.locales_dir, sys.stdout, sys.stderr, args.rules_only)
         if args.command == "evaluate-intents":
-            return _evaluate_intents(args.data, args.split, config.locales_dir)
+            return _evaluate_intents(args.data, args.split, config.locales_dir, args.variants)
         if args.command == "console":
             # The terminal is the conversation: only warnings and errors go to stderr.
             level = config.log_level if "SAFETYBOT_LOG_LEVEL" in environ else "WARNING"
@@ -283,7 +288,7 @@ def _operate(args: argparse.Namespace, config: Config) -> int:
     return asyncio.run(admin.migrate(config, sys.stdout))
 
 
-def _evaluate_intents(data: Path | None, split: str, locales_dir: Path) -> int:
+def _evaluate_intents(data: Path | None, split: str, locales_dir: Path, variants: bool) -> int:
     """`safetybot evaluate-intents`: the understanding step on labelled lines."""
     from safetybot.guidance import intenteval
     from safetybot.guidance.intentdata import INTENT_DATA, SPLITS, load_lines
@@ -295,7 +300,10 @@ def _evaluate_intents(data: Path | None, split: str, locales_dir: Path) -> int:
         print(f"safetybot: {error}", file=sys.stderr)
         return 2
     understand = intenteval.understand_with(locales_dir)
-    return intenteval.run(lines, understand, split, sys.stdout)
+    status = intenteval.run(lines, understand, split, sys.stdout)
+    if variants:  # a report: the targets stay those of the lines as written
+        intenteval.run_variants(lines, understand, sys.stdout)
+    return status
 
 
 def _build_lookalikes(out: Path | None) -> int:

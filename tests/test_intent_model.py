@@ -17,6 +17,7 @@ from safetybot.core.understanding import Intent
 from safetybot.guidance import intenteval, training
 from safetybot.guidance.intentdata import INTENT_DATA, load_lines
 from safetybot.guidance.textmodel import LinearModel
+from safetybot.guidance.variants import VARIANTS, variant
 from safetybot.ops.config import default_locales_dir
 
 
@@ -98,6 +99,47 @@ def test_evaluate_intents_prints_each_intent_per_language(
         assert f"  {intent.value} " in out
     assert status == (0 if "Every target met" in out else 1)
     assert ("missed:" in out) == (status == 1)
+
+
+def test_evaluate_intents_reads_the_lines_again_as_people_also_type_them(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    status = cli.main(["evaluate-intents", "--variants"], env={})
+    out = capsys.readouterr().out
+    assert status == (0 if "Every target met" in out else 1)  # the targets are the lines'
+    tables = out.split("The same lines as people also type them")[1]
+    for name in VARIANTS:
+        rows = [row for row in tables.splitlines() if row.startswith(f"  {name} ")]
+        assert len(rows) == 2, name  # en, then es
+        for row in rows:
+            right, recall = (float(cell) for cell in row.split()[-3:-1])
+            assert 0.5 < right <= 1 and 0.5 < recall <= 1, name
+
+
+def test_each_variant_is_the_same_every_time_and_changes_what_it_names() -> None:
+    line = "Ya no quiero seguir, mañana se lo digo a mi mamá. Please help"
+    for name in VARIANTS:
+        assert variant(name, line) == variant(name, line), name
+    assert variant("as written", line) == line
+    assert (
+        variant("no accents", line)
+        == "Ya no quiero seguir, manana se lo digo a mi mama. Please help"
+    )
+    assert variant("all capitals", line) == line.upper()
+    assert (
+        variant("no capitals or marks", line)
+        == "ya no quiero seguir mañana se lo digo a mi mamá please help"
+    )
+    assert variant("shorthand", "i want to die because of you") == "i want 2 die bc of u"
+    assert (
+        variant("look-alike letters", line) != line
+        and variant("look-alike letters", line).isascii() is False
+    )
+    slipped = variant("slips", "everything anyone someone nothing whatever")
+    assert slipped != "everything anyone someone nothing whatever"
+    assert len(slipped.split()) == 5  # a slip stays inside its word
+    digits = variant("digits for letters", "esto es solo sobre eso")
+    assert digits != "esto es solo sobre eso" and all(not w[0].isdigit() for w in digits.split())
 
 
 def test_evaluate_intents_names_each_missed_target() -> None:

@@ -96,6 +96,26 @@ def test_self_harm_wins_over_a_deadline_and_a_cry_is_the_whole_message() -> None
     assert understander.understand("can you help me with my homework").intent is Intent.OTHER
 
 
+def test_every_list_also_matches_texting_shorthand() -> None:
+    words = WordLists(
+        self_harm=("want to die", "porque seguir"),
+        erase=("delete this chat",),
+        shorthand=("to = 2", "porque = xq pq", "this = dis", "no one = no1"),
+    )
+    understander = Understander(words, None)  # the word lists alone
+    for typed in ("i want 2 die", "I WANT TO DIE", "xq seguir", "pq seguir"):
+        assert understander.understand(typed).intent is Intent.SELF_HARM, typed
+    assert understander.understand("pls delete dis chat").intent is Intent.ERASE
+    # The short forms stand for the word only inside a phrase of a list.
+    for typed in ("2", "i want 2", "xq", "i want no1"):
+        assert understander.understand(typed).intent is Intent.OTHER, typed
+
+
+def test_the_shipped_catalogs_shorthand_reaches_the_self_harm_lists(signals: Signals) -> None:
+    for typed in ("its over 4 me", "every1 would b better off without me", "ya no kiero vivir"):
+        assert "words:self_harm" in signals.understand(typed).evidence, typed
+
+
 def test_danger_to_the_body_now_leads_to_the_danger_screen_but_a_figure_of_speech_does_not(
     signals: Signals,
 ) -> None:

@@ -109,6 +109,7 @@ class Signals:
                     "mine",
                     "negations",
                     "push_self_harm",
+                    "shorthand",
                 )
             },
             features={name: tuple(_phrases(texts, f"match.feature.{name}")) for name in FEATURES},

@@ -17,6 +17,7 @@ can do. Nothing is kept or logged: the evidence names cues and scores, never the
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -88,6 +89,9 @@ class WordLists:
     # Someone else's words urging the reader to hurt themselves ("kill yourself", "mátate"):
     # in a checked message, they add a warm line and "Talk to someone now".
     push_self_harm: tuple[str, ...] = ()
+    # Texting shorthand, "word = short forms" ("to = 2", "porque = xq pq"): every list's
+    # phrases also match the short forms.
+    shorthand: tuple[str, ...] = ()
 
 
 # The bot's features a typed request may name (`match.feature.<command>`), and the longest such
@@ -103,7 +107,19 @@ MAYBE_PASTED = 0.15
 _MAYBE_PASTED_WORDS = 3
 
 
-def _piece(word: str, numbers: str) -> str:
+def _shorthand(entries: Iterable[str]) -> dict[str, tuple[str, ...]]:
+    """ "to = 2", "porque = xq pq": each folded word and the folded short forms typed for it."""
+    short: dict[str, set[str]] = {}
+    for entry in entries:
+        word, _, forms = entry.partition("=")
+        folded = fold(word)
+        if len(folded) != 1:
+            continue  # single words only; a multi-word entry is left out
+        short.setdefault(folded[0], set()).update(f for form in forms.split() for f in fold(form))
+    return {word: tuple(sorted(forms - {word})) for word, forms in short.items() if forms}
+
+
+def _piece(word: str, numbers: str, short: Mapping[str, tuple[str, ...]]) -> str:
     if word == "*":
         return r"(?:\S+ ){0,3}"  # up to three words in between: "want to [just] die"
     if word == "#":
@@ -112,16 +128,28 @@ def _piece(word: str, numbers: str) -> str:
     if word.startswith("#") and word[1:].isalpha():
         # A number glued to its unit ("48h", "10min", "24hs"): folding leaves those as typed.
         return rf"[0-9]{{1,4}}{re.escape(word[1:])} "
-    return "".join(re.escape(part) + " " for part in fold(word))
+    return "".join(_part(part, short) + " " for part in fold(word))
 
 
-def _phrases(phrases: Iterable[str], numbers: Iterable[str] = ()) -> re.Pattern[str] | None:
+def _part(part: str, short: Mapping[str, tuple[str, ...]]) -> str:
+    """One folded word, or any of its short forms ("to" or "2", which folds to "0")."""
+    forms = short.get(part)
+    if not forms:
+        return re.escape(part)
+    return "(?:" + "|".join(re.escape(f) for f in (part, *forms)) + ")"
+
+
+def _compile(
+    phrases: Iterable[str],
+    numbers: Iterable[str] = (),
+    short: Mapping[str, tuple[str, ...]] = MappingProxyType({}),
+) -> re.Pattern[str] | None:
     """One pattern for whole-word phrases, matched on folded text joined by single spaces."""
     words = sorted({" ".join(fold(n)) for n in numbers} - {""}, key=len, reverse=True)
     number_words = "".join("|" + re.escape(w) for w in words)
     compiled = []
     for phrase in phrases:
-        body = "".join(_piece(word, number_words) for word in phrase.split())
+        body = "".join(_piece(word, number_words, short) for word in phrase.split())
         if body.strip():
             compiled.append(body)
     if not compiled:
@@ -170,22 +198,25 @@ class Understander:
     """Reads a typed message; built once from the catalogs' word lists and the shipped model."""
 
     def __init__(self, words: WordLists, model: LinearModel | None) -> None:
-        self._self_harm = _phrases(words.self_harm)
+        # Every list also matches texting shorthand ("want 2 die", "xq", "q sentido tiene").
+        short = _shorthand(words.shorthand)
+        phrases = functools.partial(_compile, short=short)
+        self._self_harm = phrases(words.self_harm)
         # The same phrases without spaces, for words typed letter by letter (see _spelled).
         self._self_harm_tight = tuple(
             {"".join(fold(p)) for p in words.self_harm if len("".join(fold(p))) >= 6}
         )
-        self._deadline = _phrases(words.deadline, words.numbers)
-        self._danger = _phrases(words.danger, words.numbers)
-        self._erase = _phrases(words.erase)
-        self._paid = _phrases(words.paid)
-        self._known = _phrases(words.known)
-        self._stranger = _phrases(words.stranger)
-        self._someone_else = _phrases(words.someone_else, words.numbers)
-        self._mine = _phrases(words.mine)
-        self._features = {name: _phrases(words.features.get(name, ())) for name in FEATURES}
-        self._negations = _phrases(words.negations)
-        self._push_self_harm = _phrases(words.push_self_harm)
+        self._deadline = phrases(words.deadline, words.numbers)
+        self._danger = phrases(words.danger, words.numbers)
+        self._erase = phrases(words.erase)
+        self._paid = phrases(words.paid)
+        self._known = phrases(words.known)
+        self._stranger = phrases(words.stranger)
+        self._someone_else = phrases(words.someone_else, words.numbers)
+        self._mine = phrases(words.mine)
+        self._features = {name: phrases(words.features.get(name, ())) for name in FEATURES}
+        self._negations = phrases(words.negations)
+        self._push_self_harm = phrases(words.push_self_harm)
         # A bare cry ("help!!", "AYUDAAA", "please help me") is the whole message.
         self._cries = frozenset(_squeeze(" ".join(fold(cry))) for cry in words.cry)
         self._model = model

@@ -19,7 +19,15 @@ from typing import TextIO
 from safetybot.core.understanding import Intent
 from safetybot.guidance.intentdata import Line
 
-__all__ = ["MIN_PRECISION", "MIN_RECALL", "MIN_SELF_HARM_RECALL", "Report", "evaluate", "run"]
+__all__ = [
+    "MIN_PRECISION",
+    "MIN_RECALL",
+    "MIN_SELF_HARM_RECALL",
+    "Report",
+    "evaluate",
+    "run",
+    "run_variants",
+]
 
 MIN_SELF_HARM_RECALL = 0.98
 MIN_PRECISION = 0.90
@@ -118,6 +126,29 @@ def run(lines: Sequence[Line], understand: Callable[[str], Intent], split: str, 
         return 1
     print(f"\nEvery target met ({targets}).", file=out)
     return 0
+
+
+def run_variants(lines: Sequence[Line], understand: Callable[[str], Intent], out: TextIO) -> None:
+    """The same lines as people also type them (guidance/variants.py): per language and
+    variant, the share read right, self-harm recall, and lines wrongly read as self-harm."""
+    from safetybot.guidance.variants import VARIANTS, variant
+
+    print("\nThe same lines as people also type them (guidance/variants.py)", file=out)
+    for name, (what, _) in VARIANTS.items():
+        print(f"  {name}: {what}", file=out)
+    for lang in sorted({line.lang for line in lines}):
+        chosen = [line for line in lines if line.lang == lang]
+        print(f"\n{lang} ({len(chosen)} lines)", file=out)
+        print(f"  {'variant':<22} {'right':>6} {'self_harm recall':>16} {'false':>6}", file=out)
+        for name in VARIANTS:
+            report = Report(
+                tuple((line.intent, understand(variant(name, line.text)).value) for line in chosen)
+            )
+            right = sum(label == guess for label, guess in report.pairs) / len(report.pairs)
+            tp, guessed, _ = report.counts(Intent.SELF_HARM)
+            recall = report.recall(Intent.SELF_HARM)
+            shown = "-" if recall is None else f"{recall:.3f}"
+            print(f"  {name:<22} {right:>6.3f} {shown:>16} {guessed - tp:>6}", file=out)
 
 
 def understand_with(locales_dir: Path) -> Callable[[str], Intent]:
