@@ -109,6 +109,11 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument(
         "--rules-only", action="store_true", help="measure the red-flag rules without the model"
     )
+    evaluate.add_argument(
+        "--variants",
+        action="store_true",
+        help="also check every message with slips, held letters, shorthand, look-alike letters...",
+    )
     check_train = commands.add_parser(
         "train-check", help="train the check model from its labelled messages (needs scikit-learn)"
     )
@@ -190,7 +195,9 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
             from safetybot.guidance.evaluation import DEFAULT_DATA, run
 
             data = args.data or DEFAULT_DATA
-            return run(data, config.locales_dir, sys.stdout, sys.stderr, args.rules_only)
+            return run(
+                data, config.locales_dir, sys.stdout, sys.stderr, args.rules_only, args.variants
+            )
         if args.command == "evaluate-intents":
             return _evaluate_intents(args.data, args.split, config.locales_dir, args.variants)
         if args.command == "console":

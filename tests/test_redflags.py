@@ -374,6 +374,22 @@ def test_evaluate_check_measures_the_shipped_held_out_split_with_the_model(
     assert {"own", "public", "adapted"} <= groups
 
 
+def test_evaluate_check_also_checks_the_messages_as_people_also_type_them(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from safetybot.guidance.variants import VARIANTS
+
+    status = main(["evaluate-check", "--variants"], env={})
+    out = capsys.readouterr().out
+    assert status == (0 if "in en, es, all: MET" in out else 1)  # the targets are as written
+    table = out.split("The same messages as people also type them")[1]
+    for name in VARIANTS:
+        rows = [row.split() for row in table.splitlines() if row.startswith(f"  {name} ")]
+        assert [row[-3] for row in rows] == ["en", "es"], name
+        for row in rows:
+            assert 0.5 < float(row[-2]) <= 1 and float(row[-1].rstrip("%")) < 50, name
+
+
 def test_evaluate_check_exits_1_when_a_target_is_missed(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

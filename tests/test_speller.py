@@ -79,7 +79,7 @@ def test_the_training_command_ships_the_lines_words_with_the_model(tmp_path: Pat
         Line("I want to DIE", "en", "self_harm", "test", "own", "train"),
         Line("quiero morir, morir", "es", "self_harm", "test", "own", "train"),
     ]
-    counts = training.vocabulary(lines)
+    counts = training.vocabulary(line.text for line in lines)
     assert counts == {"i": 1, "want": 1, "to": 1, "die": 1, "quiero": 1, "morir": 2}
     path = tmp_path / "model.npz"
     LinearModel.save(path, ("a", "b"), np.zeros((1 << 18, 2)), np.zeros(2), {}, counts)

@@ -317,7 +317,40 @@ def _slice(lang: str, split: str, chosen: Iterable[tuple[Example, frozenset[Flag
     )
 
 
-def run(data: Path, locales_dir: Path, out: TextIO, err: TextIO, rules_only: bool = False) -> int:
+def render_variants(checks: Checks, examples: Sequence[Example]) -> str:
+    """Recall and false alarms per language with the messages typed as people also type them
+    (guidance/variants.py): slips, held letters, shorthand, look-alike letters..."""
+    from safetybot.guidance.variants import VARIANTS, variant
+
+    lines = ["", "The same messages as people also type them (guidance/variants.py)"]
+    lines += [f"  {name}: {what}" for name, (what, _) in VARIANTS.items()]
+    lines += ["", f"  {'variant':<22} {'lang':<5} {'recall':>6} {'false alarms':>12}"]
+    for name in VARIANTS:
+        for lang in LANGUAGES:
+            chosen = [e for e in examples if e.lang == lang]
+            threats = [e for e in chosen if e.extortion]
+            others = [e for e in chosen if not e.extortion]
+            if not threats or not others:
+                continue
+            caught = sum(_alarmed(checks, variant(name, e.text)) for e in threats)
+            alarms = sum(_alarmed(checks, variant(name, e.text)) for e in others)
+            recall, rate = caught / len(threats), alarms / len(others)
+            lines.append(f"  {name:<22} {lang:<5} {recall:>6.3f} {rate:>11.1%}")
+    return "\n".join(lines)
+
+
+def _alarmed(checks: Checks, text: str) -> bool:
+    return checks.check(text).level.at_least(Level.LIKELY)
+
+
+def run(
+    data: Path,
+    locales_dir: Path,
+    out: TextIO,
+    err: TextIO,
+    rules_only: bool = False,
+    variants: bool = False,
+) -> int:
     """The `evaluate-check` command: print the table; 0 targets met, 1 not met, 2 bad input."""
     from safetybot.guidance.checker import FLAGS_FILE, Checker, load_model
 
@@ -338,4 +371,6 @@ def run(data: Path, locales_dir: Path, out: TextIO, err: TextIO, rules_only: boo
     how = "the rules alone" if rules_only else "rules and model"
     title = f"Check a message ({how}): {data.name}, {len(examples)} messages ({held} held out)"
     print(result.render(title), file=out)
+    if variants:  # a report: the targets stay those of the messages as written
+        print(render_variants(checks, examples), file=out)
     return 0 if result.passed else 1

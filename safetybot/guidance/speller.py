@@ -52,10 +52,15 @@ class Speller:
             for deleted in _deletions(word):
                 index.setdefault(deleted, []).append(word)
         self._by_deletion = {key: tuple(words) for key, words in index.items()}
+        # What each word already known reads as, worked out once: most words of a message are
+        # these, and a look-up is all they cost ("noo" is known, and read "no").
+        self._known = {word: self._mend(word) for word in self._seen | self._common}
+        self._known.update({"0" * size: "0" * size for size in range(1, 5)})  # folded numbers
 
     def mend(self, words: Sequence[str]) -> list[str]:
         """The folded words, each mended if it is a slip of a word the bot leans on."""
-        return [self._mend(word) for word in words]
+        known = self._known.get
+        return [known(word) or self._mend(word) for word in words]
 
     def _mend(self, word: str) -> str:
         if word in self._common or not word.isalpha() or not word.isascii():

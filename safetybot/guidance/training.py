@@ -213,16 +213,17 @@ def train(lines: Sequence[Line], out: Path) -> dict[str, Any]:
     out.parent.mkdir(parents=True, exist_ok=True)
     dense = np.zeros((BUCKETS, len(classes)))
     dense[used, :] = model.coef_.T
-    LinearModel.save(out, classes, dense, model.intercept_, meta, vocabulary(chosen))
+    vocab = vocabulary(line.text for line in chosen)
+    LinearModel.save(out, classes, dense, model.intercept_, meta, vocab)
     return meta
 
 
-def vocabulary(lines: Sequence[Line]) -> dict[str, int]:
-    """Each word of the lines (folded, letters only, all of each line) and how often: what
+def vocabulary(texts: Iterable[str]) -> dict[str, int]:
+    """Each word of the texts (folded, letters only, all of each text) and how often: what
     the speller never changes and mends towards (guidance/speller.py)."""
     counts: Counter[str] = Counter()
-    for line in lines:
-        counts.update(word for word in fold(line.text, len(line.text)) if word.isalpha())
+    for text in texts:
+        counts.update(word for word in fold(text, len(text)) if word.isalpha())
     return dict(counts)
 
 
