@@ -96,6 +96,23 @@ def test_self_harm_wins_over_a_deadline_and_a_cry_is_the_whole_message() -> None
     assert understander.understand("can you help me with my homework").intent is Intent.OTHER
 
 
+def test_the_end_of_a_long_message_is_read_for_self_harm(signals: Signals) -> None:
+    story = (
+        "it started in march when a boy from another school added me and we talked every night "
+        "about music, our families, the teachers we could not stand and the places we wanted to "
+        "see one day. "
+    ) * 10
+    assert len(story) > 1500  # past the start the model reads
+    plain = signals.understand(story)
+    assert plain.intent is not Intent.SELF_HARM
+    listed = signals.understand(story + " i want to die")
+    assert listed.intent is Intent.SELF_HARM and "words:self_harm" in listed.evidence
+    # Words no list holds: the model reads the message's end for self-harm too.
+    unlisted = signals.understand(story + " now everything feels pointless, i want it all to stop")
+    assert unlisted.intent is Intent.SELF_HARM
+    assert any(e.startswith("model:self_harm_at_end:") for e in unlisted.evidence)
+
+
 def test_every_list_also_matches_texting_shorthand() -> None:
     words = WordLists(
         self_harm=("want to die", "porque seguir"),

@@ -98,6 +98,9 @@ class WordLists:
 # request, in words: a longer message tells more than a request, and is read as such.
 FEATURES: tuple[str, ...] = ("triage", "check", "guides", "helplines", "note")
 _FEATURE_WORDS = 8
+# The word lists read this much of a message (Telegram's longest); the model reads its first
+# MAX_CHARS and, in a longer one, its last MAX_CHARS for self-harm.
+LIST_CHARS = 4096
 # Words read as `other` whose `pasted` probability is at least this, in three words or more
 # (not a bare "hola"), may be someone else's message the model was unsure of: the "what I can
 # do" reply then offers to check them as they are. Out of fold on the training split: 93 of
@@ -230,17 +233,27 @@ class Understander:
 
     def understand(self, text: str) -> Understanding:
         """The intent of one typed message, with its evidence and the triage answers it gives."""
-        words = self._read(text)
+        # The lists read the whole message (up to Telegram's longest), the model its start: a
+        # long story may say at its end what its start does not ("...and now i want to die").
+        words = self._read(text, LIST_CHARS)
         plain = _spaced(words)
         evidence: list[str] = []
         model = self._model
-        scores = model.probabilities_of(hashed_words(words)) if model is not None else {}
+        start = words if len(text) <= MAX_CHARS else self._read(text)
+        scores = model.probabilities_of(hashed_words(start)) if model is not None else {}
         best = max(scores, key=scores.__getitem__, default=Intent.OTHER.value)
         confidence = scores.get(best, 0.0)
         intent = Intent(best) if confidence >= self._floor else Intent.OTHER
         if scores:
             evidence.append(f"model:{best}:{confidence:.2f}")
         harm = scores.get(Intent.SELF_HARM.value, 0.0)
+        if model is not None and len(text) > MAX_CHARS:
+            # Its end read too, for self-harm only: the start still says what it is about.
+            end = self._read(text[:LIST_CHARS][-MAX_CHARS:])
+            end_harm = model.probabilities_of(hashed_words(end)).get(Intent.SELF_HARM.value, 0)
+            if end_harm > harm:
+                evidence.append(f"model:self_harm_at_end:{end_harm:.2f}")
+                harm = end_harm
         crisis = self._crisis(words, plain)
         if crisis == "self_harm":
             evidence.append("words:self_harm")
