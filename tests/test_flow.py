@@ -107,6 +107,24 @@ def test_a_photo_while_writing_a_note_goes_to_the_vault() -> None:
     assert outcome.effects == (VaultEvent(photo),)
 
 
+def test_an_image_caption_is_answered_as_typed_words_but_never_inside_a_note() -> None:
+    crisis = Attachment("photo", 1000, caption="…", meaning=Understanding(Intent.SELF_HARM))
+    typed = Text("…", meaning=Understanding(Intent.SELF_HARM))
+    # From idle and from the middle of checking messages: the crisis path, as typed.
+    for state in (State(), State(mode=Mode.CHECK)):
+        outcome = step(state, crisis)
+        assert outcome.replies == step(State(), typed).replies
+        assert outcome.state.mode is Mode.IDLE
+    story = Attachment("photo", 1000, caption="…", meaning=Understanding(Intent.THREATENED))
+    first = step(State(), story).replies[0]
+    assert first.parts[0] == T("attachment.not_kept_short")
+    assert first.parts[1:] == step(State(), Text("…", meaning=story.meaning)).replies[0].parts
+    plain = Attachment("photo", 1000, caption="…", meaning=Understanding(Intent.OTHER))
+    assert step(State(), plain).replies[0].parts == (T("attachment.not_kept"),)
+    in_note = step(State(mode=Mode.V_FIELD, draft_step=11), crisis)
+    assert in_note.effects == (VaultEvent(crisis),)  # a note's picture and words: the vault's
+
+
 def test_a_command_while_writing_leaves_the_note_flow() -> None:
     outcome = step(State(mode=Mode.V_FIELD, draft_step=2), Command("help"))
     assert outcome.state.mode is Mode.IDLE

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from safetybot.core.menus import Action
-from tests.test_telegram_e2e import CHAT, Harness, harness
+from tests.test_telegram_e2e import CHAT, Harness, _answered, harness
 
 __all__ = ["harness"]
 
@@ -155,6 +155,39 @@ async def test_a_long_story_that_ends_in_a_crisis_gets_the_crisis_path(
     await harness.say(story, chat=chat, language_code=language)
     assert expected in (harness.last_bot(chat).text or "")
     assert "cs:GB" in _buttons(harness, chat)
+
+
+@pytest.mark.parametrize(
+    ("caption", "language", "expected", "button"),
+    [
+        # A screenshot with the crisis under it: the crisis path, no menu.
+        ("he sent this to my whole school, i want to die", "en", "really glad you wrote", "cs:GB"),
+        ("le mandó esto a todo mi curso, ya no quiero vivir", "es", "Me alegra mucho", "cs:GB"),
+        # A caption that tells the story: the image is not kept, the words are answered.
+        ("he sent me this and wants 500 dollars or he posts it", "en", "did not keep the", "tp"),
+        ("este tipo me pide 500 dólares o publica mis fotos", "es", "No guardé la imagen", "tp"),
+    ],
+)
+async def test_the_caption_of_an_image_is_read_as_typed_words(
+    harness: Harness, caption: str, language: str, expected: str, button: str
+) -> None:
+    chat = CHAT if language == "en" else ES_CHAT
+    fake = harness.fake
+    file_id = fake.add_file(b"\x89PNG\r\n\x1a\n" + b"screenshot" * 20, "shot.png")
+    before = len(fake.calls)
+    fake.user_sends_update(
+        chat,
+        {
+            "photo": fake.photo_sizes(file_id),
+            "caption": caption,
+            "from": {"language_code": language},
+        },
+    )
+    await fake.wait_for(lambda: _answered(fake, before), timeout=30)
+    await harness.settle()
+    assert expected in (harness.last_bot(chat).text or "")
+    assert button in _buttons(harness, chat)
+    assert not any(call.method == "getFile" for call in fake.calls)  # the image never fetched
 
 
 async def test_a_plan_from_words_asks_only_what_it_does_not_know(harness: Harness) -> None:

@@ -55,6 +55,9 @@ class Attachment:
     caption: str = ""
     name: str | None = None
     mime: str | None = None
+    # What the service read in the caption, as for a Text (never in the vault: a note's).
+    hints: frozenset[str] = frozenset()
+    meaning: Understanding | None = None
 
 
 @dataclass(frozen=True)

@@ -331,6 +331,9 @@ def step(state: State, event: Event, context: Context | None = None) -> Outcome:
         return Outcome(replace(state, mode=Mode.CHECK), effects=(check,))
     if state.mode is Mode.CHECK and isinstance(event, Text) and not _overrides_check(event):
         return Outcome(state, effects=(CheckText(event.text),))
+    if isinstance(event, Attachment) and _intent(event) in (Intent.SELF_HARM, Intent.URGENT):
+        # A crisis in an image's caption reaches its path as typed words do, from any state.
+        return _understood(replace(state, mode=Mode.IDLE), _caption(event))
     if state.mode is Mode.CHECK and isinstance(event, Attachment):
         return _say(state, "check.no_text", menus.check_menu())
     if isinstance(event, Command) and event.name in ("note", "notes", "vault"):
@@ -340,6 +343,13 @@ def step(state: State, event: Event, context: Context | None = None) -> Outcome:
         return _understood(replace(state, mode=Mode.IDLE), event)
     if state.mode is Mode.CONFIRM_FORGET and event == Pressed(Action.FORGET_YES.value):
         return Outcome(replace(state, mode=Mode.IDLE), effects=(Forget(),))
+    if isinstance(event, Attachment) and _intent(event) is not Intent.OTHER:
+        # A caption that tells the story ("he sent this and wants 500"): answered as typed
+        # words are, after one line saying the image was not kept.
+        outcome = _understood(state, _caption(event))
+        first, *rest = outcome.replies
+        kept = replace(first, parts=(T("attachment.not_kept_short"), *first.parts))
+        return replace(outcome, replies=(kept, *rest))
     if isinstance(event, Attachment):
         # Nothing is kept, and the person stays where they were (a note in progress is not lost).
         return Outcome(state, (Reply((T("attachment.not_kept"),), menus.main_menu()),))
@@ -370,8 +380,13 @@ def _feature(event: Text) -> str | None:
     return next((e.removeprefix(_FEATURE) for e in evidence if e.startswith(_FEATURE)), None)
 
 
-def _intent(event: Text) -> Intent:
+def _intent(event: Text | Attachment) -> Intent:
     return event.meaning.intent if event.meaning is not None else Intent.OTHER
+
+
+def _caption(event: Attachment) -> Text:
+    """An image's caption, as the typed words it is."""
+    return Text(event.caption, event.hints, event.meaning)
 
 
 def _overrides_check(event: Text) -> bool:

@@ -31,7 +31,7 @@ from typing import Protocol
 from safetybot.core import menus
 from safetybot.core.desk import Desk, DeskResult, VaultContext
 from safetybot.core.erasing import Deletion, Erasing
-from safetybot.core.events import Command, Incoming, Pressed, Text
+from safetybot.core.events import Attachment, Command, Incoming, Pressed, Text
 from safetybot.core.flow import (
     COMMAND_NAMES,
     MAX_TEXT,
@@ -64,6 +64,7 @@ from safetybot.core.replies import (
 )
 from safetybot.core.signals import Signals, normalize
 from safetybot.core.timers import Timers
+from safetybot.core.understanding import Understanding
 from safetybot.core.vault import Vaults, VaultSettings
 from safetybot.errors import CryptoError
 from safetybot.guidance.checker import Checker
@@ -383,17 +384,21 @@ class Service(Erasing, Timers):
             await self._delete_now(ctx, front, [incoming.message_id], forget=False)
             event = Pressed("v")
         elif isinstance(event, Text) and state.mode not in VAULT_MODES:
-            if state.locale is None and (written_in := self._texts.guess(event.text)):
-                # Answered in the language the person writes in, once their words tell it;
-                # kept from then on, as if chosen (the Language button still changes it).
-                state = ctx.state = replace(state, locale=written_in)
-            if len(event.text) > _UNDERSTAND_ON_LOOP:
-                # A long message is read whole by the lists: off the event loop.
-                meaning = await asyncio.to_thread(self._signals.understand, event.text)
-            else:
-                meaning = self._signals.understand(event.text)
+            state = ctx.state = self._written_in(state, event.text)
+            meaning = await self._understand(event.text)
             log.info("text_understood intent=%s", meaning.intent.value)
             event = replace(event, hints=self._signals.hints(event.text), meaning=meaning)
+        elif (
+            isinstance(event, Attachment)
+            and event.caption.strip()
+            and state.mode not in VAULT_MODES
+        ):
+            # A screenshot with "he sent this to everyone, i want to die" under it: the words
+            # are read as typed words are (in the vault they are a note's, never read).
+            state = ctx.state = self._written_in(state, event.caption)
+            meaning = await self._understand(event.caption)
+            log.info("caption_understood intent=%s", meaning.intent.value)
+            event = replace(event, hints=self._signals.hints(event.caption), meaning=meaning)
         outcome = step(state, event, self._context)
         ctx.state = outcome.state
         replies = list(outcome.replies)
@@ -440,6 +445,19 @@ class Service(Erasing, Timers):
         if any(isinstance(effect, CheckText) for effect in outcome.effects):
             # Checked, answered, gone: the pasted message does not stay in the chat.
             await self._delete_now(ctx, front, [incoming.message_id], forget=False)
+
+    def _written_in(self, state: State, text: str) -> State:
+        """Answered in the language the person writes in, once their words tell it; kept from
+        then on, as if chosen (the Language button still changes it)."""
+        if state.locale is None and (written_in := self._texts.guess(text)):
+            return replace(state, locale=written_in)
+        return state
+
+    async def _understand(self, text: str) -> Understanding:
+        if len(text) > _UNDERSTAND_ON_LOOP:
+            # A long message is read whole by the lists: off the event loop.
+            return await asyncio.to_thread(self._signals.understand, text)
+        return self._signals.understand(text)
 
     async def _check_typed(self, ctx: _Context, front: FrontEnd, now: float) -> Reply:
         """Check the words held by an offer; the message that held them leaves the chat."""
