@@ -57,6 +57,8 @@ TYPED = (
     "hello, Wenceslas here",
 )
 PASTED = "Ximena here: pay 400 in gift cards or your photos go to Thaddeus"
+# An image outside a note: its caption is read as typed words are.
+IMAGE_CAPTION = "Leopoldina sent this to my whole class, i want to die"
 HELD_NOTE = "Ignatius wants 700 by friday"
 
 WORDS = (
@@ -92,6 +94,8 @@ WORDS = (
     "Octavia",
     "Wenceslas",
     PASTED,
+    IMAGE_CAPTION,
+    "Leopoldina",
     "Ximena",
     "Thaddeus",
     HELD_NOTE,
@@ -184,6 +188,12 @@ async def _every_capability(harness: Harness) -> None:
     await harness.say(PASTED)
     await harness.press(Action.CHECK_TYPED.value)
     assert "gift cards" in (harness.last_bot().text or "")
+    before = len(fake.calls)
+    image = fake.add_file(SCREENSHOT, FILE_NAME)
+    fake.user_sends_update(CHAT, {"photo": fake.photo_sizes(image), "caption": IMAGE_CAPTION})
+    await fake.wait_for(lambda: any(c.method == "sendMessage" for c in fake.calls[before:]), 30)
+    await harness.settle()
+    assert "glad you wrote" in (harness.last_bot().text or "")  # the caption was read
 
     # The vault: a note typed before it existed (held, then saved), a note, a screenshot with a
     # caption, a file, an edit, a forwarded threat saved from the check, a deletion, both
