@@ -308,3 +308,35 @@ async def test_a_checked_message_that_urges_self_harm_offers_talk_to_someone_ove
     result = harness.last_bot().text or ""
     assert warm in result
     assert _buttons(harness, CHAT)[0] == Action.TALK.value
+
+
+@pytest.mark.parametrize(
+    ("words", "language", "warm"),
+    [
+        ("i cant do this anymore. thank you for everything, goodbye", "en", "If someone you know"),
+        ("ya no puedo más. gracias por todo, adiós para siempre", "es", "Si las escribió alguien"),
+    ],
+)
+async def test_a_forwarded_goodbye_offers_talk_to_someone_for_the_friend_who_wrote_it(
+    harness: Harness, words: str, language: str, warm: str
+) -> None:
+    # A friend's message, forwarded: checked as someone else's words, and its self-harm heard.
+    chat = CHAT if language == "en" else ES_CHAT
+    fake = harness.fake
+    await harness.say("/start", chat=chat, language_code=language)
+    before = len(fake.calls)
+    fake.user_sends_update(
+        chat,
+        {
+            "text": words,
+            "forward_origin": {
+                "type": "user",
+                "date": 1795000000,
+                "sender_user": {"id": 556, "is_bot": False, "first_name": "Sam"},
+            },
+        },
+    )
+    await fake.wait_for(lambda: _answered(fake, before), timeout=30)
+    await harness.settle()
+    assert warm in (harness.last_bot(chat).text or "")
+    assert _buttons(harness, chat)[0] == Action.TALK.value

@@ -315,9 +315,11 @@ def check_result_menu(can_save: bool, guides: tuple[GuideId, ...], talk: bool = 
     return tuple(rows)
 
 
-def check_report_menu() -> Keyboard:
-    """Under "this sounds like sextortion happening to you": a plan, what to do now."""
+def check_report_menu(talk: bool = False) -> Keyboard:
+    """Under "this sounds like sextortion happening to you": a plan, what to do now (and
+    "Talk to someone now" first when the words speak of self-harm)."""
     return (
+        *([talk_row()] if talk else []),
         (_button("button.triage", Action.TRIAGE),),
         (guide_button(GuideId.RIGHT_NOW),),
         (_button("button.check_again", Action.CHECK), _button("button.menu", Action.MENU)),

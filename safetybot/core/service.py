@@ -498,22 +498,30 @@ class Service(Erasing, Timers):
         )
         if finding.empty:
             return Reply((T("check.empty"),), menus.check_menu())
+        # One warm line, and "Talk to someone now" first, when the words speak of self-harm.
+        warm = (T(f"check.{talk}"),) if talk else ()
         if finding.report:
             # Someone telling what happened, not the threat itself: answered as their story.
             ctx.state = replace(ctx.state, mode=Mode.IDLE)
-            return Reply((T("check.report"),), menus.check_report_menu())
+            return Reply((T("check.report"), *warm), menus.check_report_menu(talk=bool(talk)))
         held = {"text": effect.text[:MAX_TEXT], "origin": effect.origin, "date": effect.date}
         self._held[ctx.pseudonym] = (held, now + _HOLD_SECONDS)
-        parts = self._renderer.finding_parts(finding)
-        if talk:
-            parts = [*parts, T("check.push_self_harm")]
-        menu = menus.check_result_menu(True, _check_guides(finding), talk=talk)
+        parts = [*self._renderer.finding_parts(finding), *warm]
+        menu = menus.check_result_menu(True, _check_guides(finding), talk=bool(talk))
         return Reply(tuple(parts), menu)
 
-    def _read_checked(self, text: str) -> tuple[Finding, bool]:
-        """A checked message's red flags, and whether it urges the reader to hurt themselves
-        ("kill yourself": its answer is then never only a list of red flags, or none)."""
-        return self._checker.check(text), self._signals.pushes_self_harm(text)
+    def _read_checked(self, text: str) -> tuple[Finding, str | None]:
+        """A checked message's red flags, and what it says of self-harm: "push_self_harm" when
+        it urges the reader to hurt themselves ("kill yourself"), "self_harm_words" when its
+        writer speaks of it (a friend's goodbye forwarded, the person's own words pasted); its
+        answer is then never only a list of red flags, or none."""
+        if self._signals.pushes_self_harm(text):
+            talk: str | None = "push_self_harm"
+        elif self._signals.says_self_harm(text):
+            talk = "self_harm_words"
+        else:
+            talk = None
+        return self._checker.check(text), talk
 
     def held_check(self, pseudonym: bytes) -> dict[str, str] | None:
         """The message last checked, if still held (for saving it as a note)."""
