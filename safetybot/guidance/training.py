@@ -48,6 +48,7 @@ __all__ = [
     "train",
     "train_check",
     "train_flags",
+    "vocabulary",
 ]
 
 CHECK_MODEL_FILE = checker.MODEL_FILE
