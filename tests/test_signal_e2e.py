@@ -469,6 +469,21 @@ async def test_attachments_are_handed_over_and_signal_clis_copy_removed(
     assert not (harness.attachments / "once.jpg").exists()
 
 
+async def test_an_image_whose_words_say_self_harm_gets_the_crisis_path_on_signal(
+    harness: Harness,
+) -> None:
+    # signal-cli gives an image's words as the message's body: read as typed words are.
+    fake = harness.fake
+    (harness.attachments / "Zr4p1.png").write_bytes(b"\x89PNG screenshot")
+    item: dict[str, Any] = {"id": "Zr4p1.png", "contentType": "image/png", "size": 16}
+    body = "he sent this to my whole school, i want to die"
+    before = len(fake.requests)
+    await fake.push(fake.envelope(harness.person, {"attachments": [item], "message": body}))
+    await harness.settle(before)
+    assert "really glad you wrote" in harness.last()
+    assert not (harness.attachments / "Zr4p1.png").exists()  # never kept
+
+
 async def test_downloads_stay_inside_the_attachments_folder(harness: Harness) -> None:
     front = harness.bot.front
     (harness.attachments / "a1").write_bytes(b"x" * 10)
