@@ -558,9 +558,12 @@ def test_words_that_urge_the_reader_to_self_harm_are_told_from_a_boast_or_a_laug
     signals: Signals,
 ) -> None:
     for words in ("pay or kys", "KILL URSELF", "nadie te va a extrañar", "ojalá te mueras"):
-        assert signals.pushes_self_harm(words), words
-    for words in ("i just died laughing", "muérete de envidia, tengo coche", "i want to die"):
-        assert not signals.pushes_self_harm(words), words
+        assert signals.self_harm_in_message(words) == "push_self_harm", words
+    for words in ("i just died laughing", "muérete de envidia, tengo coche"):
+        assert signals.self_harm_in_message(words) is None, words
+    # The writer's own words of self-harm (a friend's goodbye), slips mended as when typed.
+    for words in ("i want to die", "i cant do this anymore, goodbye", "mjeor me muero"):
+        assert signals.self_harm_in_message(words) == "self_harm_words", words
 
 
 def test_no_button_label_is_a_cry_for_help_or_words_of_self_harm(texts: Texts) -> None:

@@ -515,13 +515,7 @@ class Service(Erasing, Timers):
         it urges the reader to hurt themselves ("kill yourself"), "self_harm_words" when its
         writer speaks of it (a friend's goodbye forwarded, the person's own words pasted); its
         answer is then never only a list of red flags, or none."""
-        if self._signals.pushes_self_harm(text):
-            talk: str | None = "push_self_harm"
-        elif self._signals.says_self_harm(text):
-            talk = "self_harm_words"
-        else:
-            talk = None
-        return self._checker.check(text), talk
+        return self._checker.check(text), self._signals.self_harm_in_message(text)
 
     def held_check(self, pseudonym: bytes) -> dict[str, str] | None:
         """The message last checked, if still held (for saving it as a note)."""

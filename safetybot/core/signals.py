@@ -139,9 +139,9 @@ class Signals:
         """Whether the catalogs' self-harm phrases are in a text (never the model's guess)."""
         return self._understander.self_harm_words(text)
 
-    def pushes_self_harm(self, text: str) -> bool:
-        """Whether someone's message urges its reader to hurt themselves ("kill yourself")."""
-        return self._understander.pushes_self_harm(text)
+    def self_harm_in_message(self, text: str) -> str | None:
+        """What a checked message says of self-harm: urging it, its writer's own, or None."""
+        return self._understander.self_harm_in_message(text)
 
     def is_crisis_word(self, text: str) -> bool:
         """Whether the catalogs' own crisis words decide this text (never the model's guess)."""

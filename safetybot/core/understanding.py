@@ -306,9 +306,15 @@ class Understander:
         words = self._read(text, len(text))
         return self._crisis(words, _spaced(words)) == "self_harm"
 
-    def pushes_self_harm(self, text: str) -> bool:
-        """Whether a text urges its reader to hurt themselves (the word list alone, all of it)."""
-        return self._found(self._push_self_harm, _spaced(fold(text, len(text))))
+    def self_harm_in_message(self, text: str) -> str | None:
+        """What a checked message (all of it) says of self-harm, by the word lists alone:
+        "push_self_harm" when it urges its reader to hurt themselves ("kill yourself"),
+        "self_harm_words" when its writer speaks of it (a friend's goodbye), else None."""
+        words = fold(text, len(text))  # folded once for both lists
+        if self._found(self._push_self_harm, _spaced(words)):
+            return "push_self_harm"
+        mended = self._speller.mend(words) if self._speller is not None else words
+        return "self_harm_words" if self._crisis(mended, _spaced(mended)) == "self_harm" else None
 
     def _read(self, text: str, limit: int = MAX_CHARS) -> list[str]:
         """The words of a text, folded, with slips mended (guidance/speller.py)."""
