@@ -75,6 +75,14 @@ class Harness:
         await self.settle()
         return sent
 
+    async def send(self, fields: dict[str, Any], chat: int = CHAT) -> Message:
+        """The person sends a message of any kind (a photo, a forward); wait for the answer."""
+        before = len(self.fake.calls)
+        sent = self.fake.user_sends_update(chat, fields)
+        await self.fake.wait_for(lambda: _answered(self.fake, before), timeout=30)
+        await self.settle()
+        return sent
+
     async def settle(self) -> None:
         """Wait until the bot has gone quiet: after answering it may still tidy the chat."""
         quiet_rounds, seen = 0, -1

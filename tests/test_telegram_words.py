@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from safetybot.core.menus import Action
-from tests.test_telegram_e2e import CHAT, Harness, _answered, harness
+from tests.test_telegram_e2e import CHAT, Harness, harness
 
 __all__ = ["harness"]
 
@@ -174,17 +174,10 @@ async def test_the_caption_of_an_image_is_read_as_typed_words(
     chat = CHAT if language == "en" else ES_CHAT
     fake = harness.fake
     file_id = fake.add_file(b"\x89PNG\r\n\x1a\n" + b"screenshot" * 20, "shot.png")
-    before = len(fake.calls)
-    fake.user_sends_update(
-        chat,
-        {
-            "photo": fake.photo_sizes(file_id),
-            "caption": caption,
-            "from": {"language_code": language},
-        },
+    photo = fake.photo_sizes(file_id)
+    await harness.send(
+        {"photo": photo, "caption": caption, "from": {"language_code": language}}, chat
     )
-    await fake.wait_for(lambda: _answered(fake, before), timeout=30)
-    await harness.settle()
     assert expected in (harness.last_bot(chat).text or "")
     assert button in _buttons(harness, chat)
     assert not any(call.method == "getFile" for call in fake.calls)  # the image never fetched
@@ -322,21 +315,9 @@ async def test_a_forwarded_goodbye_offers_talk_to_someone_for_the_friend_who_wro
 ) -> None:
     # A friend's message, forwarded: checked as someone else's words, and its self-harm heard.
     chat = CHAT if language == "en" else ES_CHAT
-    fake = harness.fake
     await harness.say("/start", chat=chat, language_code=language)
-    before = len(fake.calls)
-    fake.user_sends_update(
-        chat,
-        {
-            "text": words,
-            "forward_origin": {
-                "type": "user",
-                "date": 1795000000,
-                "sender_user": {"id": 556, "is_bot": False, "first_name": "Sam"},
-            },
-        },
-    )
-    await fake.wait_for(lambda: _answered(fake, before), timeout=30)
-    await harness.settle()
+    sender = {"id": 556, "is_bot": False, "first_name": "Sam"}
+    origin = {"type": "user", "date": 1795000000, "sender_user": sender}
+    await harness.send({"text": words, "forward_origin": origin}, chat)
     assert warm in (harness.last_bot(chat).text or "")
     assert _buttons(harness, chat)[0] == Action.TALK.value
