@@ -363,6 +363,22 @@ class FakeBotAPI:
         self._queue_update({"message": self._render(msg)})
         return msg
 
+    def user_edits(self, chat_id: int, message_id: int, text: str) -> Message:
+        """Queue an edited_message: the person changed the words of a message they sent (the
+        caption, for a photo). Telegram sends the whole message again, with edit_date."""
+        msg = self.message(chat_id, message_id)
+        if msg.deleted or msg.from_bot:
+            raise AssertionError(f"cannot edit {msg!r}")
+        field = "caption" if msg.caption is not None else "text"
+        msg.extra[field] = text
+        if field == "caption":
+            msg.caption = text
+        else:
+            msg.text = text
+        msg.edit_date = self.now
+        self._queue_update({"edited_message": {**self._render(msg), "edit_date": int(self.now)}})
+        return msg
+
     def user_presses(
         self, chat_id: int, message_id: int, data: str, *, require_button: bool = True
     ) -> str:

@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 from safetybot.core import menus
-from safetybot.core.events import Attachment, Command, Forwarded, Pressed, Text, Unsupported
+from safetybot.core.events import (
+    Attachment,
+    Command,
+    Edited,
+    Forwarded,
+    Pressed,
+    Text,
+    Unsupported,
+)
 from safetybot.core.events import UnsupportedKind as Kind
 from safetybot.core.flow import Forget, Mode, State, VaultEvent, step
 from safetybot.core.menus import Action, GuideId, guides_menu, main_menu, understood_menu
@@ -123,6 +131,27 @@ def test_an_image_caption_is_answered_as_typed_words_but_never_inside_a_note() -
     assert step(State(), plain).replies[0].parts == (T("attachment.not_kept"),)
     in_note = step(State(mode=Mode.V_FIELD, draft_step=11), crisis)
     assert in_note.effects == (VaultEvent(crisis),)  # a note's picture and words: the vault's
+
+
+def test_an_edit_is_answered_only_when_it_speaks_of_a_crisis_and_never_inside_the_vault() -> None:
+    for intent in (Intent.SELF_HARM, Intent.URGENT):
+        edited = Edited("…", meaning=Understanding(intent))
+        typed = Text("…", meaning=Understanding(intent))
+        # From idle, from the middle of a check or of triage: as the same words typed.
+        for state in (State(), State(mode=Mode.CHECK), State(mode=Mode.TRIAGE)):
+            outcome = step(state, edited)
+            assert outcome.replies == step(State(), typed).replies
+            assert outcome.state.mode is Mode.IDLE
+    for intent in (Intent.OTHER, Intent.THREATENED, Intent.ERASE, Intent.PASTED):
+        # "hi" edited into "hi there", or a story retold: no new answer, nothing changes.
+        state = State(mode=Mode.CHECK)
+        assert step(state, Edited("…", meaning=Understanding(intent))) == step(state, Edited("…"))
+        assert step(state, Edited("…", meaning=Understanding(intent))).replies == ()
+        assert step(state, Edited("…", meaning=Understanding(intent))).state == state
+    crisis = Edited("…", meaning=Understanding(Intent.SELF_HARM))
+    for mode in (Mode.V_FIELD, Mode.V_UNLOCK):
+        state = State(mode=mode, draft_step=11)
+        assert step(state, crisis).replies == () and step(state, crisis).effects == ()
 
 
 def test_a_command_while_writing_leaves_the_note_flow() -> None:

@@ -60,6 +60,9 @@ PASTED = "Ximena here: pay 400 in gift cards or your photos go to Thaddeus"
 # An image outside a note: its caption is read as typed words are.
 IMAGE_CAPTION = "Leopoldina sent this to my whole class, i want to die"
 HELD_NOTE = "Ignatius wants 700 by friday"
+# A message edited after it was sent: its new words are read for a crisis.
+EDITED_MESSAGE = "hello, Evangelina"
+EDITED_INTO = "Evangelina, i want to end my life"
 
 WORDS = (
     FIRST_NAME,
@@ -96,6 +99,9 @@ WORDS = (
     PASTED,
     IMAGE_CAPTION,
     "Leopoldina",
+    EDITED_MESSAGE,
+    EDITED_INTO,
+    "Evangelina",
     "Ximena",
     "Thaddeus",
     HELD_NOTE,
@@ -194,6 +200,9 @@ async def _every_capability(harness: Harness) -> None:
     await fake.wait_for(lambda: any(c.method == "sendMessage" for c in fake.calls[before:]), 30)
     await harness.settle()
     assert "glad you wrote" in (harness.last_bot().text or "")  # the caption was read
+    greeting = await harness.say(EDITED_MESSAGE)
+    await harness.edit(greeting, EDITED_INTO)
+    assert "glad you wrote" in (harness.last_bot().text or "")  # the edit was read
 
     # The vault: a note typed before it existed (held, then saved), a note, a screenshot with a
     # caption, a file, an edit, a forwarded threat saved from the check, a deletion, both

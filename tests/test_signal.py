@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from safetybot.cli import main
-from safetybot.core.events import Attachment, Pressed, Text, Unsupported, UnsupportedKind
+from safetybot.core.events import Attachment, Edited, Pressed, Text, Unsupported, UnsupportedKind
 from safetybot.errors import ConfigError
 from safetybot.ops.config import Config
 from safetybot.transports.choices import parse_line
@@ -144,6 +144,18 @@ def test_attachments_stickers_and_voice_notes_become_events() -> None:
     sticker = read_envelope(_data(sticker={"packId": "x", "stickerId": 1}))
     assert isinstance(sticker, Received)
     assert sticker.events == (Unsupported(UnsupportedKind.STICKER),)
+
+
+def test_an_edit_is_read_under_the_timestamp_of_the_message_it_edits() -> None:
+    edit = {"targetSentTimestamp": 1_760_000_000_123, "dataMessage": {"message": "i want to die"}}
+    received = read_envelope({"sourceUuid": UUID.upper(), "timestamp": 99, "editMessage": edit})
+    assert received == Received(UUID, 1_760_000_000_123, events=(Edited("i want to die"),))
+    wordless = {"targetSentTimestamp": 5, "dataMessage": {"message": " "}}
+    assert read_envelope({"sourceUuid": UUID, "editMessage": wordless}) == "edit"
+    in_group = {"dataMessage": {"message": "x", "groupInfo": {"groupId": "g"}}}
+    assert read_envelope({"sourceUuid": UUID, "editMessage": in_group}) == "group"
+    nobody = {"dataMessage": {"message": "x"}}
+    assert read_envelope({"sourceUuid": None, "editMessage": nobody}) == "no_sender"
 
 
 def test_unknown_and_group_envelopes_are_named_for_the_log() -> None:

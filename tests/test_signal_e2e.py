@@ -484,6 +484,26 @@ async def test_an_image_whose_words_say_self_harm_gets_the_crisis_path_on_signal
     assert not (harness.attachments / "Zr4p1.png").exists()  # never kept
 
 
+async def test_a_message_edited_into_a_crisis_gets_the_crisis_path_on_signal(
+    harness: Harness,
+) -> None:
+    fake = harness.fake
+    sent = await fake.user_sends(harness.person, "hi")
+    await harness.settle(0)
+    answered = len(fake.messages(harness.person.uuid))
+    edit = {"targetSentTimestamp": sent["timestamp"], "dataMessage": {"message": "hi there"}}
+    before = len(fake.requests)
+    await fake.push(fake.envelope(harness.person, editMessage=edit))
+    crisis = {**edit, "dataMessage": {"message": "honestly i want to die"}}
+    await fake.push(fake.envelope(harness.person, editMessage=crisis))
+    await harness.settle(before)
+    await fake.wait_for(lambda: len(fake.messages(harness.person.uuid)) > answered)
+    # One person's updates are handled in order: an answer to the ordinary edit would come
+    # first. The first new message is the crisis path's.
+    first_new = fake.messages(harness.person.uuid)[answered]
+    assert "really glad you wrote" in first_new.text
+
+
 async def test_downloads_stay_inside_the_attachments_folder(harness: Harness) -> None:
     front = harness.bot.front
     (harness.attachments / "a1").write_bytes(b"x" * 10)

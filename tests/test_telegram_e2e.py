@@ -83,6 +83,13 @@ class Harness:
         await self.settle()
         return sent
 
+    async def edit(self, message: Message, text: str, chat: int = CHAT) -> None:
+        """The person edits a message they sent; wait until the bot has taken the update
+        (an ordinary edit gets no answer), and until it has gone quiet."""
+        self.fake.user_edits(chat, message.message_id, text)
+        await self.fake.wait_for(lambda: self.fake.updates_pending() == 0, timeout=30)
+        await self.settle()
+
     async def settle(self) -> None:
         """Wait until the bot has gone quiet: after answering it may still tidy the chat."""
         quiet_rounds, seen = 0, -1

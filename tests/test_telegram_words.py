@@ -183,6 +183,40 @@ async def test_the_caption_of_an_image_is_read_as_typed_words(
     assert not any(call.method == "getFile" for call in fake.calls)  # the image never fetched
 
 
+@pytest.mark.parametrize(
+    ("first", "edited", "language", "expected", "button"),
+    [
+        ("hi", "i want to die", "en", "really glad you wrote", "cs:GB"),
+        ("hola", "ya no quiero vivir", "es", "Me alegra mucho", "cs:GB"),
+        ("hi", "he says he'll post it in 10 minutes", "en", "next ten minutes", "cc:US"),
+    ],
+)
+async def test_a_message_edited_into_a_crisis_gets_the_crisis_path(
+    harness: Harness, first: str, edited: str, language: str, expected: str, button: str
+) -> None:
+    chat = CHAT if language == "en" else ES_CHAT
+    sent = await harness.say(first, chat=chat, language_code=language)
+    answered = len(harness.fake.bot_messages(chat))
+    await harness.edit(sent, edited, chat=chat)
+    assert len(harness.fake.bot_messages(chat)) == answered + 1  # one new answer
+    assert expected in (harness.last_bot(chat).text or "")
+    assert button in _buttons(harness, chat)
+
+
+async def test_an_ordinary_edit_gets_no_reply_and_a_caption_edit_is_read(
+    harness: Harness,
+) -> None:
+    sent = await harness.say("hi", language_code="en")
+    answered = len(harness.fake.bot_messages(CHAT))
+    await harness.edit(sent, "hi there, how does this work?")
+    assert len(harness.fake.bot_messages(CHAT)) == answered  # nothing new said
+    fake = harness.fake
+    photo = fake.photo_sizes(fake.add_file(b"\x89PNG\r\n\x1a\n" + b"shot" * 20, "shot.png"))
+    shot = await harness.send({"photo": photo, "caption": "look at this"})
+    await harness.edit(shot, "look at this, i want to end my life")
+    assert "really glad you wrote" in (harness.last_bot().text or "")
+
+
 async def test_a_plan_from_words_asks_only_what_it_does_not_know(harness: Harness) -> None:
     await harness.say("/start", language_code="en")
     await harness.say("i already paid my ex boyfriend 200 and he still wants more")

@@ -77,7 +77,7 @@ async def test_start_registers_the_webhook_with_its_secret_and_never_polls(hook:
         "url": "https://bot.example.org/tg-hook",
         "secret_token": SECRET,
         "max_connections": 40,
-        "allowed_updates": ["message", "callback_query"],
+        "allowed_updates": ["message", "edited_message", "callback_query"],
     }
     assert "getUpdates" not in [c.method for c in hook.fake.calls]
 

@@ -10,6 +10,7 @@ from safetybot.core.understanding import Understanding
 __all__ = [
     "Attachment",
     "Command",
+    "Edited",
     "Event",
     "Forwarded",
     "Incoming",
@@ -32,6 +33,17 @@ class Command:
 class Text:
     """Free text the person typed; `hints` (e.g. under 18) and `meaning` are what the service
     read in it (core/signals.py, core/understanding.py)."""
+
+    text: str
+    hints: frozenset[str] = frozenset()
+    meaning: Understanding | None = None
+
+
+@dataclass(frozen=True)
+class Edited:
+    """A message the person edited after sending it: its new words (or caption). Read for a
+    crisis only: "hi" edited into "i want to die" must be answered, but an edit is not a new
+    message, so ordinary edits get no reply. `hints` and `meaning` as for a Text."""
 
     text: str
     hints: frozenset[str] = frozenset()
@@ -86,7 +98,7 @@ class Unsupported:
     kind: UnsupportedKind
 
 
-Event = Command | Text | Pressed | Attachment | Forwarded | Unsupported
+Event = Command | Text | Pressed | Attachment | Forwarded | Unsupported | Edited
 
 
 @dataclass(frozen=True)

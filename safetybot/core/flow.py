@@ -16,6 +16,7 @@ from safetybot.core import menus
 from safetybot.core.events import (
     Attachment,
     Command,
+    Edited,
     Event,
     Forwarded,
     Pressed,
@@ -318,6 +319,8 @@ def _say(state: State, key: str, buttons: Keyboard, in_place: bool = False) -> O
 def step(state: State, event: Event, context: Context | None = None) -> Outcome:
     """Advance one person's conversation by one event."""
     ctx = context or Context()
+    if isinstance(event, Edited):
+        return _edited(state, event)
     if state.mode in VAULT_MODES and isinstance(event, Text | Forwarded | Attachment):
         # A passphrase or a note's words: never read as a crisis word or a command.
         return Outcome(state, effects=(VaultEvent(event),))
@@ -380,8 +383,17 @@ def _feature(event: Text) -> str | None:
     return next((e.removeprefix(_FEATURE) for e in evidence if e.startswith(_FEATURE)), None)
 
 
-def _intent(event: Text | Attachment) -> Intent:
+def _intent(event: Text | Attachment | Edited) -> Intent:
     return event.meaning.intent if event.meaning is not None else Intent.OTHER
+
+
+def _edited(state: State, event: Edited) -> Outcome:
+    """An edit that now speaks of self-harm or a near danger takes the crisis path, as typed
+    words do, from any state but the vault's (a note's or a passphrase's words are never
+    read); any other edit changes nothing and gets no reply."""
+    if state.mode in VAULT_MODES or _intent(event) not in (Intent.SELF_HARM, Intent.URGENT):
+        return Outcome(state)
+    return _understood(replace(state, mode=Mode.IDLE), Text(event.text, event.hints, event.meaning))
 
 
 def _caption(event: Attachment) -> Text:

@@ -31,7 +31,7 @@ from typing import Protocol
 from safetybot.core import menus
 from safetybot.core.desk import Desk, DeskResult, VaultContext
 from safetybot.core.erasing import Deletion, Erasing
-from safetybot.core.events import Attachment, Command, Incoming, Pressed, Text
+from safetybot.core.events import Attachment, Command, Edited, Incoming, Pressed, Text
 from safetybot.core.flow import (
     COMMAND_NAMES,
     MAX_TEXT,
@@ -254,14 +254,14 @@ class Service(Erasing, Timers):
             return True
         if _urgent(event) or (
             # Words of self-harm or a cry for help are never answered "slow down".
-            isinstance(event, Text)
+            isinstance(event, Text | Edited)
             and len(event.text) <= _CRISIS_MAX
             and self._signals.is_crisis_word(event.text)
         ):
             # Never refused with ordinary updates; a flood of these alone still is.
             verdict = limit.check(_URGENT + pseudonym, incoming.message_id)
         elif (
-            isinstance(event, Text)
+            isinstance(event, Text | Edited)
             and limit.over(pseudonym)
             and await self._is_panic_word(pseudonym, event.text)
         ):
@@ -350,7 +350,11 @@ class Service(Erasing, Timers):
         if held := self._refused_ids(pseudonym):
             # Messages refused as too fast are still in the chat: erasing must find them.
             await self._records.remember_messages(pseudonym, held, int(now))
-        if incoming.message_id is not None:
+        if incoming.message_id is not None and isinstance(incoming.event, Edited):
+            # An edit names a message already on record (recorded again if it is not, for
+            # erasing): never a redelivery, and never dropped as one.
+            await self._records.remember_messages(pseudonym, [incoming.message_id], int(now))
+        elif incoming.message_id is not None:
             # Committed before any reply goes out (a second sync for updates that carry a
             # message): Telegram may already count the update as delivered, and a crash during
             # the replies must not leave the person's message in the chat with no record an
@@ -367,7 +371,7 @@ class Service(Erasing, Timers):
             await self._auto_clear(ctx, [incoming.message_id], now)
             await self._records.flush()
         event = incoming.event
-        if isinstance(event, Text) and self._is_panic(ctx, event.text):
+        if isinstance(event, Text | Edited) and self._is_panic(ctx, event.text):
             # From any state, at once, no confirmation, and nothing left to read.
             log.info("panic_word mode=%s", state.panic_mode)
             if state.panic_mode == "clear":
@@ -387,6 +391,11 @@ class Service(Erasing, Timers):
             state = ctx.state = self._written_in(state, event.text)
             meaning = await self._understand(event.text)
             log.info("text_understood intent=%s", meaning.intent.value)
+            event = replace(event, hints=self._signals.hints(event.text), meaning=meaning)
+        elif isinstance(event, Edited) and state.mode not in VAULT_MODES:
+            # Read as typed words are; the flow answers only a crisis (flow._edited).
+            meaning = await self._understand(event.text)
+            log.info("edit_understood intent=%s", meaning.intent.value)
             event = replace(event, hints=self._signals.hints(event.text), meaning=meaning)
         elif (
             isinstance(event, Attachment)

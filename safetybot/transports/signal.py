@@ -33,6 +33,7 @@ from typing import Any
 from safetybot.core.events import (
     Attachment,
     Command,
+    Edited,
     Event,
     Incoming,
     Pressed,
@@ -87,6 +88,9 @@ def attachment_files(envelope: Mapping[str, Any]) -> tuple[str, ...]:
 def read_envelope(envelope: Mapping[str, Any]) -> Received | str:
     """A received envelope as a Received message, or the kind of envelope it is, to ignore."""
     data = envelope.get("dataMessage")
+    edit = envelope.get("editMessage")
+    if not isinstance(data, dict) and isinstance(edit, dict):
+        return _read_edit(envelope, edit)
     if not isinstance(data, dict):
         kinds = [k for k in _IGNORED_KINDS if envelope.get(k) is not None]
         return kinds[0].removesuffix("Message") if kinds else "unknown"
@@ -119,6 +123,24 @@ def read_envelope(envelope: Mapping[str, Any]) -> Received | str:
     if text.strip():
         return Received(person, timestamp, text=text)
     return "empty"  # a profile-key update, a poll, a payment …
+
+
+def _read_edit(envelope: Mapping[str, Any], edit: Mapping[str, Any]) -> Received | str:
+    """An edited message: its new words, under the timestamp of the message it edits (the one
+    on record, which a remote delete names)."""
+    data = edit.get("dataMessage")
+    if not isinstance(data, dict):
+        return "edit"
+    if data.get("groupInfo") is not None or data.get("groupV2") is not None:
+        return "group"
+    person = _uuid(envelope.get("sourceUuid"))
+    if person is None:
+        return "no_sender"
+    message = data.get("message")
+    if not isinstance(message, str) or not message.strip():
+        return "edit"  # an edit without words says nothing to answer
+    target = _timestamp(edit.get("targetSentTimestamp"))
+    return Received(person, target, events=(Edited(message),))
 
 
 def _attachment(item: Mapping[str, Any], caption: str, view_once: bool) -> Event:

@@ -50,6 +50,7 @@ from telegram.warnings import PTBDeprecationWarning
 from safetybot.core.events import (
     Attachment,
     Command,
+    Edited,
     Event,
     Forwarded,
     Incoming,
@@ -77,7 +78,8 @@ DELETE_BATCH = 100
 # Attempts for one call: a 429 is waited out, and idempotent calls (edit, delete) also ride out
 # short outages (waits of 0.5, 1, 2 and 4 s); a send is never repeated after a network error.
 _RETRIES = 5
-_ALLOWED = [Update.MESSAGE, Update.CALLBACK_QUERY]
+# Edits too: "hi" edited into "i want to die" must not go unanswered (core/flow.py, _edited).
+_ALLOWED = [Update.MESSAGE, Update.EDITED_MESSAGE, Update.CALLBACK_QUERY]
 _Result = TypeVar("_Result")
 
 
@@ -390,14 +392,22 @@ def to_incoming(update: Update) -> Incoming | None:
             origin_id=origin.message_id if origin is not None else None,
             language=query.from_user.language_code,
         )
-    message = update.message
+    edited = update.edited_message
+    message = update.message or edited
     if message is None or message.chat.type != ChatType.PRIVATE or message.from_user is None:
         return None
+    if edited is not None:
+        words = edited.text or edited.caption or ""
+        if not words.strip():
+            return None  # an edit without words (a photo swapped) says nothing to answer
+        event: Event = Edited(words)
+    else:
+        event = _message_event(message)
     return Incoming(
         transport=TRANSPORT,
         user_id=str(message.from_user.id),
         address=str(message.chat.id),
-        event=_message_event(message),
+        event=event,
         message_id=message.message_id,
         language=message.from_user.language_code,
     )
