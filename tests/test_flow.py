@@ -81,7 +81,9 @@ def test_unknown_commands_unsupported_messages_and_unplaced_words_get_a_menu() -
     for event, key in cases.items():
         outcome = step(State(), event)
         assert _keys(outcome.replies) == [key]
-        menu = understood_menu() if isinstance(event, Text) else main_menu()
+        # Words it could not place and messages it cannot read (a voice note may be someone
+        # crying): "Talk to someone now" one press away.
+        menu = understood_menu() if isinstance(event, Text | Unsupported) else main_menu()
         assert outcome.replies[0].buttons == menu
 
 

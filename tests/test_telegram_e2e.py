@@ -287,6 +287,10 @@ async def test_messages_the_bot_cannot_use_get_a_calm_reply(
     harness.fake.user_sends_update(CHAT, fields)
     await harness.fake.wait_for(lambda: _answered(harness.fake, before), timeout=30)
     assert expected in (harness.last_bot().text or "")
+    if expected == "only read text":  # "tell me in a few words", and the crisis lines near
+        markup = harness.last_bot().reply_markup or {}
+        data = [b["callback_data"] for row in markup.get("inline_keyboard", []) for b in row]
+        assert Action.TALK.value in data
 
 
 async def test_forged_and_unknown_input_gets_a_calm_reply(harness: Harness) -> None:

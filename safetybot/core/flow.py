@@ -365,7 +365,9 @@ def step(state: State, event: Event, context: Context | None = None) -> Outcome:
     if isinstance(event, Pressed):
         return _pressed(state, event.data, ctx)
     if isinstance(event, Unsupported):
-        return _say(idle, "unsupported", menus.main_menu())
+        # A voice note may be someone crying who cannot type: the reply asks for a few words
+        # and keeps "Talk to someone now" one press away, as for words it could not place.
+        return _say(idle, "unsupported", menus.understood_menu())
     if isinstance(event, Text) and (feature := _feature(event)) is not None:
         # "make my plan", "quiero escribir una nota": what the command of that name opens.
         return step(idle, Command(feature), ctx)
