@@ -96,6 +96,20 @@ def test_self_harm_wins_over_a_deadline_and_a_cry_is_the_whole_message() -> None
     assert understander.understand("can you help me with my homework").intent is Intent.OTHER
 
 
+def test_an_emergency_said_plainly_gets_the_checklist_and_the_same_words_in_a_story_do_not(
+    signals: Signals,
+) -> None:
+    # A statement of emergency or danger with no detail is a cry for help, in both languages.
+    for cry in ("It's an emergency!!", "PLEASE HURRY", "es una emergencia", "no hay tiempo!!"):
+        assert signals.understand(cry).intent is Intent.URGENT, cry
+    for danger in ("i'm in danger", "Estoy en peligro"):
+        meaning = signals.understand(danger)
+        assert meaning.intent is Intent.URGENT and "words:danger" in meaning.evidence, danger
+    # Inside ordinary words they are not cries (the cry list is whole messages only).
+    plain = signals.understand("hurry up and tell me how the privacy settings work")
+    assert plain.intent is not Intent.URGENT
+
+
 def test_the_end_of_a_long_message_is_read_for_self_harm(signals: Signals) -> None:
     story = (
         "it started in march when a boy from another school added me and we talked every night "
