@@ -89,6 +89,18 @@ async def test_an_update_with_the_right_secret_is_answered(hook: Hook) -> None:
     assert "not your fault" in (hook.fake.bot_messages(CHAT)[-1].text or "")
 
 
+async def test_a_message_edited_into_a_crisis_is_answered_in_webhook_mode(hook: Hook) -> None:
+    fake = hook.fake
+    sent = fake.user_sends(CHAT, "hi")
+    assert await fake.deliver_webhook(hook.endpoint) == [200]
+    await fake.wait_for(lambda: bool(fake.bot_messages(CHAT)), timeout=10)
+    answered = len(fake.bot_messages(CHAT))
+    fake.user_edits(CHAT, sent.message_id, "i want to die")
+    assert await fake.deliver_webhook(hook.endpoint) == [200]
+    await fake.wait_for(lambda: len(fake.bot_messages(CHAT)) > answered, timeout=10)
+    assert "really glad you wrote" in (fake.bot_messages(CHAT)[answered].text or "")
+
+
 @pytest.mark.parametrize("secret", ["wrong-secret-0123456789", "", SECRET[:-1]])
 async def test_a_wrong_or_missing_secret_gets_403_and_nothing_is_processed(
     hook: Hook, secret: str
