@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from safetybot.core.desk import ATTACH_STEP
-from safetybot.core.events import Attachment, Command, Text
+from safetybot.core.events import Attachment, Command, Edited, Text
 from safetybot.core.flow import Mode
 from safetybot.core.service import Service
 from safetybot.guidance.resources import Directory
@@ -257,6 +257,21 @@ async def test_the_panic_word_can_clear_the_chat_instead(
     await chat.say("tulip")
     await chat.command("help")
     await chat.say("tulip")
+    assert {c.message_id for c in front.calls} <= set(front.deleted)
+    assert await store.person(keyring.pseudonym("test", USER)) is not None
+
+
+async def test_a_message_edited_into_the_panic_word_clears_the_chat_too(
+    chat: Chat, front: RecordingFrontEnd, store: Store, keyring: Keyring
+) -> None:
+    await chat.command("settings")
+    await chat.press("pw")
+    await chat.press("pm:clear")
+    await chat.say("tulip")
+    await chat.say("hi")
+    calls_before = len(front.calls)
+    await chat.send(Edited("  Tulip "))  # "hi" edited into the panic word
+    assert len(front.calls) == calls_before  # nothing new appears in the chat
     assert {c.message_id for c in front.calls} <= set(front.deleted)
     assert await store.person(keyring.pseudonym("test", USER)) is not None
 
