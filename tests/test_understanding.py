@@ -100,7 +100,9 @@ def test_an_emergency_said_plainly_gets_the_checklist_and_the_same_words_in_a_st
     signals: Signals,
 ) -> None:
     # A statement of emergency or danger with no detail is a cry for help, in both languages.
-    for cry in ("It's an emergency!!", "PLEASE HURRY", "es una emergencia", "no hay tiempo!!"):
+    cries = ("It's an emergency!!", "PLEASE HURRY", "es una emergencia", "no hay tiempo!!")
+    # Typed letter by letter, or as the SOS sign alone.
+    for cry in (*cries, "h e l p", "A Y U D A", "\U0001f198\U0001f198\U0001f198", "\U0001f198 sos"):
         assert signals.understand(cry).intent is Intent.URGENT, cry
     for danger in ("i'm in danger", "Estoy en peligro"):
         meaning = signals.understand(danger)

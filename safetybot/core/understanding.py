@@ -50,6 +50,7 @@ class Intent(StrEnum):
 _THREATS = frozenset({Intent.THREATENED, Intent.PAID, Intent.DEEPFAKE, Intent.ASKED_FOR_IMAGES})
 # What is happening, as the model names it: about someone else, the helper path instead.
 _SITUATIONS = _THREATS | {Intent.SHARED}
+_SOS = "\U0001f198"  # 🆘, SQUARED SOS
 
 
 @dataclass(frozen=True)
@@ -318,6 +319,8 @@ class Understander:
 
     def _read(self, text: str, limit: int = MAX_CHARS) -> list[str]:
         """The words of a text, folded, with slips mended (guidance/speller.py)."""
+        if _SOS in text:  # the SOS sign is a word of its own, which folding would drop
+            text = text.replace(_SOS, " sos ")
         words = fold(text, limit)
         return self._speller.mend(words) if self._speller is not None else words
 
@@ -325,7 +328,11 @@ class Understander:
         """What the word lists alone decide: "self_harm", a bare "cry" for help, or nothing."""
         if self._found(self._self_harm, plain) or self._spelled_out(words):
             return "self_harm"
-        return "cry" if _squeeze(" ".join(words)) in self._cries else None
+        if _squeeze(" ".join(words)) in self._cries:
+            return "cry"
+        # A cry typed letter by letter ("h e l p", "a y u d a"): the whole message again.
+        spelled = len(words) >= 3 and all(len(word) == 1 for word in words)
+        return "cry" if spelled and _squeeze("".join(words)) in self._cries else None
 
     def _spelled_out(self, words: list[str]) -> bool:
         """Whether letters typed one by one spell a self-harm phrase."""
