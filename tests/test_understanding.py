@@ -103,7 +103,9 @@ def test_an_emergency_said_plainly_gets_the_checklist_and_the_same_words_in_a_st
     cries = ("It's an emergency!!", "PLEASE HURRY", "es una emergencia", "no hay tiempo!!")
     # Typed letter by letter, or as the SOS sign alone.
     for cry in (*cries, "h e l p", "A Y U D A", "\U0001f198\U0001f198\U0001f198", "\U0001f198 sos"):
-        assert signals.understand(cry).intent is Intent.URGENT, cry
+        meaning = signals.understand(cry)
+        assert meaning.intent is Intent.URGENT and "words:cry" in meaning.evidence, cry
+    assert "words:cry" in signals.understand("help help help").evidence  # again and again
     for danger in ("i'm in danger", "Estoy en peligro"):
         meaning = signals.understand(danger)
         assert meaning.intent is Intent.URGENT and "words:danger" in meaning.evidence, danger

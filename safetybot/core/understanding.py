@@ -328,7 +328,9 @@ class Understander:
         """What the word lists alone decide: "self_harm", a bare "cry" for help, or nothing."""
         if self._found(self._self_harm, plain) or self._spelled_out(words):
             return "self_harm"
-        if _squeeze(" ".join(words)) in self._cries:
+        # Said once or again and again ("help help help", "🆘🆘🆘").
+        once = [word for index, word in enumerate(words) if not index or word != words[index - 1]]
+        if _squeeze(" ".join(once)) in self._cries:
             return "cry"
         # A cry typed letter by letter ("h e l p", "a y u d a"): the whole message again.
         spelled = len(words) >= 3 and all(len(word) == 1 for word in words)
