@@ -83,11 +83,17 @@ class Harness:
         await self.settle()
         return sent
 
-    async def edit(self, message: Message, text: str, chat: int = CHAT) -> None:
-        """The person edits a message they sent; wait until the bot has taken the update
-        (an ordinary edit gets no answer), and until it has gone quiet."""
+    async def edit(
+        self, message: Message, text: str, chat: int = CHAT, answered: bool = True
+    ) -> None:
+        """The person edits a message they sent; wait until the bot has answered it, or, for
+        an edit that gets no answer (`answered=False`), has taken it and gone quiet."""
+        before = len(self.fake.calls)
         self.fake.user_edits(chat, message.message_id, text)
-        await self.fake.wait_for(lambda: self.fake.updates_pending() == 0, timeout=30)
+        if answered:
+            await self.fake.wait_for(lambda: _answered(self.fake, before), timeout=30)
+        else:
+            await self.fake.wait_for(lambda: self.fake.updates_pending() == 0, timeout=30)
         await self.settle()
 
     async def settle(self) -> None:

@@ -208,7 +208,7 @@ async def test_an_ordinary_edit_gets_no_reply_and_a_caption_edit_is_read(
 ) -> None:
     sent = await harness.say("hi", language_code="en")
     answered = len(harness.fake.bot_messages(CHAT))
-    await harness.edit(sent, "hi there, how does this work?")
+    await harness.edit(sent, "hi there, how does this work?", answered=False)
     assert len(harness.fake.bot_messages(CHAT)) == answered  # nothing new said
     fake = harness.fake
     photo = fake.photo_sizes(fake.add_file(b"\x89PNG\r\n\x1a\n" + b"shot" * 20, "shot.png"))
