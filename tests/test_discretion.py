@@ -248,13 +248,18 @@ async def test_the_panic_word_erases_everything_from_any_state_and_says_nothing(
     assert_absent(tmp_path / "data", NOTE, "tulip", PASS)
 
 
-async def test_the_panic_word_can_clear_the_chat_instead(
-    chat: Chat, front: RecordingFrontEnd, store: Store, keyring: Keyring
-) -> None:
+async def _panic_word_that_clears(chat: Chat) -> None:
+    """Set "tulip" as the panic word, clearing the chat (private notes kept)."""
     await chat.command("settings")
     await chat.press("pw")
     await chat.press("pm:clear")
     await chat.say("tulip")
+
+
+async def test_the_panic_word_can_clear_the_chat_instead(
+    chat: Chat, front: RecordingFrontEnd, store: Store, keyring: Keyring
+) -> None:
+    await _panic_word_that_clears(chat)
     await chat.command("help")
     await chat.say("tulip")
     assert {c.message_id for c in front.calls} <= set(front.deleted)
@@ -264,10 +269,7 @@ async def test_the_panic_word_can_clear_the_chat_instead(
 async def test_a_message_edited_into_the_panic_word_clears_the_chat_too(
     chat: Chat, front: RecordingFrontEnd, store: Store, keyring: Keyring
 ) -> None:
-    await chat.command("settings")
-    await chat.press("pw")
-    await chat.press("pm:clear")
-    await chat.say("tulip")
+    await _panic_word_that_clears(chat)
     await chat.say("hi")
     calls_before = len(front.calls)
     await chat.send(Edited("  Tulip "))  # "hi" edited into the panic word

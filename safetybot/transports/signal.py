@@ -94,11 +94,9 @@ def read_envelope(envelope: Mapping[str, Any]) -> Received | str:
     if not isinstance(data, dict):
         kinds = [k for k in _IGNORED_KINDS if envelope.get(k) is not None]
         return kinds[0].removesuffix("Message") if kinds else "unknown"
-    if data.get("groupInfo") is not None or data.get("groupV2") is not None:
-        return "group"
-    person = _uuid(envelope.get("sourceUuid"))
-    if person is None:
-        return "no_sender"
+    person = _sender(envelope, data)
+    if person in ("group", "no_sender"):
+        return person
     for field, kind in (("reaction", "reaction"), ("remoteDelete", "remote_delete")):
         if data.get(field) is not None:
             return kind
@@ -125,17 +123,22 @@ def read_envelope(envelope: Mapping[str, Any]) -> Received | str:
     return "empty"  # a profile-key update, a poll, a payment …
 
 
+def _sender(envelope: Mapping[str, Any], data: Mapping[str, Any]) -> str:
+    """The person's account id, or why there is none to answer: "group" or "no_sender"."""
+    if data.get("groupInfo") is not None or data.get("groupV2") is not None:
+        return "group"
+    return _uuid(envelope.get("sourceUuid")) or "no_sender"
+
+
 def _read_edit(envelope: Mapping[str, Any], edit: Mapping[str, Any]) -> Received | str:
     """An edited message: its new words, under the timestamp of the message it edits (the one
     on record, which a remote delete names)."""
     data = edit.get("dataMessage")
     if not isinstance(data, dict):
         return "edit"
-    if data.get("groupInfo") is not None or data.get("groupV2") is not None:
-        return "group"
-    person = _uuid(envelope.get("sourceUuid"))
-    if person is None:
-        return "no_sender"
+    person = _sender(envelope, data)
+    if person in ("group", "no_sender"):
+        return person
     message = data.get("message")
     if not isinstance(message, str) or not message.strip():
         return "edit"  # an edit without words says nothing to answer
