@@ -64,6 +64,9 @@ EXAMPLES = [
     ("can you delete what i said about my ex", Intent.ERASE),
     ("elimina la conversación porfa", Intent.ERASE),
     ("borra lo que te dije ayer", Intent.ERASE),
+    # The quick way out named as people know it from other apps and sites.
+    ("panic button", Intent.ERASE),
+    ("botón de pánico", Intent.ERASE),
 ]
 
 
@@ -234,6 +237,14 @@ def test_warning_signs_in_other_words_are_read_as_self_harm(signals: Signals) ->
         "ya nada importa desde que lo subió",
         "honestly i want it all to end",
         "i dont want to be here anymore tbh",
+        # The means made ready: a rope tied, pills saved up, a gun loaded.
+        "i have the rope ready",
+        "rope's tied, i just need to be alone",
+        "i have a plan and the means now",
+        "been stockpiling pills since he sent it to my friends",
+        "tengo la cuerda lista",
+        "ya até la cuerda",
+        "hace semanas que vengo guardando mis pastillas",
     ):
         assert signals.is_crisis_word(words), words
         assert signals.understand(words).intent is Intent.SELF_HARM, words
