@@ -335,6 +335,9 @@ def test_a_situation_that_happens_to_someone_else_leads_to_the_helper_path(
         "he sent my pics to my friend",
         "mi primo tiene fotos mías y dice que las va a enseñar",
         "the pictures are out and my friends saw them",
+        # A recording of "us": the writer is in it, whoever else is named.
+        "my ex is sharing a video of us, my friend saw it in a discord server",
+        "mi ex anda pasando un video de los dos, mi amiga lo vio en un grupo",
     ):
         assert signals.understand(words).intent is not Intent.HELPER, words
 
