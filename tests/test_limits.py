@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from safetybot.core.events import Pressed, Text
+from safetybot.core.events import Edited, Pressed, Text
 from safetybot.core.limits import Limits, LimitSettings, Verdict
 from safetybot.core.menus import Action
 from safetybot.core.service import Service
@@ -223,6 +223,22 @@ async def test_words_of_self_harm_or_a_cry_for_help_are_answered_during_a_flood(
     await chat.command("start")
     await flood(chat, 30)
     shown = await chat.say(words)
+    assert SLOW_DOWN not in shown
+    assert "glad you wrote" in shown or "next ten minutes" in shown
+
+
+@pytest.mark.parametrize("words", ["i want to die", "HELP", "me quiero matar"])
+async def test_a_message_edited_into_a_crisis_is_answered_during_a_flood(
+    limited: Service, words: str
+) -> None:
+    # "hi" edited into words of self-harm or a bare cry for help: edits count for the rate
+    # limit like typed text, and the same crisis words are never answered "slow down".
+    chat = Chat(limited, RecordingFrontEnd(), "447")
+    await chat.command("start")
+    await flood(chat, 30)
+    before = len(chat.front.texts)
+    shown = await chat.send(Edited(words))
+    assert len(chat.front.texts) > before
     assert SLOW_DOWN not in shown
     assert "glad you wrote" in shown or "next ten minutes" in shown
 
