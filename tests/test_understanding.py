@@ -342,6 +342,25 @@ def test_a_situation_that_happens_to_someone_else_leads_to_the_helper_path(
         assert signals.understand(words).intent is not Intent.HELPER, words
 
 
+def test_a_person_naming_their_own_work_is_not_sent_to_the_helper_path(signals: Signals) -> None:
+    # "I'm a teacher", "soy enfermera": helpers often open that way, but when the images are
+    # the writer's own and no one else is named, the situation is theirs.
+    for words in (
+        "I'm a sex worker and someone reposted my content with my real name and address",
+        "soy trabajadora sexual y alguien subió mi contenido con mi nombre real",
+        "i'm a teacher and my private pictures got posted where my students can see them",
+        "soy enfermero y uno de una app dice que va a mostrar mi video en mi trabajo",
+    ):
+        meaning = signals.understand(words)
+        assert meaning.intent in (Intent.SHARED, Intent.THREATENED, Intent.DEEPFAKE), words
+    # Someone else's images, named by a professional: still the helper path.
+    for words in (
+        "i'm a teacher and one of my students says someone has her nudes",
+        "soy enfermera y una paciente me contó que su ex subió sus fotos",
+    ):
+        assert signals.understand(words).intent is Intent.HELPER, words
+
+
 def test_a_huge_message_is_read_in_bounded_time(signals: Signals) -> None:
     started = time.perf_counter()
     meaning = signals.understand("I want to die " + "blah " * 20_000)

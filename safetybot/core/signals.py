@@ -107,6 +107,7 @@ class Signals:
                     "numbers",
                     "someone_else",
                     "mine",
+                    "my_images",
                     "negations",
                     "push_self_harm",
                     "shorthand",

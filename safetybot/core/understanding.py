@@ -82,6 +82,9 @@ class WordLists:
     # writer's own ("my pics", "me amenaza"): a situation becomes the helper path.
     someone_else: tuple[str, ...] = ()
     mine: tuple[str, ...] = ()
+    # The writer's own images or recordings ("my pics", "mi contenido", "fotos mías"): with no
+    # one else named, the helper path is not theirs (see Understander.understand).
+    my_images: tuple[str, ...] = ()
     # A short request for one of the bot's own features, by the command that opens it
     # ("triage": "make my plan", "note": "quiero escribir una nota").
     features: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}))
@@ -167,6 +170,7 @@ def _listed(words: WordLists) -> set[str]:
     phrases = [
         *words.self_harm, *words.cry, *words.deadline, *words.erase, *words.paid, *words.known,
         *words.stranger, *words.danger, *words.numbers, *words.someone_else, *words.mine,
+        *words.my_images,
         *words.negations, *words.push_self_harm,
         *(phrase for listed in words.features.values() for phrase in listed),
     ]  # fmt: skip
@@ -218,6 +222,7 @@ class Understander:
         self._stranger = phrases(words.stranger)
         self._someone_else = phrases(words.someone_else, words.numbers)
         self._mine = phrases(words.mine)
+        self._my_images = phrases(words.my_images)
         self._features = {name: phrases(words.features.get(name, ())) for name in FEATURES}
         self._negations = phrases(words.negations)
         self._push_self_harm = phrases(words.push_self_harm)
@@ -274,6 +279,17 @@ class Understander:
         elif crisis == "cry":
             evidence.append("words:cry")
             intent, confidence = Intent.URGENT, 1.0
+        elif (
+            intent is Intent.HELPER
+            and self._found(self._my_images, plain)
+            and not self._found(self._someone_else, plain)
+        ):
+            # "i'm a sex worker and someone reposted my content", "soy maestra y subieron mis
+            # fotos": naming one's own work reads like a professional asking for someone else,
+            # but the images are the writer's own. The likeliest situation is theirs.
+            evidence.append("words:my_images")
+            situations = (i for i in Intent if i in _SITUATIONS)  # in order: ties go the same way
+            intent = max(situations, key=lambda i: scores.get(i.value, 0.0))
         elif intent in _SITUATIONS and self._about_someone_else(plain):
             # "my son paid", "someone made ai nudes of my daughter": a parent, a friend or a
             # teacher is writing, and the helper path speaks to them (deadline or not).
