@@ -125,6 +125,61 @@ def test_someone_under_18_is_found_in_other_words(rules: Rules, text: str, words
     assert any(words in quote for quote in quotes), quotes
 
 
+@pytest.mark.parametrize(
+    ("text", "flag", "words"),
+    [
+        # The formal register of fake law firms and agencies: the threat and the claim named
+        # without "I'll post your nudes".
+        (
+            "Kindly be advised that the intimate footage we hold will be circulated to your "
+            "colleagues should the fee remain unpaid.",
+            Flag.THREAT_TO_SHARE,
+            "will be circulated",
+        ),
+        (
+            "Our client is willing to refrain from publishing the explicit recordings, subject "
+            "to a settlement of EUR 3,000.",
+            Flag.THREAT_TO_SHARE,
+            "refrain from publishing",
+        ),
+        (
+            "The compromising material in our possession concerns your private video session.",
+            Flag.CLAIMS_IMAGES,
+            "in our possession",
+        ),
+        (
+            "Sírvase tomar nota de que las grabaciones íntimas serán difundidas entre sus "
+            "contactos si no se recibe el pago.",
+            Flag.THREAT_TO_SHARE,
+            "serán difundidas",
+        ),
+        (
+            "Obran en nuestro poder imágenes comprometedoras de su encuentro en el hotel.",
+            Flag.CLAIMS_IMAGES,
+            "Obran en nuestro poder",
+        ),
+    ],
+)
+def test_a_threat_in_a_formal_register_is_named_with_its_words(
+    rules: Rules, text: str, flag: Flag, words: str
+) -> None:
+    quotes = _quotes(rules, text, flag)
+    assert any(words in quote for quote in quotes), quotes
+
+
+def test_a_formal_notice_about_ordinary_recordings_is_not_a_threat(rules: Rules) -> None:
+    for text in (
+        "Please be advised that the recordings of the webinar will be released to attendees "
+        "on Friday.",
+        "Failure to remit payment will result in publication of your name in the list of debtors.",
+        "Le informamos que las grabaciones del seminario serán enviadas a todos los inscritos "
+        "el lunes.",
+        "Obra en nuestro poder su solicitud; deberá abonar la tasa antes del viernes.",
+    ):
+        found = {hit.flag for hit in rules.check(text).flags}
+        assert not found & {Flag.THREAT_TO_SHARE, Flag.CLAIMS_IMAGES}, (text, found)
+
+
 def test_times_and_amounts_are_not_ages(rules: Rules) -> None:
     for text in (
         "hace 1 año que no hablamos",
