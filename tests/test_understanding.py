@@ -173,6 +173,9 @@ def test_danger_to_the_body_now_leads_to_the_danger_screen_but_a_figure_of_speec
         "me está apuntando con una pistola",
         "rompió la puerta y está dentro de mi casa",
         "mi ex me tiene encerrada en el cuarto",
+        # Someone at the door, now, with the threat.
+        "someone is at my door saying he'll show my parents the video",
+        "hay alguien en mi puerta diciendo que le va a mostrar el video a mis papás",
     ):
         meaning = signals.understand(words)
         assert meaning.intent is Intent.URGENT and "words:danger" in meaning.evidence, words
@@ -181,6 +184,7 @@ def test_danger_to_the_body_now_leads_to_the_danger_screen_but_a_figure_of_speec
         "he keeps hitting me up on snap",
         "he keeps hitting my mom up on facebook",
         "mi jefe me apunta con el dedo por todo",
+        "my mom is at my door, i have to go",
     ):
         assert "words:danger" not in signals.understand(words).evidence, words
     # A method of self-harm is never read as someone else's danger.
