@@ -357,6 +357,12 @@ def test_a_person_naming_their_own_work_is_not_sent_to_the_helper_path(signals: 
     ):
         meaning = signals.understand(words)
         assert meaning.intent in (Intent.SHARED, Intent.THREATENED, Intent.DEEPFAKE), words
+    # With a near deadline, as for anyone: the next ten minutes first.
+    meaning = signals.understand(
+        "soy trabajadora sexual y un cliente amenaza con mandar mi contenido a mi familia "
+        "en 2 horas"
+    )
+    assert meaning.intent is Intent.URGENT and "words:my_images" in meaning.evidence
     # Someone else's images, named by a professional: still the helper path.
     for words in (
         "i'm a teacher and one of my students says someone has her nudes",

@@ -290,6 +290,9 @@ class Understander:
             evidence.append("words:my_images")
             situations = (i for i in Intent if i in _SITUATIONS)  # in order: ties go the same way
             intent = max(situations, key=lambda i: scores.get(i.value, 0.0))
+            if intent in _THREATS and self._found(self._deadline, plain):
+                evidence.append("words:deadline")  # as below: a threat with little time
+                intent = Intent.URGENT
         elif intent in _SITUATIONS and self._about_someone_else(plain):
             # "my son paid", "someone made ai nudes of my daughter": a parent, a friend or a
             # teacher is writing, and the helper path speaks to them (deadline or not).
