@@ -74,6 +74,9 @@ CASES = [
     ),
     ("hello", "en", "I'm a bot", "k"),
     ("hola", "es", "Soy un bot", "k"),
+    # A lone "hey" reads like a stranger's opener someone pasted; it is the person saying hello.
+    ("hey!", "en", "I'm a bot", "k"),
+    ("holaaa", "es", "Soy un bot", "k"),
 ]
 
 

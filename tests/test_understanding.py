@@ -371,6 +371,17 @@ def test_a_person_naming_their_own_work_is_not_sent_to_the_helper_path(signals: 
         assert signals.understand(words).intent is Intent.HELPER, words
 
 
+@pytest.mark.parametrize("words", ["hey", "Hey!!", "heyyy", "hi there", "buenas tardes", "holaaa"])
+def test_a_greeting_alone_gets_the_what_i_can_do_reply(signals: Signals, words: str) -> None:
+    meaning = signals.understand(words)
+    assert meaning.intent is Intent.OTHER and "words:greeting" in meaning.evidence
+
+
+def test_a_strangers_opener_is_still_someone_elses_message(signals: Signals) -> None:
+    # Only a whole message that is a greeting: "hey beautiful" is a stranger's line.
+    assert signals.understand("hey beautiful 😘").intent is Intent.PASTED
+
+
 def test_a_huge_message_is_read_in_bounded_time(signals: Signals) -> None:
     started = time.perf_counter()
     meaning = signals.understand("I want to die " + "blah " * 20_000)

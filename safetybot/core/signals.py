@@ -98,6 +98,7 @@ class Signals:
                 for name in (
                     "self_harm",
                     "cry",
+                    "greeting",
                     "deadline",
                     "erase",
                     "paid",

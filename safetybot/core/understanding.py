@@ -69,6 +69,9 @@ class WordLists:
 
     self_harm: tuple[str, ...] = ()
     cry: tuple[str, ...] = ()
+    # A whole message that is only a greeting ("hey", "hola", "buenas tardes"): the "what I can
+    # do" reply, never "this looks like a message someone sent you".
+    greeting: tuple[str, ...] = ()
     deadline: tuple[str, ...] = ()
     erase: tuple[str, ...] = ()
     paid: tuple[str, ...] = ()
@@ -228,6 +231,7 @@ class Understander:
         self._push_self_harm = phrases(words.push_self_harm)
         # A bare cry ("help!!", "AYUDAAA", "please help me") is the whole message.
         self._cries = frozenset(_squeeze(" ".join(fold(cry))) for cry in words.cry)
+        self._greetings = frozenset(_squeeze(" ".join(fold(g))) for g in words.greeting)
         self._model = model
         # Slips mended towards the lists' own words and the training lines' common ones.
         self._speller = (
@@ -273,6 +277,11 @@ class Understander:
             # "make my plan", "quiero escribir una nota": the bot's own words, which the model
             # reads as self-harm ("plan", "note"); after the self-harm lists and danger.
             evidence.append(f"words:feature:{feature}")
+            intent, confidence = Intent.OTHER, 1.0
+        elif _squeeze(" ".join(words)) in self._greetings:
+            # "hey" reads like a stranger's opener pasted here (the training lines hold "hey
+            # beautiful"); alone, it is the person saying hello.
+            evidence.append("words:greeting")
             intent, confidence = Intent.OTHER, 1.0
         elif harm >= self._self_harm_min:
             intent, confidence = Intent.SELF_HARM, harm
