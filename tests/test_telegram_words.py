@@ -283,6 +283,9 @@ async def test_the_messengers_language_wins_and_an_unknown_one_yields_to_the_wor
         ("quiero hacer mi plan", "es", "Unas preguntas rápidas"),
         ("i want to write a note", "en", "keep a record of what is happening"),
         ("quiero escribir una nota", "es", "puedes guardar un registro"),
+        # Asked whether this is private: the privacy page, not the crisis path or the menu.
+        ("do u keep the stuff i paste here?", "en", "what this bot keeps"),
+        ("¿mis papás pueden ver lo que escribo?", "es", "todo lo que guarda sobre ti"),
     ],
 )
 async def test_a_feature_asked_for_in_words_opens_it_over_telegram(

@@ -271,6 +271,8 @@ def test_a_short_request_for_a_feature_by_name_opens_it_never_the_crisis_path(
         ("revisame un mensaje porfa", "check"),
         ("i want to read the guides", "guides"),
         ("lineas de ayuda de chile", "helplines"),
+        ("is this chat private?", "privacy"),
+        ("qué datos guardan de mí", "privacy"),
     ):
         meaning = signals.understand(words)
         assert meaning.intent is Intent.OTHER, words
@@ -279,6 +281,9 @@ def test_a_short_request_for_a_feature_by_name_opens_it_never_the_crisis_path(
     # request.
     for words in ("quiero escribir una nota de despedida", "i have a plan to kill myself"):
         assert signals.understand(words).intent is Intent.SELF_HARM, words
+    # Asked about privacy in order to have it erased: the erase choices, not the privacy page.
+    wipe = signals.understand("do u keep my messages? delete them")
+    assert wipe.intent is Intent.ERASE and not any("feature" in e for e in wipe.evidence)
     for words in (
         "no quiero ningún plan",
         "need a plan, he posts them tonight",

@@ -103,7 +103,7 @@ class WordLists:
 
 # The bot's features a typed request may name (`match.feature.<command>`), and the longest such
 # request, in words: a longer message tells more than a request, and is read as such.
-FEATURES: tuple[str, ...] = ("triage", "check", "guides", "helplines", "note")
+FEATURES: tuple[str, ...] = ("triage", "check", "guides", "helplines", "note", "privacy")
 _FEATURE_WORDS = 8
 # The word lists read this much of a message (Telegram's longest); the model reads its first
 # MAX_CHARS and, in a longer one, its last MAX_CHARS for self-harm.
@@ -273,7 +273,10 @@ class Understander:
             # is hurting the person now. The danger screen lists the crisis lines too.
             evidence.append("words:danger")
             intent, confidence = Intent.URGENT, 1.0
-        elif feature := self._feature(words, plain):
+        elif (feature := self._feature(words, plain)) and not (
+            # "do you keep my messages? delete them": asked about privacy to have it erased.
+            feature == "privacy" and best == Intent.ERASE.value
+        ):
             # "make my plan", "quiero escribir una nota": the bot's own words, which the model
             # reads as self-harm ("plan", "note"); after the self-harm lists and danger.
             evidence.append(f"words:feature:{feature}")
