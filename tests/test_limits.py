@@ -215,29 +215,18 @@ async def test_clear_chat_and_the_crisis_path_work_during_a_flood(limited: Servi
     assert set(chat.front.deleted) >= {c.message_id for c in chat.front.calls[:-1]}
 
 
+@pytest.mark.parametrize("edited", [False, True], ids=["typed", "edited"])
 @pytest.mark.parametrize("words", ["i want to die", "HELP", "me quiero matar"])
 async def test_words_of_self_harm_or_a_cry_for_help_are_answered_during_a_flood(
-    limited: Service, words: str
+    limited: Service, words: str, edited: bool
 ) -> None:
+    # Typed, or "hi" edited into them: edits count for the rate limit like typed text, and
+    # the same crisis words are never answered "slow down".
     chat = Chat(limited, RecordingFrontEnd(), "446")
     await chat.command("start")
     await flood(chat, 30)
-    shown = await chat.say(words)
-    assert SLOW_DOWN not in shown
-    assert "glad you wrote" in shown or "next ten minutes" in shown
-
-
-@pytest.mark.parametrize("words", ["i want to die", "HELP", "me quiero matar"])
-async def test_a_message_edited_into_a_crisis_is_answered_during_a_flood(
-    limited: Service, words: str
-) -> None:
-    # "hi" edited into words of self-harm or a bare cry for help: edits count for the rate
-    # limit like typed text, and the same crisis words are never answered "slow down".
-    chat = Chat(limited, RecordingFrontEnd(), "447")
-    await chat.command("start")
-    await flood(chat, 30)
     before = len(chat.front.texts)
-    shown = await chat.send(Edited(words))
+    shown = await chat.send(Edited(words) if edited else Text(words))
     assert len(chat.front.texts) > before
     assert SLOW_DOWN not in shown
     assert "glad you wrote" in shown or "next ten minutes" in shown
