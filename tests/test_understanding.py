@@ -387,6 +387,24 @@ def test_a_strangers_opener_is_still_someone_elses_message(signals: Signals) -> 
     assert signals.understand("hey beautiful 😘").intent is Intent.PASTED
 
 
+def test_a_fake_account_posting_real_images_is_not_a_deepfake(signals: Signals) -> None:
+    # "fake" leans to deepfake in the model; a fake account with the person's real images is
+    # images shared (or threatened), and the takedown answers fit it.
+    for words in (
+        "there's a fake onlyfans selling my photos",
+        "someone made a fake profile with my private photos",
+        "hicieron un onlyfans falso con mis fotos y las venden",
+    ):
+        meaning = signals.understand(words)
+        assert meaning.intent is Intent.SHARED and "words:fake_account" in meaning.evidence
+    # Faked images on a fake account stay a deepfake.
+    for words in (
+        "a fake account posted ai nudes of me",
+        "un perfil falso sube fotos mías editadas",
+    ):
+        assert signals.understand(words).intent is Intent.DEEPFAKE, words
+
+
 def test_a_huge_message_is_read_in_bounded_time(signals: Signals) -> None:
     started = time.perf_counter()
     meaning = signals.understand("I want to die " + "blah " * 20_000)

@@ -109,6 +109,8 @@ class Signals:
                     "someone_else",
                     "mine",
                     "my_images",
+                    "fake_account",
+                    "faked_images",
                     "negations",
                     "push_self_harm",
                     "shorthand",

@@ -88,6 +88,10 @@ class WordLists:
     # The writer's own images or recordings ("my pics", "mi contenido", "fotos mías"): with no
     # one else named, the helper path is not theirs (see Understander.understand).
     my_images: tuple[str, ...] = ()
+    # A fake account or profile ("perfil falso"), and words for images that were faked ("ai",
+    # "edited", "montaje"): a fake account posting real images is not a deepfake.
+    fake_account: tuple[str, ...] = ()
+    faked_images: tuple[str, ...] = ()
     # A short request for one of the bot's own features, by the command that opens it
     # ("triage": "make my plan", "note": "quiero escribir una nota").
     features: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}))
@@ -173,7 +177,7 @@ def _listed(words: WordLists) -> set[str]:
     phrases = [
         *words.self_harm, *words.cry, *words.deadline, *words.erase, *words.paid, *words.known,
         *words.stranger, *words.danger, *words.numbers, *words.someone_else, *words.mine,
-        *words.my_images,
+        *words.my_images, *words.fake_account, *words.faked_images,
         *words.negations, *words.push_self_harm,
         *(phrase for listed in words.features.values() for phrase in listed),
     ]  # fmt: skip
@@ -226,6 +230,8 @@ class Understander:
         self._someone_else = phrases(words.someone_else, words.numbers)
         self._mine = phrases(words.mine)
         self._my_images = phrases(words.my_images)
+        self._fake_account = phrases(words.fake_account)
+        self._faked_images = phrases(words.faked_images)
         self._features = {name: phrases(words.features.get(name, ())) for name in FEATURES}
         self._negations = phrases(words.negations)
         self._push_self_harm = phrases(words.push_self_harm)
@@ -305,6 +311,15 @@ class Understander:
             if intent in _THREATS and self._found(self._deadline, plain):
                 evidence.append("words:deadline")  # as below: a threat with little time
                 intent = Intent.URGENT
+        elif (
+            intent is Intent.DEEPFAKE
+            and self._found(self._fake_account, plain)
+            and not self._found(self._faked_images, plain)
+        ):
+            # "someone made a fake profile with my private photos": the account is fake, the
+            # images are real. Shared or threatened, whichever the model leans to.
+            evidence.append("words:fake_account")
+            intent = max((Intent.SHARED, Intent.THREATENED), key=lambda i: scores.get(i.value, 0.0))
         elif intent in _SITUATIONS and self._about_someone_else(plain):
             # "my son paid", "someone made ai nudes of my daughter": a parent, a friend or a
             # teacher is writing, and the helper path speaks to them (deadline or not).
