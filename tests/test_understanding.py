@@ -397,6 +397,9 @@ def test_a_fake_account_posting_real_images_is_not_a_deepfake(signals: Signals) 
     ):
         meaning = signals.understand(words)
         assert meaning.intent is Intent.SHARED and "words:fake_account" in meaning.evidence
+    # Someone else's real images on a fake account: the helper path, as for any situation.
+    daughter = signals.understand("alguien hizo un perfil falso con las fotos privadas de mi hija")
+    assert daughter.intent is Intent.HELPER and "words:fake_account" in daughter.evidence
     # Faked images on a fake account stay a deepfake.
     for words in (
         "a fake account posted ai nudes of me",

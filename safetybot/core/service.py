@@ -389,14 +389,12 @@ class Service(Erasing, Timers):
             event = Pressed("v")
         elif isinstance(event, Text) and state.mode not in VAULT_MODES:
             state = ctx.state = self._written_in(state, event.text)
-            meaning = await self._understand(event.text)
-            log.info("text_understood intent=%s", meaning.intent.value)
-            event = replace(event, hints=self._signals.hints(event.text), meaning=meaning)
+            meaning, hints = await self._read(event.text, "text")
+            event = replace(event, meaning=meaning, hints=hints)
         elif isinstance(event, Edited) and state.mode not in VAULT_MODES:
             # Read as typed words are; the flow answers only a crisis (flow._edited).
-            meaning = await self._understand(event.text)
-            log.info("edit_understood intent=%s", meaning.intent.value)
-            event = replace(event, hints=self._signals.hints(event.text), meaning=meaning)
+            meaning, hints = await self._read(event.text, "edit")
+            event = replace(event, meaning=meaning, hints=hints)
         elif (
             isinstance(event, Attachment)
             and event.caption.strip()
@@ -405,9 +403,8 @@ class Service(Erasing, Timers):
             # A screenshot with "he sent this to everyone, i want to die" under it: the words
             # are read as typed words are (in the vault they are a note's, never read).
             state = ctx.state = self._written_in(state, event.caption)
-            meaning = await self._understand(event.caption)
-            log.info("caption_understood intent=%s", meaning.intent.value)
-            event = replace(event, hints=self._signals.hints(event.caption), meaning=meaning)
+            meaning, hints = await self._read(event.caption, "caption")
+            event = replace(event, meaning=meaning, hints=hints)
         outcome = step(state, event, self._context)
         ctx.state = outcome.state
         replies = list(outcome.replies)
@@ -461,6 +458,12 @@ class Service(Erasing, Timers):
         if state.locale is None and (written_in := self._texts.guess(text)):
             return replace(state, locale=written_in)
         return state
+
+    async def _read(self, words: str, what: str) -> tuple[Understanding, frozenset[str]]:
+        """A typed text's, an edit's or a caption's meaning and hints (logged: the intent only)."""
+        meaning = await self._understand(words)
+        log.info("%s_understood intent=%s", what, meaning.intent.value)
+        return meaning, self._signals.hints(words)
 
     async def _understand(self, text: str) -> Understanding:
         if len(text) > _UNDERSTAND_ON_LOOP:

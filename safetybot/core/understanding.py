@@ -270,6 +270,7 @@ class Understander:
             if end_harm > harm:
                 evidence.append(f"model:self_harm_at_end:{end_harm:.2f}")
                 harm = end_harm
+        intent = self._whose_situation(intent, plain, scores, evidence)
         crisis = self._crisis(words, plain)
         if crisis == "self_harm":
             evidence.append("words:self_harm")
@@ -297,29 +298,6 @@ class Understander:
         elif crisis == "cry":
             evidence.append("words:cry")
             intent, confidence = Intent.URGENT, 1.0
-        elif (
-            intent is Intent.HELPER
-            and self._found(self._my_images, plain)
-            and not self._found(self._someone_else, plain)
-        ):
-            # "i'm a sex worker and someone reposted my content", "soy maestra y subieron mis
-            # fotos": naming one's own work reads like a professional asking for someone else,
-            # but the images are the writer's own. The likeliest situation is theirs.
-            evidence.append("words:my_images")
-            situations = (i for i in Intent if i in _SITUATIONS)  # in order: ties go the same way
-            intent = max(situations, key=lambda i: scores.get(i.value, 0.0))
-            if intent in _THREATS and self._found(self._deadline, plain):
-                evidence.append("words:deadline")  # as below: a threat with little time
-                intent = Intent.URGENT
-        elif (
-            intent is Intent.DEEPFAKE
-            and self._found(self._fake_account, plain)
-            and not self._found(self._faked_images, plain)
-        ):
-            # "someone made a fake profile with my private photos": the account is fake, the
-            # images are real. Shared or threatened, whichever the model leans to.
-            evidence.append("words:fake_account")
-            intent = max((Intent.SHARED, Intent.THREATENED), key=lambda i: scores.get(i.value, 0.0))
         elif intent in _SITUATIONS and self._about_someone_else(plain):
             # "my son paid", "someone made ai nudes of my daughter": a parent, a friend or a
             # teacher is writing, and the helper path speaks to them (deadline or not).
@@ -341,6 +319,33 @@ class Understander:
         return Understanding(
             intent, confidence, tuple(evidence), self._answers(intent, plain, scores)
         )
+
+    def _whose_situation(
+        self, intent: Intent, plain: str, scores: Mapping[str, float], evidence: list[str]
+    ) -> Intent:
+        """The model's reading, corrected where the words say whose situation it is and what
+        was faked (before the rules below, which then read it as the model's own)."""
+        if (
+            intent is Intent.HELPER
+            and self._found(self._my_images, plain)
+            and not self._found(self._someone_else, plain)
+        ):
+            # "i'm a sex worker and someone reposted my content", "soy maestra y subieron mis
+            # fotos": naming one's own work reads like a professional asking for someone else,
+            # but the images are the writer's own. The likeliest situation is theirs.
+            evidence.append("words:my_images")
+            situations = (i for i in Intent if i in _SITUATIONS)  # in order: ties go the same way
+            return max(situations, key=lambda i: scores.get(i.value, 0.0))
+        if (
+            intent is Intent.DEEPFAKE
+            and self._found(self._fake_account, plain)
+            and not self._found(self._faked_images, plain)
+        ):
+            # "someone made a fake profile with my private photos": the account is fake, the
+            # images are real. Shared or threatened, whichever the model leans to.
+            evidence.append("words:fake_account")
+            return max((Intent.SHARED, Intent.THREATENED), key=lambda i: scores.get(i.value, 0.0))
+        return intent
 
     def crisis_words(self, text: str) -> bool:
         """Whether the word lists alone say self-harm or a bare cry for help (no model: cheap
