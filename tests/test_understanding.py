@@ -257,6 +257,52 @@ def test_warning_signs_in_other_words_are_read_as_self_harm(signals: Signals) ->
         assert not signals.is_crisis_word(words), words
 
 
+# Words of the self-harm lists in their everyday sense: the lists stay out of it (the model
+# still reads each one, and some it reads as self-harm at its low threshold).
+EVERYDAY = [
+    "can u delete my last message pls",
+    "did my last message send?",
+    "ignora mi último mensaje, me equivoqué de chat",
+    "me corté el flequillo sola y quedó fatal",
+    "me quemé la lengua con el café",
+    "ya no puedo entrar a mi cuenta, me cambiaron la contraseña",
+    "me amenazó con hacerme daño si no le mando más fotos",
+    "hoy es mi último día en el trabajo",
+    "se corta la llamada todo el tiempo",
+    "me voy a tirar en la cama un rato",
+    "i gave away my old bike to my cousin",
+    "i could sleep forever today",
+    "me muero de risa con este meme",
+]
+# The same words in their crisis sense: the lists still decide these outright.
+CRISIS_SENSE = [
+    "this will be my last message to anyone",
+    "me corté otra vez",
+    "me quemé a propósito",
+    "quiero hacerme daño",
+    "gave away all my stuff this week",
+    "estoy en el borde del puente",
+    "tengo ganas de tirarme por la ventana",
+    "ya no puedo más",
+    "no puedo seguir así",
+]
+
+
+def test_list_words_in_their_everyday_sense_are_left_to_the_model(signals: Signals) -> None:
+    for words in EVERYDAY:
+        assert "words:self_harm" not in signals.understand(words).evidence, words
+    for words in CRISIS_SENSE:
+        understood = signals.understand(words)
+        assert understood.intent is Intent.SELF_HARM, words
+        assert "words:self_harm" in understood.evidence, words
+    # Where the model reads them as everyday too, the person no longer gets the crisis path.
+    assert signals.understand("can u delete my last message pls").intent is Intent.ERASE
+    threat = signals.understand("me amenazó con hacerme daño si no le mando más fotos")
+    assert threat.intent is Intent.THREATENED
+    for words in ("did my last message send?", "me quemé la lengua con el café"):
+        assert signals.understand(words).intent is Intent.OTHER, words
+
+
 def test_a_short_request_for_a_feature_by_name_opens_it_never_the_crisis_path(
     signals: Signals,
 ) -> None:

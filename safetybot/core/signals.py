@@ -2,11 +2,12 @@
 
 The words are data in every locale's catalog, so translators and organizations can extend them:
 `match.minor`, `match.minor_age` and `match.not_age` (unit words after a number that make it not
-an age) for the under-18 hint; `match.self_harm`, `match.cry`, `match.deadline`, `match.erase`,
-`match.paid`, `match.known`, `match.stranger`, `match.feature.*` and `match.negations` for the
-understanding step (core/understanding.py), which also reads the shipped model. Every locale's
-words are matched whatever the person's language, since people mix languages. Nothing is stored
-or logged: a match only adds a hint or a meaning to the event.
+an age) for the under-18 hint; `match.self_harm`, `match.everyday`, `match.cry`,
+`match.deadline`, `match.erase`, `match.paid`, `match.known`, `match.stranger`,
+`match.feature.*` and `match.negations` for the understanding step (core/understanding.py),
+which also reads the shipped model. Every locale's words are matched whatever the person's
+language, since people mix languages. Nothing is stored or logged: a match only adds a hint or
+a meaning to the event.
 """
 
 from __future__ import annotations
@@ -97,6 +98,7 @@ class Signals:
                 name: tuple(_phrases(texts, f"match.{name}"))
                 for name in (
                     "self_harm",
+                    "everyday",
                     "cry",
                     "greeting",
                     "deadline",

@@ -68,6 +68,9 @@ class WordLists:
     """The catalog phrases (comma-separated `match.*` texts of every locale)."""
 
     self_harm: tuple[str, ...] = ()
+    # Everyday phrases that hold a self-harm phrase ("me corté el pelo", "me quemé con el
+    # horno"): taken out before the self-harm list is read, so the model decides them.
+    everyday: tuple[str, ...] = ()
     cry: tuple[str, ...] = ()
     # A whole message that is only a greeting ("hey", "hola", "buenas tardes"): the "what I can
     # do" reply, never "this looks like a message someone sent you".
@@ -175,9 +178,9 @@ def _compile(
 def _listed(words: WordLists) -> set[str]:
     """Every word of every list, folded (what the speller mends towards)."""
     phrases = [
-        *words.self_harm, *words.cry, *words.deadline, *words.erase, *words.paid, *words.known,
-        *words.stranger, *words.danger, *words.numbers, *words.someone_else, *words.mine,
-        *words.my_images, *words.fake_account, *words.faked_images,
+        *words.self_harm, *words.everyday, *words.cry, *words.deadline, *words.erase, *words.paid,
+        *words.known, *words.stranger, *words.danger, *words.numbers, *words.someone_else,
+        *words.mine, *words.my_images, *words.fake_account, *words.faked_images,
         *words.negations, *words.push_self_harm,
         *(phrase for listed in words.features.values() for phrase in listed),
     ]  # fmt: skip
@@ -217,6 +220,7 @@ class Understander:
         short = _shorthand(words.shorthand)
         phrases = functools.partial(_compile, short=short)
         self._self_harm = phrases(words.self_harm)
+        self._everyday = phrases(words.everyday)
         # The same phrases without spaces, for words typed letter by letter (see _spelled).
         self._self_harm_tight = tuple(
             {"".join(fold(p)) for p in words.self_harm if len("".join(fold(p))) >= 6}
@@ -377,6 +381,8 @@ class Understander:
 
     def _crisis(self, words: list[str], plain: str) -> str | None:
         """What the word lists alone decide: "self_harm", a bare "cry" for help, or nothing."""
+        if self._everyday is not None:
+            plain = self._everyday.sub(" ", plain)
         if self._found(self._self_harm, plain) or self._spelled_out(words):
             return "self_harm"
         # Said once or again and again ("help help help", "🆘🆘🆘").
