@@ -285,6 +285,12 @@ CRISIS_SENSE = [
     "tengo ganas de tirarme por la ventana",
     "ya no puedo más",
     "no puedo seguir así",
+    # Near the everyday list's phrases, but not in them: a body part, a razor blade, shame.
+    "i cut myself on the arm again",
+    "me corté con una hoja de afeitar",
+    "i feel hopeless at this point",
+    "i wanna die of embarrassment my nudes are everywhere",
+    "me quiero morir de vergüenza, todos vieron mis fotos",
 ]
 
 
